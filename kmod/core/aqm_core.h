@@ -111,6 +111,8 @@ struct aqm_ring {
 	uint32_t attached;		/* set by the glue: a daemon holds it */
 	uint64_t rec_prod;		/* private copies of the indices */
 	uint64_t vd_cons;
+	uint64_t rec_cons_cached;	/* last valid rec_cons seen */
+	uint64_t clock_published_ns;
 	uint64_t last_wake_prod;
 	uint32_t wake_pending;
 	uint32_t pad;
@@ -128,7 +130,19 @@ size_t	aqm_region_size(uint32_t rec_entries, uint32_t vd_entries);
 int	aqm_ring_init(struct aqm_ring *r, void *region, size_t region_size,
 	    uint32_t rec_entries, uint32_t vd_entries, uint32_t nqueues,
 	    struct aqm_vt_entry *vt, struct aqm_policy *pol);
+/* batch_size in records, verdict_timeout in ns; AQM_EINVAL if absurd. */
+int	aqm_ring_configure(struct aqm_ring *r, uint32_t batch_size,
+	    uint64_t verdict_timeout_ns);
+/* Attach or detach the daemon; detaching cancels every queue policy. */
 void	aqm_ring_set_attached(struct aqm_ring *r, int attached);
+/* Whether records are produced now (a daemon is attached). */
+int	aqm_ring_records_wanted(const struct aqm_ring *r);
+/*
+ * Publish one record (its seq field is assigned here).  Returns 1 and the
+ * seq, or 0 when the ring is full (counted as an overflow).
+ */
+int	aqm_ring_produce(struct aqm_ring *r, const struct aqmllm_record *rec,
+	    uint64_t now_ns, uint64_t *seq_out);
 /* Drain verdicts (bounded by drain_budget) into the private tables. */
 void	aqm_ring_drain(struct aqm_ring *r, uint64_t now_ns);
 /* Whether the daemon's verdicts and policies are honoured now. */

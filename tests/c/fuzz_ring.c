@@ -1,0 +1,250 @@
+/*
+ * Fuzz driver for the producer side of the ring.  Built with
+ * AddressSanitizer and UndefinedBehaviorSanitizer: the region, the
+ * verdict table and the policy table are separate heap blocks of exactly
+ * their size, so any out-of-bounds access the daemon could provoke is
+ * caught.  Between packet operations the "daemon" writes random bytes
+ * over the whole region (geometry included, which the producer must
+ * never read back) or plausible-but-wrong verdicts.
+ *
+ *   fuzz_ring [-n iterations] [-s seed] [file ...]
+ *
+ * With files, their bytes are the random stream (corpus replay).
+ * Exits non-zero on a violated invariant; sanitizers abort on UB.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aqm_core.h"
+#include "pktq.h"
+
+#define	NQUEUES	3
+
+static unsigned char *stream;
+static size_t stream_len, stream_pos;
+static struct aqm_prng gen;
+
+static uint32_t
+next_u32(void)
+{
+	uint32_t v = 0;
+	int i;
+
+	if (stream == NULL)
+		return (aqm_prng_next(&gen));
+	for (i = 0; i < 4; i++) {
+		v = (v << 8) | (stream_len ? stream[stream_pos % stream_len] : 0);
+		stream_pos++;
+	}
+	return (v ^ aqm_prng_next(&gen));
+}
+
+static uint64_t
+next_u64(void)
+{
+	return (((uint64_t)next_u32() << 32) | next_u32());
+}
+
+static void
+fail(const char *what, uint64_t iter)
+{
+	fprintf(stderr, "fuzz_ring: invariant violated at iteration %llu: %s\n",
+	    (unsigned long long)iter, what);
+	exit(1);
+}
+
+/* The daemon's worst: random bytes anywhere in the region. */
+static void
+scribble_bytes(unsigned char *region, size_t size)
+{
+	uint32_t n = 1 + next_u32() % 64, i;
+
+	for (i = 0; i < n; i++)
+		region[next_u64() % size] = (unsigned char)next_u32();
+}
+
+/* Plausible lies: verdicts near the live window, odd indices. */
+static void
+scribble_verdicts(struct aqm_ring *r, uint64_t now)
+{
+	struct aqmllm_region_hdr *h = r->hdr;
+	uint32_t n = next_u32() % 32, i;
+	uint64_t prod = h->vd_prod;
+
+	for (i = 0; i < n; i++) {
+		struct aqmllm_verdict *v = &r->vds[(prod + i) & r->vd_mask];
+
+		v->kind = (uint8_t)(next_u32() % 4);
+		v->action = (uint8_t)(next_u32() % 6);
+		v->flags = (next_u32() % 8) == 0 ? (uint16_t)next_u32() : 0;
+		v->seq = r->rec_prod - (next_u32() % (2 * r->rec_entries)) +
+		    (next_u32() % 4);
+		v->queue_id = next_u32() % (NQUEUES + 2);
+		v->drop_prob = next_u32();
+		v->mark_prob = next_u32();
+		v->expiry_ns = now + (next_u64() % (20 * AQM_NS_PER_S)) -
+		    AQM_NS_PER_S;
+	}
+	switch (next_u32() % 8) {
+	case 0:
+		h->vd_prod = next_u64();	/* garbage index */
+		break;
+	case 1:
+		h->vd_prod = prod - 1;		/* behind the consumer */
+		break;
+	default:
+		h->vd_prod = prod + n;
+		break;
+	}
+	switch (next_u32() % 8) {
+	case 0:
+		h->rec_cons = next_u64();
+		break;
+	case 1:
+		h->rec_cons = r->rec_prod + 1 + next_u32() % 8;
+		break;
+	default:
+		h->rec_cons = r->rec_prod - next_u32() % 8;
+		break;
+	}
+	h->heartbeat_ns = (next_u32() % 4) == 0 ? next_u64() : now;
+	h->daemon_state = (next_u32() % 8) == 0 ? next_u32() :
+	    AQMLLM_DS_ATTACHED;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct pktq *store[NQUEUES];
+	struct aqm_queue q[NQUEUES];
+	struct aqm_params par;
+	struct aqm_ring ring;
+	struct aqm_vt_entry *vt;
+	struct aqm_policy *pol;
+	unsigned char *region;
+	uint64_t iters = 200000, seed = 1, it, now = AQM_NS_PER_S;
+	uint64_t passed = 0, dropped = 0, marked = 0;
+	uint32_t rec = 256, vd = 128;
+	size_t size;
+	int ch, k;
+
+	while ((ch = getopt(argc, argv, "n:s:")) != -1) {
+		switch (ch) {
+		case 'n':
+			iters = strtoull(optarg, NULL, 10);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 10);
+			break;
+		default:
+			fprintf(stderr, "usage: fuzz_ring [-n iters] [-s seed] "
+			    "[file ...]\n");
+			return (2);
+		}
+	}
+	aqm_prng_seed(&gen, seed);
+	for (; optind < argc; optind++) {
+		FILE *f = fopen(argv[optind], "rb");
+		long len;
+
+		if (f == NULL || fseek(f, 0, SEEK_END) != 0 ||
+		    (len = ftell(f)) < 0) {
+			perror(argv[optind]);
+			return (2);
+		}
+		rewind(f);
+		stream = realloc(stream, stream_len + (size_t)len + 1);
+		if (stream == NULL ||
+		    fread(stream + stream_len, 1, (size_t)len, f) != (size_t)len)
+			return (2);
+		stream_len += (size_t)len;
+		fclose(f);
+	}
+
+	size = aqm_region_size(rec, vd);
+	region = malloc(size);
+	vt = malloc(rec * sizeof(*vt));
+	pol = malloc(NQUEUES * sizeof(*pol));
+	if (region == NULL || vt == NULL || pol == NULL)
+		return (2);
+	if (aqm_ring_init(&ring, region, size, rec, vd, NQUEUES, vt, pol) != 0)
+		fail("ring init", 0);
+	aqm_ring_set_attached(&ring, 1);
+	ring.hdr->daemon_state = AQMLLM_DS_ATTACHED;
+	for (k = 0; k < NQUEUES; k++) {
+		aqm_params_defaults(&par, (uint32_t)k % AQMLLM_FB_COUNT);
+		par.limit_pkts = 400;
+		par.link_rate_bps = 100000000;
+		if (aqm_queue_init(&q[k], (uint32_t)k, &par, seed + k, now) != 0)
+			fail("queue init", 0);
+		store[k] = calloc(1, sizeof(struct pktq));
+		if (store[k] == NULL)
+			return (2);
+	}
+
+	for (it = 0; it < iters; it++) {
+		struct aqm_pkt p;
+		int qi = (int)(next_u32() % NQUEUES), act;
+		uint32_t op = next_u32() % 16;
+
+		now += next_u32() % (2 * AQM_NS_PER_MS);
+		if (op < 7) {
+			memset(&p, 0, sizeof(p));
+			p.len = 40 + next_u32() % 1461;
+			p.ecn = (uint8_t)(next_u32() % 4);
+			p.flow_hash = next_u32();
+			act = pktq_offer(store[qi], &q[qi], &ring, &p, now);
+			if (act != AQMLLM_ACT_PASS && act != AQMLLM_ACT_DROP)
+				fail("enqueue action", it);
+		} else if (op < 13) {
+			act = pktq_take(store[qi], &q[qi], &ring, &p, now);
+			if (act == -1)
+				continue;
+			if (act < AQMLLM_ACT_PASS || act > AQMLLM_ACT_MAX)
+				fail("dequeue action out of range", it);
+			if (act == AQMLLM_ACT_MARK && p.ecn == AQMLLM_ECN_NOT_ECT)
+				fail("Not-ECT packet marked", it);
+			passed += act == AQMLLM_ACT_PASS;
+			dropped += act == AQMLLM_ACT_DROP;
+			marked += act == AQMLLM_ACT_MARK;
+		} else if (op < 15)
+			scribble_verdicts(&ring, now);
+		else
+			scribble_bytes(region, size);
+		if (next_u32() % 64 == 0) {
+			aqm_ring_set_attached(&ring, (int)(next_u32() % 4 != 0));
+			(void)aqm_ring_take_wakeup(&ring);
+			aqm_ring_export_counters(&ring, now);
+		}
+		for (k = 0; k < NQUEUES; k++) {
+			if (q[k].qlen_pkts[0] != pktq_len(store[k], 0) ||
+			    q[k].qlen_pkts[1] != pktq_len(store[k], 1))
+				fail("core backlog differs from the store", it);
+		}
+	}
+	/* The geometry the producer uses must be its own, untouched copy. */
+	if (ring.rec_entries != rec || ring.vd_entries != vd ||
+	    ring.nqueues != NQUEUES)
+		fail("private geometry changed", iters);
+	printf("iterations: %llu\npassed: %llu\ndropped: %llu\nmarked: %llu\n"
+	    "records: %llu\nrejected_index: %llu\nrejected_seq: %llu\n"
+	    "rejected_kind: %llu\nrejected_action: %llu\n",
+	    (unsigned long long)iters, (unsigned long long)passed,
+	    (unsigned long long)dropped, (unsigned long long)marked,
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_RECORDS],
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_INDEX],
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_SEQ],
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_KIND],
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_ACTION]);
+	for (k = 0; k < NQUEUES; k++)
+		free(store[k]);
+	free(region);
+	free(vt);
+	free(pol);
+	free(stream);
+	return (0);
+}
