@@ -124,7 +124,9 @@ struct aqm_codel {
 	uint32_t count;
 	uint32_t lastcount;
 	uint32_t dropping;
-	uint32_t rec_inv_sqrt;	/* 1/sqrt(count), Q32 */
+	uint32_t sqrt_count_q16;	/* sqrt(count) * 2^16, cached */
+	uint32_t skip_next;	/* deliver the next head (after a first drop) */
+	uint32_t advance;	/* move drop_next on at the next head */
 	uint64_t drops;
 	uint64_t marks;
 };

@@ -1,0 +1,173 @@
+/*
+ * CoDel, RFC 8289.  The caller asks about one head packet per call and
+ * calls again after a drop, so the RFC's dequeue loop is unrolled across
+ * calls: `advance` says the previous call dropped in the dropping state
+ * (the RFC then examines the next head and, if it is still above target,
+ * moves drop_next on by the control law); `skip_next` says the previous
+ * call made the first drop of a dropping episode (the RFC then delivers
+ * the next head whatever it is).  With ECN a mark replaces the drop and
+ * the marked packet is delivered, as in RFC 8289 s. 5.
+ */
+#include "aqm_core.h"
+
+void
+aqm_codel_defaults(struct aqm_codel_params *par)
+{
+	__builtin_memset(par, 0, sizeof(*par));
+	par->target_ns = 5 * AQM_NS_PER_MS;
+	par->interval_ns = 100 * AQM_NS_PER_MS;
+	par->ecn = 1;
+	par->mtu = 1514;
+}
+
+int
+aqm_codel_validate(const struct aqm_codel_params *par)
+{
+	if (par->target_ns == 0 || par->interval_ns == 0 ||
+	    par->target_ns > par->interval_ns ||
+	    par->interval_ns > 10 * AQM_NS_PER_S || par->ecn > 1 ||
+	    par->mtu == 0 || par->mtu > 65535)
+		return (AQM_EINVAL);
+	return (0);
+}
+
+void
+aqm_codel_init(struct aqm_codel *s, const struct aqm_codel_params *par,
+    uint64_t now_ns)
+{
+	(void)now_ns;
+	__builtin_memset(s, 0, sizeof(*s));
+	s->par = *par;
+}
+
+/* floor(sqrt(x)), bit by bit: exact and division-free. */
+static uint64_t
+isqrt64(uint64_t x)
+{
+	uint64_t r = 0, bit = 1ULL << 62;
+
+	while (bit > x)
+		bit >>= 2;
+	while (bit != 0) {
+		if (x >= r + bit) {
+			x -= r + bit;
+			r = (r >> 1) + bit;
+		} else
+			r >>= 1;
+		bit >>= 2;
+	}
+	return (r);
+}
+
+static void
+set_count(struct aqm_codel *s, uint32_t count)
+{
+	s->count = count == 0 ? 1 : count;
+	s->sqrt_count_q16 = (uint32_t)isqrt64((uint64_t)s->count << 32);
+}
+
+/* t + interval / sqrt(count) */
+static uint64_t
+control_law(const struct aqm_codel *s, uint64_t t)
+{
+	return (t + (s->par.interval_ns << 16) / s->sqrt_count_q16);
+}
+
+/* RFC 8289 dodequeue(): has this head stayed above target long enough? */
+static int
+ok_to_drop(struct aqm_codel *s, const struct aqm_ctx *c)
+{
+	uint64_t left = (uint64_t)c->qlen_bytes[0] + c->qlen_bytes[1];
+
+	left = left > c->pkt_len ? left - c->pkt_len : 0;
+	if (c->sojourn_ns < s->par.target_ns || left <= s->par.mtu) {
+		s->first_above_time_ns = 0;
+		return (0);
+	}
+	if (s->first_above_time_ns == 0) {
+		s->first_above_time_ns = c->now_ns + s->par.interval_ns;
+		return (0);
+	}
+	return (c->now_ns >= s->first_above_time_ns);
+}
+
+static int
+codel_signal(struct aqm_codel *s, const struct aqm_ctx *c, int *marked)
+{
+	*marked = s->par.ecn && aqm_ecn_capable(c->ecn);
+	if (*marked) {
+		s->marks++;
+		return (AQMLLM_ACT_MARK);
+	}
+	s->drops++;
+	return (AQMLLM_ACT_DROP);
+}
+
+int
+aqm_codel_dequeue(struct aqm_codel *s, const struct aqm_ctx *c)
+{
+	uint32_t left_pkts, delta;
+	int ok, act, marked;
+
+	ok = ok_to_drop(s, c);
+	left_pkts = c->qlen_pkts[0] + c->qlen_pkts[1];
+	left_pkts = left_pkts > 0 ? left_pkts - 1 : 0;
+	if (s->skip_next) {
+		s->skip_next = 0;
+		return (AQMLLM_ACT_PASS);
+	}
+	if (s->dropping) {
+		if (!ok) {
+			s->dropping = 0;
+			s->advance = 0;
+			return (AQMLLM_ACT_PASS);
+		}
+		if (s->advance) {
+			s->advance = 0;
+			s->drop_next_ns = control_law(s, s->drop_next_ns);
+		}
+		if (c->now_ns < s->drop_next_ns)
+			return (AQMLLM_ACT_PASS);
+		set_count(s, s->count + 1);
+		act = codel_signal(s, c, &marked);
+		if (marked)
+			s->drop_next_ns = control_law(s, s->drop_next_ns);
+		else if (left_pkts == 0) {
+			/* The RFC finds the queue empty: leave dropping. */
+			s->dropping = 0;
+			s->first_above_time_ns = 0;
+		} else
+			s->advance = 1;
+		return (act);
+	}
+	if (!ok)
+		return (AQMLLM_ACT_PASS);
+	act = codel_signal(s, c, &marked);
+	if (!marked) {
+		if (left_pkts > 0)
+			s->skip_next = 1;
+		else
+			s->first_above_time_ns = 0;
+	}
+	s->dropping = 1;
+	/* Re-entering soon after the last episode: resume near its rate. */
+	delta = s->count - s->lastcount;
+	if (delta > 1 && (int64_t)(c->now_ns - s->drop_next_ns) <
+	    (int64_t)(16 * s->par.interval_ns))
+		set_count(s, delta);
+	else
+		set_count(s, 1);
+	s->drop_next_ns = control_law(s, c->now_ns);
+	s->lastcount = s->count;
+	return (act);
+}
+
+/* Not a probability: the signal intensity, rising with count. */
+uint32_t
+aqm_codel_prob(const struct aqm_codel *s)
+{
+	if (!s->dropping)
+		return (0);
+	return ((uint32_t)(((uint64_t)s->count << 32) / ((uint64_t)s->count +
+	    16)));
+}

@@ -1,0 +1,198 @@
+/*
+ * DualPI2, the DualQ Coupled AQM of RFC 9332, with the defaults of the
+ * Linux implementation: one PI2 controller computes the base probability
+ * p' from the larger of the two queues' head sojourn times; Classic
+ * traffic sees p_C = p'^2 (two independent rolls of p'), L4S traffic the
+ * coupled p_CL = k * p' or the native step on its own sojourn, whichever
+ * fires.  A credit-based weighted round robin serves the L queue first
+ * while guaranteeing the Classic queue its protection share.
+ */
+#include "aqm_core.h"
+#include "aqm_pi.h"
+
+#define	DUALPI2_MAX_CATCHUP	64
+
+void
+aqm_dualpi2_defaults(struct aqm_dualpi2_params *par)
+{
+	__builtin_memset(par, 0, sizeof(*par));
+	par->target_ns = 15 * AQM_NS_PER_MS;
+	par->tupdate_ns = 16 * AQM_NS_PER_MS;
+	par->step_ns = 1 * AQM_NS_PER_MS;
+	par->alpha_q16 = 10486;		/* 0.16 Hz */
+	par->beta_q16 = 209715;		/* 3.2 Hz */
+	par->k = 2;
+	par->wc_pct = 10;
+	par->min_qlen_step = 0;
+	par->drop_on_overload = 1;
+	par->mtu = 1514;
+}
+
+int
+aqm_dualpi2_validate(const struct aqm_dualpi2_params *par)
+{
+	if (par->target_ns == 0 || par->target_ns > 10 * AQM_NS_PER_S ||
+	    par->tupdate_ns < AQM_NS_PER_US || par->tupdate_ns > AQM_NS_PER_S ||
+	    par->step_ns > AQM_NS_PER_S ||
+	    par->alpha_q16 > AQM_PI_MAX_GAIN_Q16 ||
+	    par->beta_q16 > AQM_PI_MAX_GAIN_Q16 ||
+	    par->k == 0 || par->k > 64 || par->wc_pct > 100 ||
+	    par->drop_on_overload > 1 || par->mtu == 0 || par->mtu > 65535)
+		return (AQM_EINVAL);
+	return (0);
+}
+
+void
+aqm_dualpi2_init(struct aqm_dualpi2 *s, const struct aqm_dualpi2_params *par,
+    uint64_t now_ns)
+{
+	__builtin_memset(s, 0, sizeof(*s));
+	s->par = *par;
+	s->next_update_ns = now_ns + par->tupdate_ns;
+	/* Start in debt so L is served first after idle (as Linux does). */
+	s->credit = -(int64_t)par->mtu * (100 - 2 * (int64_t)par->wc_pct);
+}
+
+/* One PI2 step: p' += alpha (q - target) + beta (q - q_old). */
+static void
+pi2_update(struct aqm_dualpi2 *s, uint64_t qdelay_ns)
+{
+	int64_t delta;
+
+	delta = aqm_pi_term(s->par.alpha_q16,
+	    aqm_delay_diff(qdelay_ns, s->par.target_ns));
+	delta += aqm_pi_term(s->par.beta_q16,
+	    aqm_delay_diff(qdelay_ns, s->qdelay_old_ns));
+	s->p_prime = aqm_prob_add(s->p_prime, delta);
+	s->qdelay_old_ns = qdelay_ns;
+}
+
+void
+aqm_dualpi2_tick(struct aqm_dualpi2 *s, const struct aqm_ctx *c)
+{
+	uint64_t qdelay;
+	int n = 0;
+
+	if (c->now_ns < s->next_update_ns)
+		return;
+	qdelay = c->qdelay_ns[0] > c->qdelay_ns[1] ? c->qdelay_ns[0] :
+	    c->qdelay_ns[1];
+	while (c->now_ns >= s->next_update_ns) {
+		if (n++ == DUALPI2_MAX_CATCHUP) {
+			/* Long idle: the controller has long since settled. */
+			s->next_update_ns = c->now_ns + s->par.tupdate_ns;
+			break;
+		}
+		pi2_update(s, qdelay);
+		s->next_update_ns += s->par.tupdate_ns;
+	}
+}
+
+static uint32_t
+coupled_prob(const struct aqm_dualpi2 *s, int *overload)
+{
+	uint64_t v = (uint64_t)s->p_prime * s->par.k;
+
+	*overload = v > AQM_PROB_ONE;
+	return (*overload ? AQM_PROB_ONE : (uint32_t)v);
+}
+
+/* p_C realised as two independent rolls of p'. */
+static int
+classic_roll(struct aqm_dualpi2 *s, struct aqm_prng *rng)
+{
+	return (aqm_roll(rng, s->p_prime) && aqm_roll(rng, s->p_prime));
+}
+
+int
+aqm_dualpi2_dequeue(struct aqm_dualpi2 *s, const struct aqm_ctx *c)
+{
+	uint32_t p_cl;
+	int overload;
+
+	p_cl = coupled_prob(s, &overload);
+	/* Never signal with less than two packets' worth queued. */
+	if ((uint64_t)c->qlen_bytes[0] + c->qlen_bytes[1] <
+	    2 * (uint64_t)s->par.mtu) {
+		if (c->cls == AQMLLM_CLASS_L && c->sojourn_ns >=
+		    s->par.step_ns && c->qlen_pkts[AQMLLM_CLASS_L] >
+		    s->par.min_qlen_step) {
+			s->step_marks++;
+			return (AQMLLM_ACT_MARK);
+		}
+		return (AQMLLM_ACT_PASS);
+	}
+	if (c->cls == AQMLLM_CLASS_C) {
+		if (!classic_roll(s, c->rng))
+			return (AQMLLM_ACT_PASS);
+		s->classic_signals++;
+		/* Overload: Classic ECN traffic is dropped, not marked. */
+		if (overload || !aqm_ecn_capable(c->ecn)) {
+			if (overload)
+				s->overload_drops++;
+			return (AQMLLM_ACT_DROP);
+		}
+		return (AQMLLM_ACT_MARK);
+	}
+	if (overload) {
+		/* L traffic under overload: p_C drops, every survivor marked. */
+		if (s->par.drop_on_overload && classic_roll(s, c->rng)) {
+			s->overload_drops++;
+			return (AQMLLM_ACT_DROP);
+		}
+		return (AQMLLM_ACT_MARK);
+	}
+	if (aqm_roll(c->rng, p_cl)) {
+		s->coupled_marks++;
+		return (AQMLLM_ACT_MARK);
+	}
+	/* The native L4S AQM: a step on the packet's own sojourn. */
+	if (c->sojourn_ns >= s->par.step_ns &&
+	    c->qlen_pkts[AQMLLM_CLASS_L] > s->par.min_qlen_step) {
+		s->step_marks++;
+		return (AQMLLM_ACT_MARK);
+	}
+	return (AQMLLM_ACT_PASS);
+}
+
+int
+aqm_dualpi2_select(struct aqm_dualpi2 *s, int l_backlogged, int c_backlogged,
+    uint32_t head_len_l, uint32_t head_len_c)
+{
+	int64_t wc = s->par.wc_pct, wl = 100 - (int64_t)s->par.wc_pct;
+
+	if (!l_backlogged && !c_backlogged) {
+		s->credit = -(int64_t)s->par.mtu * (wl - wc);
+		return (-1);
+	}
+	/* L goes first unless C has earned its protected share. */
+	if (l_backlogged && (!c_backlogged || s->credit <= 0)) {
+		if (c_backlogged)
+			s->credit += wc * head_len_l;
+		return (AQMLLM_CLASS_L);
+	}
+	if (l_backlogged)
+		s->credit -= wl * head_len_c;
+	else
+		s->credit = -(int64_t)s->par.mtu * (wl - wc);
+	return (AQMLLM_CLASS_C);
+}
+
+uint32_t
+aqm_dualpi2_prob(const struct aqm_dualpi2 *s, int cls)
+{
+	int overload;
+
+	if (cls == AQMLLM_CLASS_L)
+		return (coupled_prob(s, &overload));
+	return (aqm_prob_mul(s->p_prime, s->p_prime));
+}
+
+int
+aqm_dualpi2_overloaded(const struct aqm_dualpi2 *s)
+{
+	int overload;
+
+	(void)coupled_prob(s, &overload);
+	return (overload);
+}

@@ -1,0 +1,172 @@
+/*
+ * PIE, RFC 8033: a PI controller on queue delay (measured with
+ * timestamps, RFC 8033 s. 5.2) updated every T_UPDATE, with the RFC's
+ * auto-tuning of the gains by the size of p, the 2 % step cap, the burst
+ * allowance, the enqueue safeguards and optional derandomisation
+ * (s. 5.1).  Drops (or marks) are decided on arrival.
+ */
+#include "aqm_core.h"
+#include "aqm_pi.h"
+
+#define	PIE_MAX_CATCHUP		64
+#define	PIE_PROB(num, den)	((uint32_t)(((uint64_t)(num) << 32) / (den)))
+#define	PIE_2PCT		PIE_PROB(2, 100)
+#define	PIE_10PCT		PIE_PROB(10, 100)
+#define	PIE_20PCT		PIE_PROB(20, 100)
+#define	PIE_HIGH_DELAY_NS	(250 * AQM_NS_PER_MS)
+
+void
+aqm_pie_defaults(struct aqm_pie_params *par)
+{
+	__builtin_memset(par, 0, sizeof(*par));
+	par->target_ns = 15 * AQM_NS_PER_MS;
+	par->tupdate_ns = 15 * AQM_NS_PER_MS;
+	par->max_burst_ns = 150 * AQM_NS_PER_MS;
+	par->alpha_q16 = 8192;		/* 0.125 */
+	par->beta_q16 = 81920;		/* 1.25 */
+	par->mark_ecn_th = PIE_10PCT;
+	par->ecn = 1;
+	par->derand = 1;
+	par->mtu = 1514;
+}
+
+int
+aqm_pie_validate(const struct aqm_pie_params *par)
+{
+	if (par->target_ns == 0 || par->target_ns > 10 * AQM_NS_PER_S ||
+	    par->tupdate_ns < AQM_NS_PER_US || par->tupdate_ns > AQM_NS_PER_S ||
+	    par->max_burst_ns > 10 * AQM_NS_PER_S ||
+	    par->alpha_q16 > AQM_PI_MAX_GAIN_Q16 ||
+	    par->beta_q16 > AQM_PI_MAX_GAIN_Q16 ||
+	    par->ecn > 1 || par->derand > 1 || par->mtu == 0 ||
+	    par->mtu > 65535)
+		return (AQM_EINVAL);
+	return (0);
+}
+
+void
+aqm_pie_init(struct aqm_pie *s, const struct aqm_pie_params *par,
+    uint64_t now_ns)
+{
+	__builtin_memset(s, 0, sizeof(*s));
+	s->par = *par;
+	s->next_update_ns = now_ns + par->tupdate_ns;
+	s->burst_allowance_ns = (int64_t)par->max_burst_ns;
+}
+
+/* RFC 8033 s. 4.2: smaller steps while p is small, for stability. */
+static int64_t
+autotune(uint32_t p, int64_t delta)
+{
+	if (p < PIE_PROB(1, 1000000))
+		return (delta / 2048);
+	if (p < PIE_PROB(1, 100000))
+		return (delta / 512);
+	if (p < PIE_PROB(1, 10000))
+		return (delta / 128);
+	if (p < PIE_PROB(1, 1000))
+		return (delta / 32);
+	if (p < PIE_PROB(1, 100))
+		return (delta / 8);
+	if (p < PIE_PROB(1, 10))
+		return (delta / 2);
+	return (delta);
+}
+
+static void
+pie_update(struct aqm_pie *s, uint64_t qdelay)
+{
+	int64_t delta;
+	uint64_t half = s->par.target_ns / 2;
+
+	delta = aqm_pi_term(s->par.alpha_q16,
+	    aqm_delay_diff(qdelay, s->par.target_ns));
+	delta += aqm_pi_term(s->par.beta_q16,
+	    aqm_delay_diff(qdelay, s->qdelay_old_ns));
+	delta = autotune(s->p, delta);
+	/* Never more than 2 % per update once p is above 10 %. */
+	if (s->p >= PIE_10PCT && delta > (int64_t)PIE_2PCT)
+		delta = PIE_2PCT;
+	/* A very long queue gets an extra push. */
+	if (qdelay > PIE_HIGH_DELAY_NS)
+		delta += PIE_2PCT;
+	s->p = aqm_prob_add(s->p, delta);
+	/* Decay while the queue stays empty: p *= 0.98. */
+	if (qdelay == 0 && s->qdelay_old_ns == 0)
+		s->p -= (uint32_t)((uint64_t)s->p * 2 / 100);
+	if (s->burst_allowance_ns > 0)
+		s->burst_allowance_ns -= (int64_t)s->par.tupdate_ns;
+	if (s->burst_allowance_ns < 0)
+		s->burst_allowance_ns = 0;
+	if (s->p == 0 && qdelay < half && s->qdelay_old_ns < half)
+		s->burst_allowance_ns = (int64_t)s->par.max_burst_ns;
+	s->qdelay_old_ns = qdelay;
+}
+
+void
+aqm_pie_tick(struct aqm_pie *s, const struct aqm_ctx *c)
+{
+	uint64_t qdelay;
+	int n = 0;
+
+	if (c->now_ns < s->next_update_ns)
+		return;
+	/* One FIFO: its delay is the older of the two heads. */
+	qdelay = c->qdelay_ns[0] > c->qdelay_ns[1] ? c->qdelay_ns[0] :
+	    c->qdelay_ns[1];
+	while (c->now_ns >= s->next_update_ns) {
+		if (n++ == PIE_MAX_CATCHUP) {
+			s->next_update_ns = c->now_ns + s->par.tupdate_ns;
+			break;
+		}
+		pie_update(s, qdelay);
+		s->next_update_ns += s->par.tupdate_ns;
+	}
+}
+
+static int
+pie_signal(struct aqm_pie *s, const struct aqm_ctx *c)
+{
+	s->accu_prob = 0;
+	if (s->par.ecn && aqm_ecn_capable(c->ecn) &&
+	    s->p <= s->par.mark_ecn_th) {
+		s->marks++;
+		return (AQMLLM_ACT_MARK);
+	}
+	s->drops++;
+	return (AQMLLM_ACT_DROP);
+}
+
+int
+aqm_pie_enqueue(struct aqm_pie *s, const struct aqm_ctx *c)
+{
+	uint64_t backlog;
+
+	if (s->burst_allowance_ns > 0)
+		return (AQMLLM_ACT_PASS);
+	if (s->qdelay_old_ns < s->par.target_ns / 2 && s->p < PIE_20PCT)
+		return (AQMLLM_ACT_PASS);
+	/* The backlog before this packet: never drop into a tiny queue. */
+	backlog = (uint64_t)c->qlen_bytes[0] + c->qlen_bytes[1] - c->pkt_len;
+	if (backlog <= 2 * (uint64_t)s->par.mtu)
+		return (AQMLLM_ACT_PASS);
+	if (s->par.derand) {
+		if (s->p == 0)
+			s->accu_prob = 0;
+		s->accu_prob += s->p;
+		/* accu < 0.85: too early; accu >= 8.5: overdue */
+		if (s->accu_prob < (uint64_t)PIE_PROB(85, 100))
+			return (AQMLLM_ACT_PASS);
+		if (s->accu_prob >= ((uint64_t)85 << 32) / 10)
+			return (pie_signal(s, c));
+	}
+	if (aqm_roll(c->rng, s->p))
+		return (pie_signal(s, c));
+	return (AQMLLM_ACT_PASS);
+}
+
+uint32_t
+aqm_pie_prob(const struct aqm_pie *s)
+{
+	return (s->p);
+}
