@@ -32,8 +32,14 @@ class Harness:
         self.pol = ffi.new("struct aqm_policy[]", self.nqueues)
         self.ring = ffi.new("struct aqm_ring *")
         rc = lib.aqm_ring_init(
-            self.ring, self.region, size, self.rec_entries, self.vd_entries,
-            self.nqueues, self.vt, self.pol,
+            self.ring,
+            self.region,
+            size,
+            self.rec_entries,
+            self.vd_entries,
+            self.nqueues,
+            self.vt,
+            self.pol,
         )
         assert rc == 0
         self.hdr = self.ring.hdr
@@ -71,7 +77,8 @@ class Harness:
 
     def policy(self, qid: int, drop: float, mark: float, ttl_ns: int) -> None:
         self.write_verdict(
-            kind=lib.AQMLLM_VK_POLICY, queue_id=qid,
+            kind=lib.AQMLLM_VK_POLICY,
+            queue_id=qid,
             drop_prob=min(int(drop * 2**32), 2**32 - 1),
             mark_prob=min(int(mark * 2**32), 2**32 - 1),
             expiry_ns=self.now + ttl_ns,

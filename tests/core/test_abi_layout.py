@@ -66,7 +66,9 @@ def test_static_assertions_hold(tmp_path: Path) -> None:
 @pytest.mark.skipif(CC is None, reason="no C compiler")
 def test_static_assertions_catch_a_layout_change(tmp_path: Path) -> None:
     text = HEADER.read_text()
-    moved = text.replace("\tuint32_t queue_id;\t/* producer's", "\tuint32_t extra;\n\tuint32_t queue_id;\t/*", 1)
+    moved = text.replace(
+        "\tuint32_t queue_id;\t/* producer's", "\tuint32_t extra;\n\tuint32_t queue_id;\t/*", 1
+    )
     assert moved != text
     bad = tmp_path / "aqmllm_ring.h"
     bad.write_text(moved)
