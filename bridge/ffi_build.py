@@ -20,7 +20,12 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "kmod" / "core"
 INCLUDE = ROOT / "kmod" / "include"
-HEADERS = [INCLUDE / "aqmllm_ring.h", CORE / "aqm_fixed.h", CORE / "aqm_algo.h", CORE / "aqm_core.h"]
+HEADERS = [
+    INCLUDE / "aqmllm_ring.h",
+    CORE / "aqm_fixed.h",
+    CORE / "aqm_algo.h",
+    CORE / "aqm_core.h",
+]
 DEFINE_RE = re.compile(r"^#define\s+(AQM[A-Z0-9_]*)\s+(\S.*?)\s*(?:/\*.*)?$")
 
 

@@ -7,7 +7,6 @@ from ``kmod/include/aqmllm_ring.h`` as compiled into ``_layout``.
 from __future__ import annotations
 
 import numpy as np
-
 from aqmllm.bridge._layout import ffi, lib
 
 _SCALARS = {

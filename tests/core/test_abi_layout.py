@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from aqmllm.bridge import layout
 from aqmllm.bridge._layout import ffi, lib
 

@@ -6,7 +6,6 @@ import math
 
 import pytest
 from algo_harness import MS, ONE, make_ctx, new_state, prob, rng
-
 from aqmllm.bridge._aqmcore import ffi, lib
 
 PASS, DROP, MARK = lib.AQMLLM_ACT_PASS, lib.AQMLLM_ACT_DROP, lib.AQMLLM_ACT_MARK

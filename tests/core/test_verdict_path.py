@@ -4,9 +4,8 @@ everything a daemon can get wrong, driven through the real C core."""
 from __future__ import annotations
 
 import pytest
-from ring_harness import MS, Harness
-
 from aqmllm.bridge._aqmcore import lib
+from ring_harness import MS, Harness
 
 PASS, DROP, MARK = lib.AQMLLM_ACT_PASS, lib.AQMLLM_ACT_DROP, lib.AQMLLM_ACT_MARK
 NOT_ECT, ECT1, ECT0, CE = (
