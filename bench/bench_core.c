@@ -42,7 +42,10 @@ mono_ns(void)
 	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
 }
 
-/* The daemon thread: read records, answer PASS, echo the clock. */
+/*
+ * The daemon thread: poll every microsecond (as a busy-polling aqmllmd
+ * does), answer every record with PASS, echo the producer clock.
+ */
 static void *
 daemon_main(void *arg)
 {
@@ -50,14 +53,16 @@ daemon_main(void *arg)
 	struct aqmllm_region_hdr *h = d->r->hdr;
 	struct aqmllm_record *recs = d->r->recs;
 	struct aqmllm_verdict *vds = d->r->vds;
-	uint64_t cons = 0, vprod = 0;
+	uint64_t cons = 0, vprod = 0, clock, hb = 0;
 
 	while (!d->stop) {
 		uint64_t prod = __atomic_load_n(&h->rec_prod, __ATOMIC_ACQUIRE);
 		uint64_t vcons = __atomic_load_n(&h->vd_cons, __ATOMIC_ACQUIRE);
+		uint64_t until = mono_ns() + 1000;
 
-		h->heartbeat_ns = __atomic_load_n(&h->producer_clock_ns,
-		    __ATOMIC_RELAXED);
+		clock = __atomic_load_n(&h->producer_clock_ns, __ATOMIC_RELAXED);
+		if (clock != hb)
+			h->heartbeat_ns = hb = clock;
 		while (cons < prod && vprod - vcons < VD_ENTRIES) {
 			struct aqmllm_record *rec = &recs[cons & (REC_ENTRIES - 1)];
 			struct aqmllm_verdict *v = &vds[vprod & (VD_ENTRIES - 1)];
@@ -71,6 +76,8 @@ daemon_main(void *arg)
 		}
 		__atomic_store_n(&h->rec_cons, cons, __ATOMIC_RELEASE);
 		__atomic_store_n(&h->vd_prod, vprod, __ATOMIC_RELEASE);
+		while (mono_ns() < until)
+			;
 	}
 	d->verdicts = vprod;
 	return (NULL);

@@ -113,6 +113,11 @@ struct aqm_ring {
 	uint64_t vd_cons;
 	uint64_t rec_cons_cached;	/* last valid rec_cons seen */
 	uint64_t clock_published_ns;
+	uint64_t live_checked_ns;	/* daemon line last read */
+	uint32_t live_checked;
+	uint32_t alive;			/* cached liveness */
+	uint32_t wants_records;
+	uint32_t stale;
 	uint64_t last_wake_prod;
 	uint32_t wake_pending;
 	uint32_t pad;
@@ -136,7 +141,7 @@ int	aqm_ring_configure(struct aqm_ring *r, uint32_t batch_size,
 /* Attach or detach the daemon; detaching cancels every queue policy. */
 void	aqm_ring_set_attached(struct aqm_ring *r, int attached);
 /* Whether records are produced now (a daemon is attached). */
-int	aqm_ring_records_wanted(const struct aqm_ring *r);
+int	aqm_ring_records_wanted(struct aqm_ring *r, uint64_t now_ns);
 /*
  * Publish one record (its seq field is assigned here).  Returns 1 and the
  * seq, or 0 when the ring is full (counted as an overflow).
@@ -145,8 +150,11 @@ int	aqm_ring_produce(struct aqm_ring *r, const struct aqmllm_record *rec,
 	    uint64_t now_ns, uint64_t *seq_out);
 /* Drain verdicts (bounded by drain_budget) into the private tables. */
 void	aqm_ring_drain(struct aqm_ring *r, uint64_t now_ns);
-/* Whether the daemon's verdicts and policies are honoured now. */
-int	aqm_ring_daemon_alive(const struct aqm_ring *r, uint64_t now_ns);
+/*
+ * Whether the daemon's verdicts and policies are honoured now.  The
+ * daemon line is re-read at most every 50 us of producer time.
+ */
+int	aqm_ring_daemon_alive(struct aqm_ring *r, uint64_t now_ns);
 /* Returns 1 once per batch: the glue should wake the daemon. */
 int	aqm_ring_take_wakeup(struct aqm_ring *r);
 /* Copy the private counters into the header mirror. */

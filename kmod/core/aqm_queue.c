@@ -258,7 +258,7 @@ aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	q->qlen_pkts[cls]++;
 	q->qlen_bytes[cls] += p->len;
 	q->enqueued++;
-	if (r != NULL && aqm_ring_records_wanted(r))
+	if (r != NULL && aqm_ring_records_wanted(r, now_ns))
 		produce_record(q, r, p, &c);
 	return (AQMLLM_ACT_PASS);
 }
@@ -409,8 +409,7 @@ aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 				act = guard(q, r, p, da, backlog);
 				src = dsrc;
 			}
-		} else if (r->attached && r->hdr->daemon_state ==
-		    AQMLLM_DS_ATTACHED)
+		} else if (r->stale)
 			r->cnt[AQMLLM_CNT_STALE_DAEMON]++;
 	}
 	release(q, r, p);

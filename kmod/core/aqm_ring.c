@@ -16,6 +16,8 @@
 #define	AQM_DEFAULT_BUDGET	256U
 #define	AQM_DEFAULT_BATCH	64U
 #define	AQM_CLOCK_PUBLISH_NS	(100 * AQM_NS_PER_US)
+#define	AQM_LIVENESS_NS		(50 * AQM_NS_PER_US)
+#define	AQM_PREFETCH_AHEAD	4
 
 #define	LOAD_ACQ(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define	LOAD_RLX(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
@@ -122,6 +124,7 @@ aqm_ring_set_attached(struct aqm_ring *r, int attached)
 	uint32_t q;
 
 	r->attached = attached != 0;
+	r->live_checked = 0;	/* re-read the daemon line at once */
 	if (!r->attached) {
 		/* A departed daemon's policies must not outlive it. */
 		for (q = 0; q < r->nqueues; q++)
@@ -129,35 +132,44 @@ aqm_ring_set_attached(struct aqm_ring *r, int attached)
 	}
 }
 
-/* The daemon line, read once per call: records are wanted? */
-static int
-daemon_wants_records(const struct aqm_ring *r)
+/*
+ * The daemon line is read at most every AQM_LIVENESS_NS of producer time:
+ * re-reading a line the daemon keeps writing would cost a cross-core
+ * transfer per packet.
+ */
+static void
+refresh_liveness(struct aqm_ring *r, uint64_t now_ns)
 {
 	uint32_t st;
-
-	if (!r->attached)
-		return (0);
-	st = LOAD_RLX(&r->hdr->daemon_state);
-	return (st == AQMLLM_DS_ATTACHED || st == AQMLLM_DS_POLICY_OFF);
-}
-
-int
-aqm_ring_daemon_alive(const struct aqm_ring *r, uint64_t now_ns)
-{
 	uint64_t hb;
 
-	if (!r->attached ||
-	    LOAD_RLX(&r->hdr->daemon_state) != AQMLLM_DS_ATTACHED)
-		return (0);
+	if (r->live_checked && now_ns >= r->live_checked_ns &&
+	    now_ns - r->live_checked_ns < AQM_LIVENESS_NS)
+		return;
+	r->live_checked = 1;
+	r->live_checked_ns = now_ns;
+	st = LOAD_RLX(&r->hdr->daemon_state);
 	hb = LOAD_RLX(&r->hdr->heartbeat_ns);
+	r->wants_records = r->attached &&
+	    (st == AQMLLM_DS_ATTACHED || st == AQMLLM_DS_POLICY_OFF);
 	/* The heartbeat echoes the producer clock; a future value is harmless. */
-	return (hb >= now_ns || now_ns - hb <= r->verdict_timeout_ns);
+	r->alive = r->attached && st == AQMLLM_DS_ATTACHED &&
+	    (hb >= now_ns || now_ns - hb <= r->verdict_timeout_ns);
+	r->stale = r->attached && st == AQMLLM_DS_ATTACHED && !r->alive;
 }
 
 int
-aqm_ring_records_wanted(const struct aqm_ring *r)
+aqm_ring_daemon_alive(struct aqm_ring *r, uint64_t now_ns)
 {
-	return (daemon_wants_records(r));
+	refresh_liveness(r, now_ns);
+	return (r->alive);
+}
+
+int
+aqm_ring_records_wanted(struct aqm_ring *r, uint64_t now_ns)
+{
+	refresh_liveness(r, now_ns);
+	return (r->wants_records);
 }
 
 /* The producer clock, for the daemon's heartbeat echo; at most every 100 us. */
@@ -202,6 +214,8 @@ aqm_ring_produce(struct aqm_ring *r, const struct aqmllm_record *rec,
 	seq = r->rec_prod + 1;
 	idx = (uint32_t)(r->rec_prod & r->rec_mask);
 	slot = &r->recs[idx];
+	/* Own the line of a later record early: it lives in the daemon's cache. */
+	__builtin_prefetch(&r->recs[(idx + AQM_PREFETCH_AHEAD) & r->rec_mask], 1);
 	*slot = *rec;
 	slot->seq = seq;
 	e = &r->vt[seq & r->rec_mask];
@@ -325,6 +339,8 @@ aqm_ring_drain(struct aqm_ring *r, uint64_t now_ns)
 	if (avail > r->drain_budget)
 		avail = r->drain_budget;
 	for (i = 0; i < avail; i++) {
+		__builtin_prefetch(&r->vds[(r->vd_cons + i + AQM_PREFETCH_AHEAD) &
+		    r->vd_mask], 0);
 		read_verdict(&r->vds[(r->vd_cons + i) & r->vd_mask], &v);
 		if (v.flags != 0) {
 			r->cnt[AQMLLM_CNT_REJ_KIND]++;
