@@ -20,11 +20,13 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "kmod" / "core"
 INCLUDE = ROOT / "kmod" / "include"
+LINUX = ROOT / "kmod" / "linux"
 HEADERS = [
     INCLUDE / "aqmllm_ring.h",
     CORE / "aqm_fixed.h",
     CORE / "aqm_algo.h",
     CORE / "aqm_core.h",
+    LINUX / "aqm_shm.h",
 ]
 DEFINE_RE = re.compile(r"^#define\s+(AQM[A-Z0-9_]*)\s+(\S.*?)\s*(?:/\*.*)?$")
 
@@ -44,6 +46,7 @@ def _preprocessed_declarations(header: Path) -> str:
         "-DAQMLLM_CDEF",
         f"-I{CORE}",
         f"-I{INCLUDE}",
+        f"-I{LINUX}",
         str(header),
     ]
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -62,7 +65,8 @@ def _integer_constants(headers: list[Path]) -> str:
 
 
 def core_sources() -> list[str]:
-    return sorted(str(p.relative_to(ROOT)) for p in CORE.glob("*.c"))
+    found = [*CORE.glob("*.c"), *LINUX.glob("*.c")]
+    return sorted(str(p.relative_to(ROOT)) for p in found)
 
 
 def _builder(module: str, header: Path, headers: list[Path], sources: list[str]) -> FFI:
@@ -72,7 +76,7 @@ def _builder(module: str, header: Path, headers: list[Path], sources: list[str])
         module,
         f'#include "{header.name}"\n',
         sources=sources,
-        include_dirs=[str(CORE), str(INCLUDE)],
+        include_dirs=[str(CORE), str(INCLUDE), str(LINUX)],
         extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
     )
     return ffi

@@ -1,0 +1,341 @@
+"""The daemon's side of the shared ring.
+
+Opens a Linux shared-memory ring file or the FreeBSD ``/dev/aqmllm`` device,
+checks its identity and geometry, and exposes the record ring as zero-copy
+numpy views.  Verdicts and policies are written with vectorised numpy stores
+and published by advancing ``vd_prod``.  The layout comes from the C header
+through :mod:`aqmllm.bridge.layout`; nothing here restates it.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import select
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aqmllm.bridge import layout
+from aqmllm.bridge._layout import ffi, lib
+
+HDR = "struct aqmllm_region_hdr"
+PROB_MAX = 2**32 - 1
+
+
+class RingError(RuntimeError):
+    """The region is unusable: missing, foreign, corrupt or of another ABI."""
+
+
+class AbiMismatch(RingError):
+    """The producer speaks another version of the ring ABI."""
+
+
+def _is_pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def probability_to_fixed(p: np.ndarray | float) -> np.ndarray:
+    """Probabilities in [0, 1] as the ring's u32 fixed point (2^-32 units)."""
+    arr = np.clip(np.nan_to_num(np.asarray(p, dtype=np.float64), nan=0.0), 0.0, 1.0)
+    return np.minimum(np.round(arr * 2.0**32), PROB_MAX).astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    rec_entries: int
+    vd_entries: int
+    rec_offset: int
+    vd_offset: int
+    region_size: int
+    nqueues: int
+
+
+class Ring:
+    """One mapped region.  Not thread-safe: one daemon loop owns it."""
+
+    def __init__(self, buf: mmap.mmap, *, name: str, fd: int | None = None) -> None:
+        self._buf = buf
+        self._fd = fd
+        self.name = name
+        if len(buf) < ffi.sizeof(HDR):
+            raise RingError(f"{name}: {len(buf)} bytes is smaller than the ring header")
+        self.hdr = np.ndarray((), dtype=layout.HEADER_DTYPE, buffer=buf)
+        self.geometry = self._validate(len(buf))
+        g = self.geometry
+        self.records = np.ndarray(
+            (g.rec_entries,), dtype=layout.RECORD_DTYPE, buffer=buf, offset=g.rec_offset
+        )
+        self.verdicts = np.ndarray(
+            (g.vd_entries,), dtype=layout.VERDICT_DTYPE, buffer=buf, offset=g.vd_offset
+        )
+        self._rec_mask = g.rec_entries - 1
+        self._vd_mask = g.vd_entries - 1
+        # Single aligned 8-byte cells for the indices: one load or store each.
+        self._cell = {
+            name: np.ndarray((), dtype="<u8", buffer=buf, offset=ffi.offsetof(HDR, name))
+            for name in (
+                "rec_prod",
+                "rec_cons",
+                "vd_prod",
+                "vd_cons",
+                "heartbeat_ns",
+                "producer_clock_ns",
+                "daemon_decisions",
+            )
+        }
+        self._cons = int(self._cell["rec_cons"])
+        self._vprod = int(self._cell["vd_prod"])
+        self.last_clock_ns = 0
+
+    # ---- opening ----
+    @classmethod
+    def open_shm(cls, path: str | os.PathLike[str]) -> Ring:
+        p = Path(path)
+        try:
+            fd = os.open(p, os.O_RDWR)
+        except FileNotFoundError:
+            raise RingError(f"{p}: no ring here (is the producer running?)") from None
+        except PermissionError:
+            raise RingError(f"{p}: permission denied (the daemon needs read/write)") from None
+        try:
+            size = os.fstat(fd).st_size
+            if size < ffi.sizeof(HDR):
+                raise RingError(f"{p}: {size} bytes is smaller than the ring header")
+            buf = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(buf, name=str(p), fd=fd)
+
+    @classmethod
+    def open_device(cls, path: str = "/dev/aqmllm") -> Ring:
+        try:
+            from aqmllm.bridge import freebsd_dev
+        except ImportError as exc:
+            raise RingError(f"{path}: the FreeBSD device support is not available ({exc})") from exc
+        fd, size = freebsd_dev.open_device(path)
+        try:
+            freebsd_dev.attach(fd)
+            buf = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(buf, name=path, fd=fd)
+
+    @classmethod
+    def open(cls, path: str) -> Ring:
+        """A character device is the kernel's ring; anything else a shm file."""
+        try:
+            is_dev = Path(path).is_char_device()
+        except OSError:
+            is_dev = False
+        return cls.open_device(path) if is_dev else cls.open_shm(path)
+
+    def _validate(self, mapped: int) -> Geometry:
+        h = self.hdr
+        magic, version = int(h["magic"]), int(h["abi_version"])
+        if magic != layout.MAGIC:
+            raise RingError(
+                f"{self.name}: bad magic {magic:#018x} (expected {layout.MAGIC:#018x}):"
+                " not an aqmllm ring"
+            )
+        if version != layout.ABI_VERSION:
+            raise AbiMismatch(
+                f"{self.name}: ring ABI version {version}, this daemon speaks version"
+                f" {layout.ABI_VERSION}; upgrade the older side"
+            )
+        g = Geometry(
+            rec_entries=int(h["rec_entries"]),
+            vd_entries=int(h["vd_entries"]),
+            rec_offset=int(h["rec_offset"]),
+            vd_offset=int(h["vd_offset"]),
+            region_size=int(h["region_size"]),
+            nqueues=int(h["nqueues"]),
+        )
+        problems = []
+        if int(h["hdr_size"]) != ffi.sizeof(HDR):
+            problems.append(f"hdr_size {int(h['hdr_size'])} != {ffi.sizeof(HDR)}")
+        if int(h["rec_size"]) != layout.RECORD_DTYPE.itemsize:
+            problems.append(f"rec_size {int(h['rec_size'])}")
+        if int(h["vd_size"]) != layout.VERDICT_DTYPE.itemsize:
+            problems.append(f"vd_size {int(h['vd_size'])}")
+        for name, n in (("rec_entries", g.rec_entries), ("vd_entries", g.vd_entries)):
+            if not _is_pow2(n) or not lib.AQMLLM_MIN_ENTRIES <= n <= lib.AQMLLM_MAX_ENTRIES:
+                problems.append(f"{name} {n} is not a power of two in range")
+        rec_end = g.rec_offset + g.rec_entries * layout.RECORD_DTYPE.itemsize
+        vd_end = g.vd_offset + g.vd_entries * layout.VERDICT_DTYPE.itemsize
+        if g.rec_offset < ffi.sizeof(HDR) or g.vd_offset < rec_end:
+            problems.append("ring offsets overlap the header or each other")
+        if max(rec_end, vd_end) > min(g.region_size, mapped):
+            problems.append(f"rings end beyond the region ({mapped} bytes mapped)")
+        if g.nqueues == 0:
+            problems.append("nqueues is 0")
+        if problems:
+            raise RingError(f"{self.name}: corrupt ring header: " + "; ".join(problems))
+        return g
+
+    # ---- daemon line ----
+    def attach(self) -> None:
+        self.hdr["daemon_pid"] = os.getpid()
+        self.heartbeat()
+        self.hdr["daemon_state"] = lib.AQMLLM_DS_ATTACHED
+
+    def set_policy_off(self, off: bool) -> None:
+        self.hdr["daemon_state"] = lib.AQMLLM_DS_POLICY_OFF if off else lib.AQMLLM_DS_ATTACHED
+
+    def detach(self) -> None:
+        self.hdr["daemon_state"] = lib.AQMLLM_DS_DETACHED
+
+    def producer_clock(self) -> int:
+        return max(int(self._cell["producer_clock_ns"]), self.last_clock_ns)
+
+    def heartbeat(self) -> None:
+        """Echo the producer's clock: the producer judges liveness by it."""
+        self._cell["heartbeat_ns"][...] = self.producer_clock()
+
+    # ---- records ----
+    def pending(self) -> int:
+        return int(self._cell["rec_prod"]) - self._cons
+
+    def peek(self, max_n: int) -> list[np.ndarray]:
+        """Up to max_n unread records as views (two when the ring wraps).
+
+        The views stay valid until :meth:`consume` hands the slots back.
+        """
+        prod = int(self._cell["rec_prod"])
+        avail = prod - self._cons
+        if avail < 0 or avail > self.geometry.rec_entries:
+            raise RingError(
+                f"{self.name}: record indices inconsistent (prod {prod}, cons {self._cons})"
+            )
+        n = min(avail, max_n)
+        if n == 0:
+            return []
+        start = self._cons & self._rec_mask
+        first = min(n, self.geometry.rec_entries - start)
+        views = [self.records[start : start + first]]
+        if first < n:
+            views.append(self.records[: n - first])
+        last = views[-1]
+        self.last_clock_ns = max(self.last_clock_ns, int(last["t_ns"][-1]))
+        return views
+
+    def consume(self, n: int) -> None:
+        self._cons += n
+        self._cell["rec_cons"][...] = self._cons
+
+    # ---- verdicts ----
+    def verdict_space(self) -> int:
+        return self.geometry.vd_entries - (self._vprod - int(self._cell["vd_cons"]))
+
+    def _slots(self, n: int) -> np.ndarray:
+        return (self._vprod + np.arange(n, dtype=np.uint64)) & np.uint64(self._vd_mask)
+
+    def _publish(self, n: int) -> None:
+        self._vprod += n
+        self._cell["vd_prod"][...] = self._vprod
+
+    def write_verdicts(self, seqs: np.ndarray, actions: np.ndarray) -> int:
+        """Per-packet verdicts; returns how many fitted (the rest are dropped)."""
+        n = min(len(seqs), max(self.verdict_space(), 0))
+        if n == 0:
+            return 0
+        slots = self._slots(n)
+        v = self.verdicts
+        v["seq"][slots] = seqs[:n]
+        v["kind"][slots] = lib.AQMLLM_VK_PACKET
+        v["action"][slots] = actions[:n]
+        v["flags"][slots] = 0
+        v["queue_id"][slots] = 0
+        v["drop_prob"][slots] = 0
+        v["mark_prob"][slots] = 0
+        v["expiry_ns"][slots] = 0
+        self._publish(n)
+        self._cell["daemon_decisions"][...] = int(self._cell["daemon_decisions"]) + n
+        return n
+
+    def write_policies(
+        self,
+        queue_ids: np.ndarray,
+        drop_prob: np.ndarray,
+        mark_prob: np.ndarray,
+        expiry_ns: int | np.ndarray,
+    ) -> int:
+        """Per-queue policies (probabilities in [0, 1], expiry on the producer clock)."""
+        q = np.asarray(queue_ids, dtype=np.uint32)
+        bad = q >= self.geometry.nqueues
+        if bad.any():
+            raise ValueError(f"queue id {int(q[bad][0])} >= nqueues {self.geometry.nqueues}")
+        n = min(len(q), max(self.verdict_space(), 0))
+        if n == 0:
+            return 0
+        slots = self._slots(n)
+        v = self.verdicts
+        v["seq"][slots] = 0
+        v["kind"][slots] = lib.AQMLLM_VK_POLICY
+        v["action"][slots] = 0
+        v["flags"][slots] = 0
+        v["queue_id"][slots] = q[:n]
+        v["drop_prob"][slots] = probability_to_fixed(drop_prob)[:n]
+        v["mark_prob"][slots] = probability_to_fixed(mark_prob)[:n]
+        v["expiry_ns"][slots] = np.broadcast_to(np.asarray(expiry_ns, dtype=np.uint64), (len(q),))[
+            :n
+        ]
+        self._publish(n)
+        return n
+
+    # ---- waiting and stats ----
+    def wait(self, timeout_s: float, busy_poll_s: float = 0.0) -> bool:
+        """Block until records are pending or the timeout passes.
+
+        The kernel device wakes poll(2) once per batch; a shm file cannot
+        signal, so it is polled with a short sleep after an optional busy spin.
+        """
+        if self.pending() > 0:
+            return True
+        deadline = time.monotonic() + timeout_s
+        spin_until = time.monotonic() + min(busy_poll_s, timeout_s)
+        while time.monotonic() < spin_until:
+            if self.pending() > 0:
+                return True
+        if self._fd is not None and self.name.startswith("/dev/") and Path(self.name).is_char_device():
+            p = select.poll()
+            p.register(self._fd, select.POLLIN)
+            p.poll(max(0, int((deadline - time.monotonic()) * 1000)))
+            return self.pending() > 0
+        sleep = 20e-6
+        while time.monotonic() < deadline:
+            time.sleep(sleep)
+            if self.pending() > 0:
+                return True
+            sleep = min(sleep * 2, 1e-3)
+        return False
+
+    def counters(self) -> dict[str, int]:
+        c = self.hdr["counters"]
+        return {name: int(c[i]) for name, i in sorted(layout.COUNTER_NAMES.items())}
+
+    def close(self) -> None:
+        try:
+            self.detach()
+        except (ValueError, TypeError):
+            pass
+        self.hdr = None  # type: ignore[assignment]
+        self.records = self.verdicts = None  # type: ignore[assignment]
+        self._cell.clear()
+        try:
+            self._buf.close()
+        except BufferError:
+            pass  # views still exported elsewhere; the mapping goes with them
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Ring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,162 @@
+"""aqmllmd configuration: a TOML file plus command-line overrides.
+
+Every key is declared once in SCHEMA with its type, default and bounds;
+unknown keys and bad values are refused with the file, section and key
+named.  Overrides use dotted names: ``--set inference.batch_size=128``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: type
+    default: Any
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] | None = None
+    doc: str = ""
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "ring": {
+        "path": Key(str, "/dev/shm/aqmllm", doc="ring: /dev/aqmllm or a shm file"),
+    },
+    "inference": {
+        "policy": Key(
+            str, "fallback-echo", choices=("fallback-echo", "pass", "model"),
+            doc="built-in policy, or 'model' to run inference.model",
+        ),
+        "model": Key(str, "", doc="student checkpoint (manifest JSON or its folder)"),
+        "batch_size": Key(int, 256, 1, 65536, doc="records per inference batch"),
+        "max_wait_us": Key(int, 50, 0, 1_000_000, doc="gather a batch for at most this long"),
+        "busy_poll_us": Key(int, 0, 0, 100_000, doc="spin this long before sleeping"),
+        "deadline_margin_us": Key(int, 5, 0, 1_000_000, doc="skip verdicts later than this"),
+        "model_timeout_ms": Key(int, 50, 1, 60_000, doc="a slower batch counts as a failure"),
+        "retry_after_s": Key(float, 5.0, 0.0, 3600.0, doc="retry a failed model after"),
+        "endpoint": Key(str, "", doc="remote inference server, tcp://host:port"),
+        "remote_timeout_ms": Key(int, 5, 1, 60_000, doc="wait for the remote server at most"),
+        "server_public_key": Key(str, "", doc="CURVE public key of the server (z85)"),
+        "client_secret_key": Key(str, "", doc="CURVE secret key of this client (z85)"),
+        "client_public_key": Key(str, "", doc="CURVE public key of this client (z85)"),
+    },
+    "teacher": {
+        "model": Key(str, "", doc="teacher checkpoint; empty: no teacher loop"),
+        "interval_ms": Key(int, 100, 1, 600_000, doc="teacher policy period"),
+        "policy_ttl_ms": Key(int, 500, 1, 10_000, doc="lifetime of a teacher policy"),
+    },
+    "telemetry": {
+        "zmq_pub": Key(str, "tcp://127.0.0.1:5557", doc="ZeroMQ PUB endpoint; empty: off"),
+        "prometheus_port": Key(int, 9557, 0, 65535, doc="loopback HTTP port; 0: off"),
+        "interval_s": Key(float, 1.0, 0.05, 3600.0, doc="publication period"),
+    },
+    "server": {
+        "bind": Key(str, "tcp://127.0.0.1:5558", doc="aqmllmd --serve endpoint"),
+        "max_frame_bytes": Key(int, 4 << 20, 1024, 1 << 30, doc="largest request accepted"),
+        "secret_key": Key(str, "", doc="CURVE secret key of the server (z85)"),
+        "public_key": Key(str, "", doc="CURVE public key of the server (z85)"),
+    },
+    "daemon": {
+        "pidfile": Key(str, "", doc="write the pid here"),
+        "log": Key(str, "stderr", choices=("stderr", "syslog"), doc="log destination"),
+        "log_level": Key(
+            str, "info", choices=("debug", "info", "warning", "error"), doc="log level"
+        ),
+    },
+}
+
+
+@dataclass
+class Config:
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = "<defaults>"
+
+    def __getitem__(self, dotted: str) -> Any:
+        section, key = dotted.split(".", 1)
+        return self.values[section][key]
+
+
+def _coerce(where: str, spec: Key, value: Any) -> Any:
+    if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, spec.kind) or isinstance(value, bool):
+        raise ConfigError(f"{where}: expected {spec.kind.__name__}, got {value!r}")
+    if spec.choices is not None and value not in spec.choices:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(spec.choices)}")
+    if spec.lo is not None and value < spec.lo:
+        raise ConfigError(f"{where}: {value} is below the minimum {spec.lo}")
+    if spec.hi is not None and value > spec.hi:
+        raise ConfigError(f"{where}: {value} is above the maximum {spec.hi}")
+    return value
+
+
+def _parse_override(text: str) -> tuple[str, str, Any]:
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    name, raw = text.split("=", 1)
+    section, key = name.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word: take it as a string
+    return section, key, value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    raw: dict[str, Any] = {}
+    source = "<defaults>"
+    if path:
+        p = Path(path)
+        source = str(p)
+        try:
+            raw = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such configuration file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    values = {s: {k: spec.default for k, spec in keys.items()} for s, keys in SCHEMA.items()}
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section [{section}]")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in table.items():
+            if key not in SCHEMA[section]:
+                raise ConfigError(f"{source}: unknown key {section}.{key}")
+            values[section][key] = _coerce(
+                f"{source}: {section}.{key}", SCHEMA[section][key], value
+            )
+    for text in overrides or []:
+        section, key, value = _parse_override(text)
+        if section not in SCHEMA or key not in SCHEMA[section]:
+            raise ConfigError(f"override {text!r}: unknown key {section}.{key}")
+        values[section][key] = _coerce(f"override {section}.{key}", SCHEMA[section][key], value)
+    cfg = Config(values, source)
+    if cfg["inference.policy"] == "model" and not cfg["inference.model"]:
+        raise ConfigError(f"{source}: inference.policy = 'model' needs inference.model")
+    endpoint = cfg["inference.endpoint"]
+    if endpoint and not endpoint.startswith(("tcp://", "ipc://")):
+        raise ConfigError(f"{source}: inference.endpoint {endpoint!r} must be tcp:// or ipc://")
+    return cfg
+
+
+def sample_config() -> str:
+    """The documented sample file, generated from the schema."""
+    out = ["# aqmllmd configuration (TOML). Every key is optional; defaults shown.", ""]
+    for section, keys in SCHEMA.items():
+        out.append(f"[{section}]")
+        for key, spec in keys.items():
+            value = f'"{spec.default}"' if spec.kind is str else repr(spec.default)
+            out.append(f"# {spec.doc}")
+            out.append(f"{key} = {value}")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,186 @@
+"""aqmllmd: the inference daemon.
+
+    aqmllmd [-c FILE] [--set section.key=value ...]      run on the ring
+    aqmllmd --serve [-c FILE]                             remote inference server
+    aqmllmd --check-config [-c FILE]                      validate and exit
+    aqmllmd --sample-config                               print a documented config
+    aqmllmd --gen-keys                                    print a CURVE key pair
+
+SIGTERM/SIGINT detach cleanly (the kernel falls back at once); SIGHUP
+reloads the configuration and the model without letting go of the ring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from aqmllm.bridge.ring import Ring, RingError
+from aqmllm.daemon.config import Config, ConfigError, load_config, sample_config
+from aqmllm.daemon.loop import InferenceLoop, LoopSettings
+from aqmllm.daemon.policies import Policy, PolicyError, make_policy
+
+log = logging.getLogger("aqmllmd")
+
+
+def setup_logging(cfg: Config) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    if cfg["daemon.log"] == "syslog":
+        address = "/var/run/log" if os.path.exists("/var/run/log") else "/dev/log"
+        handler: logging.Handler = logging.handlers.SysLogHandler(
+            address=address, facility=logging.handlers.SysLogHandler.LOG_DAEMON
+        )
+        handler.setFormatter(logging.Formatter("aqmllmd[%(process)d]: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s aqmllmd %(levelname)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(cfg["daemon.log_level"].upper())
+
+
+def settings_from(cfg: Config) -> LoopSettings:
+    return LoopSettings(
+        batch_size=cfg["inference.batch_size"],
+        max_wait_us=cfg["inference.max_wait_us"],
+        busy_poll_us=cfg["inference.busy_poll_us"],
+        deadline_margin_us=cfg["inference.deadline_margin_us"],
+        model_timeout_ms=cfg["inference.model_timeout_ms"],
+        retry_after_s=cfg["inference.retry_after_s"],
+    )
+
+
+def policy_factory(cfg: Config) -> Callable[[], Policy]:
+    def build() -> Policy:
+        local = make_policy(cfg["inference.policy"], cfg["inference.model"])
+        if not cfg["inference.endpoint"]:
+            return local
+        from aqmllm.daemon.remote import RemotePolicy
+
+        keys = {k: cfg[f"inference.{k}"] for k in
+                ("server_public_key", "client_secret_key", "client_public_key")}
+        return RemotePolicy(cfg["inference.endpoint"], cfg["inference.remote_timeout_ms"],
+                            local, keys)
+
+    return build
+
+
+def write_pidfile(path: str) -> None:
+    if path:
+        Path(path).write_text(f"{os.getpid()}\n")
+
+
+def remove_pidfile(path: str) -> None:
+    if path:
+        try:
+            Path(path).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
+    cfg = load_config(cfg_path, overrides)
+    setup_logging(cfg)
+    ring = Ring.open(cfg["ring.path"])
+    loop = InferenceLoop(ring, policy_factory(cfg), settings_from(cfg))
+    from aqmllm.daemon.telemetry import Telemetry
+
+    telemetry = Telemetry(loop, cfg["telemetry.zmq_pub"], cfg["telemetry.prometheus_port"])
+    state = {"cfg": cfg}
+
+    def on_term(signum: int, _frame: object) -> None:
+        log.info("signal %d: detaching", signum)
+        loop.stop()
+
+    def on_hup(_signum: int, _frame: object) -> None:
+        try:
+            new = load_config(cfg_path, overrides)
+        except ConfigError as exc:
+            log.error("SIGHUP: keeping the old configuration: %s", exc)
+            return
+        if new["ring.path"] != state["cfg"]["ring.path"]:
+            log.warning("SIGHUP: ring.path changes need a restart; keeping %s",
+                        state["cfg"]["ring.path"])
+        state["cfg"] = new
+        loop.settings = settings_from(new)
+        loop.replace_policy(policy_factory(new))
+        log.info("SIGHUP: configuration and model reloaded")
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, on_hup)
+    write_pidfile(cfg["daemon.pidfile"])
+    log.info("attached to %s (%d records, %d verdict slots)", ring.name,
+             ring.geometry.rec_entries, ring.geometry.vd_entries)
+    try:
+        loop.run(on_idle=lambda: telemetry.tick(state["cfg"]["telemetry.interval_s"]))
+    finally:
+        ring.close()
+        telemetry.close()
+        remove_pidfile(cfg["daemon.pidfile"])
+        log.info("detached")
+    return 0
+
+
+def run_server(cfg_path: str | None, overrides: list[str]) -> int:
+    cfg = load_config(cfg_path, overrides)
+    setup_logging(cfg)
+    from aqmllm.daemon.remote import serve
+
+    policy = make_policy(cfg["inference.policy"], cfg["inference.model"])
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    write_pidfile(cfg["daemon.pidfile"])
+    try:
+        serve(cfg["server.bind"], policy, cfg["server.max_frame_bytes"],
+              {"secret_key": cfg["server.secret_key"], "public_key": cfg["server.public_key"]},
+              stop=stop)
+    finally:
+        remove_pidfile(cfg["daemon.pidfile"])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="aqmllmd", description=__doc__.splitlines()[0])
+    ap.add_argument("-c", "--config", help="TOML configuration file")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override one configuration value (repeatable)")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--serve", action="store_true", help="run the remote inference server")
+    mode.add_argument("--check-config", action="store_true", help="validate and exit")
+    mode.add_argument("--sample-config", action="store_true", help="print a documented config")
+    mode.add_argument("--gen-keys", action="store_true", help="print a CURVE key pair (z85)")
+    args = ap.parse_args(argv)
+    try:
+        if args.sample_config:
+            print(sample_config())
+            return 0
+        if args.gen_keys:
+            import zmq
+
+            public, secret = zmq.curve_keypair()
+            print(f'public_key = "{public.decode()}"\nsecret_key = "{secret.decode()}"')
+            return 0
+        if args.check_config:
+            cfg = load_config(args.config, args.set)
+            print(f"{cfg.source}: ok")
+            return 0
+        if args.serve:
+            return run_server(args.config, args.set)
+        return run_daemon(args.config, args.set)
+    except (ConfigError, RingError, PolicyError) as exc:
+        print(f"aqmllmd: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
