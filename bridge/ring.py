@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from aqmllm.bridge import layout
 from aqmllm.bridge._layout import ffi, lib
 
@@ -301,7 +300,11 @@ class Ring:
         while time.monotonic() < spin_until:
             if self.pending() > 0:
                 return True
-        if self._fd is not None and self.name.startswith("/dev/") and Path(self.name).is_char_device():
+        if (
+            self._fd is not None
+            and self.name.startswith("/dev/")
+            and Path(self.name).is_char_device()
+        ):
             p = select.poll()
             p.register(self._fd, select.POLLIN)
             p.poll(max(0, int((deadline - time.monotonic()) * 1000)))

@@ -33,7 +33,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "inference": {
         "policy": Key(
-            str, "fallback-echo", choices=("fallback-echo", "pass", "model"),
+            str,
+            "fallback-echo",
+            choices=("fallback-echo", "pass", "model"),
             doc="built-in policy, or 'model' to run inference.model",
         ),
         "model": Key(str, "", doc="student checkpoint (manifest JSON or its folder)"),

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from aqmllm.bridge import layout
 from aqmllm.bridge.ring import Ring
 from aqmllm.daemon.policies import Policy, PolicyError, check_actions
@@ -36,9 +35,7 @@ class LoopStats:
     verdicts: int = 0
     late_skipped: int = 0
     no_space: int = 0
-    by_action: dict[str, int] = field(
-        default_factory=lambda: {"pass": 0, "drop": 0, "mark": 0}
-    )
+    by_action: dict[str, int] = field(default_factory=lambda: {"pass": 0, "drop": 0, "mark": 0})
     failures: int = 0
     policy_off_records: int = 0
     latencies_us: deque[float] = field(default_factory=lambda: deque(maxlen=4096))

@@ -65,10 +65,13 @@ def policy_factory(cfg: Config) -> Callable[[], Policy]:
             return local
         from aqmllm.daemon.remote import RemotePolicy
 
-        keys = {k: cfg[f"inference.{k}"] for k in
-                ("server_public_key", "client_secret_key", "client_public_key")}
-        return RemotePolicy(cfg["inference.endpoint"], cfg["inference.remote_timeout_ms"],
-                            local, keys)
+        keys = {
+            k: cfg[f"inference.{k}"]
+            for k in ("server_public_key", "client_secret_key", "client_public_key")
+        }
+        return RemotePolicy(
+            cfg["inference.endpoint"], cfg["inference.remote_timeout_ms"], local, keys
+        )
 
     return build
 
@@ -107,8 +110,9 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
             log.error("SIGHUP: keeping the old configuration: %s", exc)
             return
         if new["ring.path"] != state["cfg"]["ring.path"]:
-            log.warning("SIGHUP: ring.path changes need a restart; keeping %s",
-                        state["cfg"]["ring.path"])
+            log.warning(
+                "SIGHUP: ring.path changes need a restart; keeping %s", state["cfg"]["ring.path"]
+            )
         state["cfg"] = new
         loop.settings = settings_from(new)
         loop.replace_policy(policy_factory(new))
@@ -118,8 +122,12 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
     write_pidfile(cfg["daemon.pidfile"])
-    log.info("attached to %s (%d records, %d verdict slots)", ring.name,
-             ring.geometry.rec_entries, ring.geometry.vd_entries)
+    log.info(
+        "attached to %s (%d records, %d verdict slots)",
+        ring.name,
+        ring.geometry.rec_entries,
+        ring.geometry.vd_entries,
+    )
     try:
         loop.run(on_idle=lambda: telemetry.tick(state["cfg"]["telemetry.interval_s"]))
     finally:
@@ -141,9 +149,13 @@ def run_server(cfg_path: str | None, overrides: list[str]) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     write_pidfile(cfg["daemon.pidfile"])
     try:
-        serve(cfg["server.bind"], policy, cfg["server.max_frame_bytes"],
-              {"secret_key": cfg["server.secret_key"], "public_key": cfg["server.public_key"]},
-              stop=stop)
+        serve(
+            cfg["server.bind"],
+            policy,
+            cfg["server.max_frame_bytes"],
+            {"secret_key": cfg["server.secret_key"], "public_key": cfg["server.public_key"]},
+            stop=stop,
+        )
     finally:
         remove_pidfile(cfg["daemon.pidfile"])
     return 0
@@ -152,8 +164,13 @@ def run_server(cfg_path: str | None, overrides: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="aqmllmd", description=__doc__.splitlines()[0])
     ap.add_argument("-c", "--config", help="TOML configuration file")
-    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="override one configuration value (repeatable)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one configuration value (repeatable)",
+    )
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--serve", action="store_true", help="run the remote inference server")
     mode.add_argument("--check-config", action="store_true", help="validate and exit")

@@ -20,7 +20,6 @@ from urllib.parse import urlparse
 import msgpack
 import numpy as np
 import zmq
-
 from aqmllm.bridge import layout
 from aqmllm.daemon.config import ConfigError
 from aqmllm.daemon.policies import Policy, PolicyError
@@ -59,8 +58,14 @@ def decode_request(payload: bytes, max_bytes: int) -> tuple[int, np.ndarray]:
     if len(payload) > max_bytes:
         raise FrameError(f"frame of {len(payload)} bytes exceeds the limit of {max_bytes}")
     try:
-        msg = msgpack.unpackb(payload, raw=False, max_bin_len=max_bytes, max_str_len=1024,
-                              max_array_len=16, max_map_len=16)
+        msg = msgpack.unpackb(
+            payload,
+            raw=False,
+            max_bin_len=max_bytes,
+            max_str_len=1024,
+            max_array_len=16,
+            max_map_len=16,
+        )
     except (msgpack.UnpackException, ValueError) as exc:
         raise FrameError(f"not a msgpack frame: {exc}") from None
     if not isinstance(msg, dict):
@@ -80,8 +85,14 @@ def decode_request(payload: bytes, max_bytes: int) -> tuple[int, np.ndarray]:
 class RemotePolicy:
     """A policy evaluated on the inference server, with a local stand-in."""
 
-    def __init__(self, endpoint: str, timeout_ms: int, local: Policy, keys: dict[str, str],
-                 max_reply_bytes: int = 1 << 24) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        timeout_ms: int,
+        local: Policy,
+        keys: dict[str, str],
+        max_reply_bytes: int = 1 << 24,
+    ) -> None:
         self.name = f"remote:{endpoint}"
         self.local = local
         self.endpoint = endpoint
@@ -99,8 +110,14 @@ class RemotePolicy:
 
     def decide(self, records: np.ndarray) -> np.ndarray:
         self._id += 1
-        frame = msgpack.packb({"v": PROTOCOL, "id": self._id, "abi": layout.ABI_VERSION,
-                               "records": np.ascontiguousarray(records).tobytes()})
+        frame = msgpack.packb(
+            {
+                "v": PROTOCOL,
+                "id": self._id,
+                "abi": layout.ABI_VERSION,
+                "records": np.ascontiguousarray(records).tobytes(),
+            }
+        )
         try:
             self._sock.send(frame, zmq.NOBLOCK)
         except zmq.Again:
@@ -132,16 +149,23 @@ class RemotePolicy:
     def _fallback(self, records: np.ndarray, why: str) -> np.ndarray:
         self.remote_fallbacks += 1
         if self.remote_fallbacks in (1, 10, 100) or self.remote_fallbacks % 1000 == 0:
-            log.warning("remote inference: %s; local policy decides (%d times)", why,
-                        self.remote_fallbacks)
+            log.warning(
+                "remote inference: %s; local policy decides (%d times)", why, self.remote_fallbacks
+            )
         return self.local.decide(records)
 
     def close(self) -> None:
         self._sock.close()
 
 
-def serve(bind: str, policy: Policy, max_frame_bytes: int, keys: dict[str, str],
-          stop: Any = None, ready: Any = None) -> None:
+def serve(
+    bind: str,
+    policy: Policy,
+    max_frame_bytes: int,
+    keys: dict[str, str],
+    stop: Any = None,
+    ready: Any = None,
+) -> None:
     """The inference server loop (`aqmllmd --serve`)."""
     sock = zmq.Context.instance().socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -149,8 +173,10 @@ def serve(bind: str, policy: Policy, max_frame_bytes: int, keys: dict[str, str],
     sock.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes)
     if not is_loopback(bind) or keys.get("secret_key"):
         if not (keys.get("secret_key") and keys.get("public_key")):
-            raise ConfigError(f"server.bind {bind} is not on the loopback: CURVE keys required"
-                              " (server.secret_key, server.public_key)")
+            raise ConfigError(
+                f"server.bind {bind} is not on the loopback: CURVE keys required"
+                " (server.secret_key, server.public_key)"
+            )
         sock.curve_server = True
         sock.curve_secretkey = keys["secret_key"].encode()
         sock.curve_publickey = keys["public_key"].encode()

@@ -16,7 +16,6 @@ from typing import Any
 
 import msgpack
 import zmq
-
 from aqmllm.daemon.loop import InferenceLoop
 
 log = logging.getLogger("aqmllmd")

@@ -1,0 +1,295 @@
+/*
+ * aqmllm-producer: the kernel side, on Linux, for tests and benchmarks.
+ *
+ * Creates a shared-memory ring, drives the portable core with synthetic
+ * packets at a configured rate (each held for --hold-us before dequeue,
+ * as dummynet holds a packet at least until its next tick), consumes the
+ * daemon's verdicts and reports what the packet path saw: verdict latency
+ * (record published -> verdict visible), coverage (share of packets the
+ * daemon decided), fallbacks, overflows and rejections.
+ *
+ *   aqmllm-producer --ring PATH [--rate PPS] [--duration S] [--hold-us US]
+ *       [--fallback dualpi2|pie|codel] [--queues N] [--entries N]
+ *       [--wait-attach S] [--json]
+ *
+ * --rate 0 means as fast as the core goes (throughput runs).
+ */
+#define _GNU_SOURCE
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aqm_shm.h"
+
+#define	MAX_QUEUES	64
+#define	RING_CAP	(1U << 20)	/* packets held per queue, at most */
+#define	LAT_MAX		(1U << 22)	/* latency samples kept */
+
+struct held {
+	struct aqm_pkt pkt;
+};
+
+struct fifo {
+	struct held *slot;
+	uint32_t head, tail;
+};
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return ((x > y) - (x < y));
+}
+
+static uint64_t
+pct(uint64_t *v, size_t n, double q)
+{
+	size_t i;
+
+	if (n == 0)
+		return (0);
+	i = (size_t)(q * (double)(n - 1) + 0.5);
+	return (v[i < n ? i : n - 1]);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: aqmllm-producer --ring PATH [--rate PPS] "
+	    "[--duration S] [--hold-us US] [--fallback dualpi2|pie|codel] "
+	    "[--queues N] [--entries N] [--wait-attach S] [--json]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ring", required_argument, NULL, 'r' },
+		{ "rate", required_argument, NULL, 'p' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "hold-us", required_argument, NULL, 'h' },
+		{ "fallback", required_argument, NULL, 'f' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "entries", required_argument, NULL, 'e' },
+		{ "wait-attach", required_argument, NULL, 'w' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	double rate = 100000, duration = 2, wait_attach = 10;
+	uint64_t hold_ns = 1000000, *lat, *t_enq;
+	uint32_t nq = 1, fb = AQMLLM_FB_DUALPI2, entries = 65536, q;
+	uint64_t sent = 0, decided = 0, fallback = 0, dropped = 0, marked = 0;
+	uint64_t nlat = 0, seen_vd = 0, t0, tend, next, now, interval;
+	struct aqm_queue *queues;
+	struct fifo *fifos;
+	struct aqm_params par;
+	struct aqm_shm shm;
+	int json = 0, ch, error;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'r': path = optarg; break;
+		case 'p': rate = atof(optarg); break;
+		case 'd': duration = atof(optarg); break;
+		case 'h': hold_ns = (uint64_t)(atof(optarg) * 1000); break;
+		case 'q': nq = (uint32_t)atoi(optarg); break;
+		case 'e': entries = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'w': wait_attach = atof(optarg); break;
+		case 'j': json = 1; break;
+		case 'f':
+			if (strcmp(optarg, "dualpi2") == 0)
+				fb = AQMLLM_FB_DUALPI2;
+			else if (strcmp(optarg, "pie") == 0)
+				fb = AQMLLM_FB_PIE;
+			else if (strcmp(optarg, "codel") == 0)
+				fb = AQMLLM_FB_CODEL;
+			else {
+				fprintf(stderr, "aqmllm-producer: unknown fallback "
+				    "'%s' (dualpi2, pie, codel)\n", optarg);
+				return (2);
+			}
+			break;
+		default:
+			usage();
+		}
+	}
+	if (path == NULL || rate < 0 || duration <= 0 || nq == 0 ||
+	    nq > MAX_QUEUES)
+		usage();
+	error = aqm_shm_create(&shm, path, entries, entries, nq);
+	if (error != 0) {
+		fprintf(stderr, "aqmllm-producer: cannot create ring %s "
+		    "(entries %u): %s\n", path, entries, strerror(-error));
+		return (1);
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	queues = calloc(nq, sizeof(*queues));
+	fifos = calloc(nq, sizeof(*fifos));
+	lat = malloc(LAT_MAX * sizeof(*lat));
+	t_enq = calloc(entries, sizeof(*t_enq));
+	if (queues == NULL || fifos == NULL || lat == NULL || t_enq == NULL)
+		return (1);
+	aqm_params_defaults(&par, fb);
+	par.limit_pkts = RING_CAP - 1;
+	/* The drain rate that makes est_wait match the hold time. */
+	par.link_rate_bps = rate > 0 ? (uint64_t)(rate * 1500 * 8 / nq) :
+	    100000000000ULL;
+	for (q = 0; q < nq; q++) {
+		fifos[q].slot = calloc(RING_CAP, sizeof(struct held));
+		if (fifos[q].slot == NULL ||
+		    aqm_queue_init(&queues[q], q, &par, 1 + q, aqm_shm_now_ns()))
+			return (1);
+	}
+	/* Wait for the daemon, so the run measures a closed loop. */
+	tend = aqm_shm_now_ns() + (uint64_t)(wait_attach * 1e9);
+	while (shm.ring.hdr->daemon_state != AQMLLM_DS_ATTACHED &&
+	    aqm_shm_now_ns() < tend && !stopping)
+		usleep(1000);
+
+	interval = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
+	t0 = aqm_shm_now_ns();
+	tend = t0 + (uint64_t)(duration * 1e9);
+	next = t0;
+	for (now = t0; now < tend && !stopping; now = aqm_shm_now_ns()) {
+		uint64_t vprod = __atomic_load_n(&shm.ring.hdr->vd_prod,
+		    __ATOMIC_ACQUIRE);
+
+		/* What the packet path sees: each verdict's age on arrival. */
+		if (vprod - seen_vd <= shm.ring.vd_entries) {
+			for (; seen_vd < vprod; seen_vd++) {
+				const struct aqmllm_verdict *v = &shm.ring.vds[
+				    seen_vd & shm.ring.vd_mask];
+				uint64_t s = v->seq, te;
+
+				if (v->kind != AQMLLM_VK_PACKET || s == 0 ||
+				    s > shm.ring.rec_prod)
+					continue;
+				te = t_enq[s & (entries - 1)];
+				if (te != 0 && nlat < LAT_MAX)
+					lat[nlat++] = now - te;
+			}
+		} else
+			seen_vd = vprod;
+		if (interval == 0 || now >= next) {
+			struct aqm_pkt p;
+			uint64_t he[2] = { 0, 0 };
+
+			q = (uint32_t)(sent % nq);
+			memset(&p, 0, sizeof(p));
+			p.len = 1500;
+			p.ecn = (uint8_t)(sent % 3 == 0 ? AQMLLM_ECN_NOT_ECT :
+			    AQMLLM_ECN_ECT1);
+			p.flow_hash = (uint32_t)(sent * 2654435761U);
+			for (int k = 0; k < 2; k++) {
+				if (fifos[q].head != fifos[q].tail)
+					he[k] = fifos[q].slot[fifos[q].head &
+					    (RING_CAP - 1)].pkt.enq_ns;
+			}
+			if (aqm_enqueue(&queues[q], &shm.ring, &p, he, now) ==
+			    AQMLLM_ACT_PASS) {
+				fifos[q].slot[fifos[q].tail++ &
+				    (RING_CAP - 1)].pkt = p;
+				if (p.seq != 0)
+					t_enq[p.seq & (entries - 1)] = now;
+			}
+			sent++;
+			next += interval;
+		}
+		/* Serve every queue's packets whose hold time is over. */
+		for (q = 0; q < nq; q++) {
+			struct fifo *f = &fifos[q];
+
+			while (f->head != f->tail) {
+				struct aqm_pkt *p = &f->slot[f->head &
+				    (RING_CAP - 1)].pkt;
+				uint64_t he[2] = { p->enq_ns, p->enq_ns };
+				int act;
+
+				if (now < p->enq_ns + hold_ns && interval != 0)
+					break;
+				f->head++;
+				act = aqm_dequeue(&queues[q], &shm.ring, p, he,
+				    now);
+				if (p->src == AQM_SRC_VERDICT ||
+				    p->src == AQM_SRC_POLICY)
+					decided++;
+				else
+					fallback++;
+				dropped += act == AQMLLM_ACT_DROP;
+				marked += act == AQMLLM_ACT_MARK;
+				if (interval == 0)
+					break;
+			}
+		}
+		if (aqm_ring_take_wakeup(&shm.ring))
+			aqm_ring_export_counters(&shm.ring, now);
+	}
+	aqm_ring_export_counters(&shm.ring, now);
+	qsort(lat, nlat, sizeof(*lat), cmp_u64);
+	{
+		double secs = (double)(now - t0) / 1e9;
+		uint64_t *c = shm.ring.cnt;
+		uint64_t total = decided + fallback;
+
+		if (json)
+			printf("{\"packets\": %llu, \"seconds\": %.3f, "
+			    "\"pps\": %.0f, \"decided\": %llu, \"fallback\": %llu, "
+			    "\"coverage\": %.5f, \"verdict_latency_p50_us\": %.2f, "
+			    "\"verdict_latency_p99_us\": %.2f, "
+			    "\"verdict_latency_p999_us\": %.2f, \"records\": %llu, "
+			    "\"overflows\": %llu, \"rejected_late\": %llu, "
+			    "\"rejected_seq\": %llu, \"stale_daemon\": %llu, "
+			    "\"dropped\": %llu, \"marked\": %llu}\n",
+			    (unsigned long long)sent, secs, (double)sent / secs,
+			    (unsigned long long)decided,
+			    (unsigned long long)fallback,
+			    total ? (double)decided / (double)total : 0.0,
+			    pct(lat, nlat, 0.5) / 1e3, pct(lat, nlat, 0.99) / 1e3,
+			    pct(lat, nlat, 0.999) / 1e3,
+			    (unsigned long long)c[AQMLLM_CNT_RECORDS],
+			    (unsigned long long)c[AQMLLM_CNT_OVERFLOWS],
+			    (unsigned long long)c[AQMLLM_CNT_REJ_LATE],
+			    (unsigned long long)c[AQMLLM_CNT_REJ_SEQ],
+			    (unsigned long long)c[AQMLLM_CNT_STALE_DAEMON],
+			    (unsigned long long)dropped,
+			    (unsigned long long)marked);
+		else
+			printf("packets: %llu\npps: %.0f\ncoverage: %.5f\n"
+			    "verdict_latency_p50_us: %.2f\n"
+			    "verdict_latency_p99_us: %.2f\n"
+			    "overflows: %llu\n", (unsigned long long)sent,
+			    (double)sent / secs,
+			    total ? (double)decided / (double)total : 0.0,
+			    pct(lat, nlat, 0.5) / 1e3, pct(lat, nlat, 0.99) / 1e3,
+			    (unsigned long long)c[AQMLLM_CNT_OVERFLOWS]);
+	}
+	fflush(stdout);
+	/* Tell a daemon that may still read: no more producer. */
+	shm.ring.hdr->producer_flags = 1;
+	for (q = 0; q < nq; q++)
+		free(fifos[q].slot);
+	aqm_shm_destroy(&shm, path, 1);
+	free(queues);
+	free(fifos);
+	free(lat);
+	free(t_enq);
+	return (0);
+}

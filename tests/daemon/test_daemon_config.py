@@ -1,0 +1,62 @@
+"""aqmllmd configuration: defaults, overrides, and errors that name the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aqmllm.daemon.config import ConfigError, load_config, sample_config
+
+
+def test_defaults_and_overrides() -> None:
+    cfg = load_config(None, ["inference.batch_size=64", "daemon.log=syslog"])
+    assert cfg["inference.batch_size"] == 64
+    assert cfg["daemon.log"] == "syslog"
+    assert cfg["ring.path"] == "/dev/shm/aqmllm"
+
+
+def test_sample_config_round_trips(tmp_path: Path) -> None:
+    f = tmp_path / "a.toml"
+    f.write_text(sample_config())
+    assert load_config(f)["inference.max_wait_us"] == 50
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[bogus]\nx = 1\n", r"unknown section \[bogus\]"),
+        ("[inference]\nbatchsize = 3\n", "unknown key inference.batchsize"),
+        ('[inference]\nbatch_size = "big"\n', "inference.batch_size: expected int"),
+        ("[inference]\nbatch_size = 0\n", "below the minimum"),
+        ("[inference]\nbatch_size = true\n", "expected int"),
+        ('[daemon]\nlog = "file"\n', "not one of stderr, syslog"),
+        ("[inference\n", "not valid TOML"),
+        ('[inference]\npolicy = "model"\n', "needs inference.model"),
+        ('[inference]\nendpoint = "http://x"\n', "must be tcp:// or ipc://"),
+        ("ring = 3\n", r"\[ring\] must be a table"),
+    ],
+)
+def test_bad_files_are_refused_with_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(f)
+    assert str(f) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("batch_size=3", "expected section.key=value"),
+        ("inference.nope=3", "unknown key inference.nope"),
+        ("inference.batch_size=99999999", "above the maximum"),
+    ],
+)
+def test_bad_overrides(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config("/nonexistent/aqmllmd.toml")
