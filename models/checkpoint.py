@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
-
 from aqmllm.bridge import layout
 from aqmllm.models.features import schema_dict, schema_id
+from safetensors.numpy import load_file, save_file
 
 MANIFEST = "manifest.json"
 

@@ -19,7 +19,6 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from aqmllm.bridge import layout
 
 SCHEMA_VERSION = 1
@@ -47,9 +46,7 @@ SCALAR_NAMES = (
     "log_rate",
 )
 SERIES_NAMES = ("delay_over_target", "log_qlen", "signal_rate")
-SUMMARY_NAMES = tuple(
-    f"{s}_{k}" for s in SERIES_NAMES for k in ("mean", "last", "trend")
-)
+SUMMARY_NAMES = tuple(f"{s}_{k}" for s in SERIES_NAMES for k in ("mean", "last", "trend"))
 
 
 def schema_dict() -> dict:
@@ -71,8 +68,9 @@ def schema_id() -> str:
 
 
 def class_target_ns(records: np.ndarray) -> np.ndarray:
-    return np.where(records["cls"] == layout.CLASS_L, TARGET_NS[layout.CLASS_L],
-                    TARGET_NS[layout.CLASS_C]).astype(np.float32)
+    return np.where(
+        records["cls"] == layout.CLASS_L, TARGET_NS[layout.CLASS_L], TARGET_NS[layout.CLASS_C]
+    ).astype(np.float32)
 
 
 def scalar_features(records: np.ndarray) -> np.ndarray:
@@ -89,9 +87,7 @@ def scalar_features(records: np.ndarray) -> np.ndarray:
     out[:, 4] = np.log1p(records["other_qlen_pkts"].astype(np.float32)) / 8.0
     out[:, 5] = records["fb_prob"] / np.float32(2.0**32)
     out[:, 6] = records["cls"] == layout.CLASS_L
-    for i, code in enumerate(
-        (layout.ECN_NOT_ECT, layout.ECN_ECT1, layout.ECN_ECT0, layout.ECN_CE)
-    ):
+    for i, code in enumerate((layout.ECN_NOT_ECT, layout.ECN_ECT1, layout.ECN_ECT0, layout.ECN_CE)):
         out[:, 7 + i] = ecn == code
     out[:, 11] = records["pkt_len"] / np.float32(1500.0)
     out[:, 12] = np.log1p(records["recent_drops"].astype(np.float32)) / 5.0
@@ -139,11 +135,17 @@ class QueueHistory:
         count = np.bincount(q, minlength=self.nqueues).astype(np.float32)
         present = count > 0
         signal = scalars[:, 12] + scalars[:, 13]
-        snap = np.stack([
-            np.bincount(q, scalars[:, 0], self.nqueues),
-            np.bincount(q, scalars[:, 2], self.nqueues),
-            np.bincount(q, signal, self.nqueues),
-        ], axis=1) / np.maximum(count, 1)[:, None]
+        snap = (
+            np.stack(
+                [
+                    np.bincount(q, scalars[:, 0], self.nqueues),
+                    np.bincount(q, scalars[:, 2], self.nqueues),
+                    np.bincount(q, signal, self.nqueues),
+                ],
+                axis=1,
+            )
+            / np.maximum(count, 1)[:, None]
+        )
         rows = self.series[present]
         rows[:, :, :-1] = rows[:, :, 1:]
         rows[:, :, -1] = snap[present]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from aqmllm.bridge import layout
 from aqmllm.models.checkpoint import ModelError
 from aqmllm.models.features import QueueHistory, scalar_features, schema_dict, schema_id
@@ -54,9 +53,16 @@ class Pool:
 
     def subset(self, mask: np.ndarray) -> Pool:
         keep_eps = sorted(set(self.episode[mask].tolist()))
-        return Pool(self.records[mask], self.actions[mask], self.rewards[mask], self.rtg[mask],
-                    self.episode[mask], self.scalars[mask], self.series[mask],
-                    [self.episodes[i] for i in keep_eps])
+        return Pool(
+            self.records[mask],
+            self.actions[mask],
+            self.rewards[mask],
+            self.rtg[mask],
+            self.episode[mask],
+            self.scalars[mask],
+            self.series[mask],
+            [self.episodes[i] for i in keep_eps],
+        )
 
 
 class PoolError(ModelError):
@@ -89,8 +95,9 @@ def _features(records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def write_pool(path: str | Path, episodes: list[Episode]) -> Path:
     if not episodes:
         raise PoolError("no episodes to write")
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in
-                                          ("records", "actions", "episode", "scalars", "series")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("records", "actions", "episode", "scalars", "series")
+    }
     meta = []
     for i, ep in enumerate(episodes):
         _validate_episode(i, ep)
@@ -100,12 +107,22 @@ def write_pool(path: str | Path, episodes: list[Episode]) -> Path:
         parts["episode"].append(np.full(len(ep.records), i, np.int32))
         parts["scalars"].append(scalars)
         parts["series"].append(series)
-        meta.append({"scenario": ep.scenario, "expert": ep.expert, "steps": len(ep.records),
-                     "outcomes": ep.outcomes or {}})
+        meta.append(
+            {
+                "scenario": ep.scenario,
+                "expert": ep.expert,
+                "steps": len(ep.records),
+                "outcomes": ep.outcomes or {},
+            }
+        )
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     arrays["rewards"] = step_rewards(arrays["records"], arrays["actions"])
-    header = {"format": POOL_FORMAT, "schema": schema_dict(), "schema_id": schema_id(),
-              "episodes": meta}
+    header = {
+        "format": POOL_FORMAT,
+        "schema": schema_dict(),
+        "schema_id": schema_id(),
+        "episodes": meta,
+    }
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, header=np.array(json.dumps(header)), **arrays)
@@ -125,11 +142,21 @@ def load_pool(path: str | Path, expected_schema: str | None = None) -> Pool:
     if header.get("format") != POOL_FORMAT:
         raise PoolError(f"{p}: pool format {header.get('format')}, expected {POOL_FORMAT}")
     if header.get("schema_id") != want:
-        raise PoolError(f"{p}: pool feature schema {header.get('schema_id')} differs from {want};"
-                        " collect it again with this build")
+        raise PoolError(
+            f"{p}: pool feature schema {header.get('schema_id')} differs from {want};"
+            " collect it again with this build"
+        )
     try:
-        pool = Pool(data["records"], data["actions"], data["rewards"], np.empty(0, np.float32),
-                    data["episode"], data["scalars"], data["series"], header["episodes"])
+        pool = Pool(
+            data["records"],
+            data["actions"],
+            data["rewards"],
+            np.empty(0, np.float32),
+            data["episode"],
+            data["scalars"],
+            data["series"],
+            header["episodes"],
+        )
     except KeyError as exc:
         raise PoolError(f"{p}: pool lacks the array {exc}") from None
     n = len(pool.actions)
@@ -146,8 +173,11 @@ def validate_pool(path: str | Path) -> dict[str, Any]:
     """Check a pool and summarise it (the `aqmllm train --validate` view)."""
     pool = load_pool(path)
     counts = np.bincount(pool.actions, minlength=4)
-    return {"steps": len(pool), "episodes": len(pool.episodes),
-            "scenarios": sorted({e["scenario"] for e in pool.episodes}),
-            "experts": sorted({e["expert"] for e in pool.episodes}),
-            "actions": {"pass": int(counts[1]), "drop": int(counts[2]), "mark": int(counts[3])},
-            "mean_reward": float(pool.rewards.mean()) if len(pool) else 0.0}
+    return {
+        "steps": len(pool),
+        "episodes": len(pool.episodes),
+        "scenarios": sorted({e["scenario"] for e in pool.episodes}),
+        "experts": sorted({e["expert"] for e in pool.episodes}),
+        "actions": {"pass": int(counts[1]), "drop": int(counts[2]), "mark": int(counts[3])},
+        "mean_reward": float(pool.rewards.mean()) if len(pool) else 0.0,
+    }

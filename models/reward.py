@@ -9,7 +9,6 @@ empty queue costs utilisation.  Returns-to-go sum these per episode.
 from __future__ import annotations
 
 import numpy as np
-
 from aqmllm.bridge import layout
 from aqmllm.models.features import class_target_ns
 

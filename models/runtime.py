@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from aqmllm.models.checkpoint import ModelError, load_tensors, read_manifest
 from aqmllm.models.features import QueueHistory
 from aqmllm.models.student import StudentWeights, masked_logits, student_inputs

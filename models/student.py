@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from aqmllm.models.features import (
     SCALAR_NAMES,
     SUMMARY_NAMES,
@@ -48,8 +47,12 @@ class StudentWeights:
         layers = []
         i = 0
         while f"l{i}.weight" in tensors:
-            layers.append((tensors[f"l{i}.weight"].astype(np.float32),
-                           tensors[f"l{i}.bias"].astype(np.float32)))
+            layers.append(
+                (
+                    tensors[f"l{i}.weight"].astype(np.float32),
+                    tensors[f"l{i}.bias"].astype(np.float32),
+                )
+            )
             i += 1
         if not layers:
             raise ValueError("no student layers in the weights")
@@ -113,7 +116,9 @@ def weights_from_torch(module) -> StudentWeights:
     import torch.nn as nn
 
     linears = [m for m in module if isinstance(m, nn.Linear)]
-    return StudentWeights([
-        (m.weight.detach().cpu().numpy().T.copy(), m.bias.detach().cpu().numpy().copy())
-        for m in linears
-    ])
+    return StudentWeights(
+        [
+            (m.weight.detach().cpu().numpy().T.copy(), m.bias.detach().cpu().numpy().copy())
+            for m in linears
+        ]
+    )

@@ -15,7 +15,6 @@ import heapq
 from dataclasses import dataclass
 
 import numpy as np
-
 from aqmllm.bridge import layout
 from aqmllm.bridge._aqmcore import ffi, lib
 from aqmllm.models.pool import Episode
@@ -48,8 +47,13 @@ def simulate(
     duration_s: float = 2.0,
     seed: int = 1,
     scenario: str = "synthetic",
+    policy=None,
 ) -> Episode:
-    """flows: (kind, base RTT ms) with kind in {"reno", "reno-ecn", "scalable"}."""
+    """flows: (kind, base RTT ms) with kind in {"reno", "reno-ecn", "scalable"}.
+
+    With a policy (anything with ``decide(records)``), it answers each
+    record as the daemon would, through the ring's verdict slots.
+    """
     link = link or LinkSpec()
     rec_n = 4096
     size = lib.aqm_region_size(rec_n, 64)
@@ -68,13 +72,20 @@ def simulate(
     par.link_rate_bps = link.rate_bps
     q = ffi.new("struct aqm_queue *")
     assert lib.aqm_queue_init(q, 0, par, seed, 0) == 0
-    recs_view = np.frombuffer(ffi.buffer(region, size), dtype=layout.RECORD_DTYPE,
-                              count=rec_n, offset=int(ring.hdr.rec_offset))
+    recs_view = np.frombuffer(
+        ffi.buffer(region, size),
+        dtype=layout.RECORD_DTYPE,
+        count=rec_n,
+        offset=int(ring.hdr.rec_offset),
+    )
     rng = np.random.default_rng(seed)
     fl = []
     for kind, rtt_ms in flows:
-        ecn = {"reno": layout.ECN_NOT_ECT, "reno-ecn": layout.ECN_ECT0,
-               "scalable": layout.ECN_ECT1}[kind]
+        ecn = {
+            "reno": layout.ECN_NOT_ECT,
+            "reno-ecn": layout.ECN_ECT0,
+            "scalable": layout.ECN_ECT1,
+        }[kind]
         fl.append(Flow(ecn, int(rtt_ms * 1e6), kind == "scalable"))
     fifo: list[list] = [[], []]
     heads = ffi.new("uint64_t[2]")
@@ -155,12 +166,24 @@ def simulate(
                 continue
             rec = recs_view[(p.seq - 1) % rec_n].copy() if p.seq else None
             ring.hdr.rec_cons = ring.hdr.rec_prod
+            if policy is not None and rec is not None:
+                v = ring.vds[ring.hdr.vd_prod % 64]
+                v.seq, v.kind, v.flags = p.seq, lib.AQMLLM_VK_PACKET, 0
+                v.action = int(policy.decide(rec[None])[0])
+                ring.hdr.vd_prod += 1
             fifo[p.cls].append((i, p, rec))
             if not busy:
                 busy = start_link(now)
-    records = np.array(out_recs, dtype=layout.RECORD_DTYPE) if out_recs else np.zeros(
-        0, layout.RECORD_DTYPE)
+    records = (
+        np.array(out_recs, dtype=layout.RECORD_DTYPE)
+        if out_recs
+        else np.zeros(0, layout.RECORD_DTYPE)
+    )
     goodput = sum(f.delivered for f in fl) * 1500 * 8 / duration_s
-    return Episode(records, np.array(out_acts, dtype=np.uint8), scenario, expert,
-                   {"utilisation": goodput / link.rate_bps,
-                    "flows": [(k, r) for k, r in flows]})
+    return Episode(
+        records,
+        np.array(out_acts, dtype=np.uint8),
+        scenario,
+        expert,
+        {"utilisation": goodput / link.rate_bps, "flows": [(k, r) for k, r in flows]},
+    )
