@@ -61,10 +61,10 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], Path]:
         raise ModelError(f"{p}: manifest is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or "kind" not in manifest or "schema" not in manifest:
         raise ModelError(f"{p}: not an aqmllm model manifest (no kind/schema)")
-    schema = manifest["schema"]
-    if not isinstance(schema, dict) or schema.get("abi_version") != layout.ABI_VERSION:
+    schema = manifest["schema"] if isinstance(manifest["schema"], dict) else {}
+    if schema.get("abi_version") != layout.ABI_VERSION:
         raise ModelError(
-            f"{p}: model built for ring ABI {schema.get('abi_version') if isinstance(schema, dict) else '?'},"
+            f"{p}: model built for ring ABI {schema.get('abi_version')},"
             f" this build speaks {layout.ABI_VERSION}"
         )
     if manifest.get("schema_id") != schema_id() or schema != schema_dict():
