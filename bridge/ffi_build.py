@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "kmod" / "core"
 INCLUDE = ROOT / "kmod" / "include"
 LINUX = ROOT / "kmod" / "linux"
+DEV_HEADER = INCLUDE / "aqmllm_dev.h"
 HEADERS = [
     INCLUDE / "aqmllm_ring.h",
     CORE / "aqm_fixed.h",
@@ -58,7 +59,7 @@ def _integer_constants(headers: list[Path]) -> str:
         for line in header.read_text().splitlines():
             m = DEFINE_RE.match(line)
             if m and "(" not in m.group(1) and not m.group(1).endswith("_H"):
-                if m.group(2).startswith(("{", '"')):
+                if m.group(2).startswith(("{", '"', "_IO")):
                     continue
                 names.append(m.group(1))
     return "\n".join(f"#define {n} ..." for n in dict.fromkeys(names))
@@ -83,7 +84,9 @@ def _builder(module: str, header: Path, headers: list[Path], sources: list[str])
 
 
 # The layout alone: what the daemon needs on FreeBSD, where the core runs in the kernel.
-layout_builder = _builder("aqmllm.bridge._layout", HEADERS[0], HEADERS[:1], [])
+layout_builder = _builder(
+    "aqmllm.bridge._layout", DEV_HEADER, [HEADERS[0], DEV_HEADER], []
+)
 # The layout plus the portable core, for simulators, the emulator and tests on Linux.
 core_builder = _builder("aqmllm.bridge._aqmcore", HEADERS[-1], HEADERS, core_sources())
 

@@ -9,9 +9,11 @@ through :mod:`aqmllm.bridge.layout`; nothing here restates it.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import select
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,26 @@ from aqmllm.bridge._layout import ffi, lib
 
 HDR = "struct aqmllm_region_hdr"
 PROB_MAX = 2**32 - 1
+# Waiting on a shm ring (no wakeups): sleeps grow from MIN while idle and
+# drop back to MIN as soon as records show up.
+SLEEP_MIN_S = 10e-6
+SLEEP_MAX_S = 500e-6
+PR_SET_TIMERSLACK = 29
+
+
+def low_timer_slack() -> bool:
+    """Ask Linux for 1 us timer slack on this thread, so short sleeps are short.
+
+    The default 50 us slack would add 50 us to every poll of a shm ring.
+    Returns False where the call does not exist (FreeBSD: kernel wakeups).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 class RingError(RuntimeError):
@@ -55,9 +77,13 @@ class Geometry:
 class Ring:
     """One mapped region.  Not thread-safe: one daemon loop owns it."""
 
-    def __init__(self, buf: mmap.mmap, *, name: str, fd: int | None = None) -> None:
+    def __init__(
+        self, buf: mmap.mmap, *, name: str, fd: int | None = None, device: bool = False
+    ) -> None:
         self._buf = buf
         self._fd = fd
+        self._device = device
+        self._sleep = SLEEP_MIN_S
         self.name = name
         if len(buf) < ffi.sizeof(HDR):
             raise RingError(f"{name}: {len(buf)} bytes is smaller than the ring header")
@@ -122,7 +148,7 @@ class Ring:
         except BaseException:
             os.close(fd)
             raise
-        return cls(buf, name=path, fd=fd)
+        return cls(buf, name=path, fd=fd, device=True)
 
     @classmethod
     def open(cls, path: str) -> Ring:
@@ -226,6 +252,20 @@ class Ring:
         self._cons += n
         self._cell["rec_cons"][...] = self._cons
 
+    def resync(self) -> None:
+        """Skip to the producer's index (it restarted, or ours was garbage).
+
+        A producer that restarted with another geometry cannot be followed
+        through the same mapping: that is a RingError (reopen the ring).
+        """
+        if self._validate(len(self._buf)) != self.geometry:
+            raise RingError(f"{self.name}: the producer re-created the ring with another geometry")
+        self._cons = int(self._cell["rec_prod"])
+        self._cell["rec_cons"][...] = self._cons
+        self._vprod = int(self._cell["vd_cons"])
+        self._cell["vd_prod"][...] = self._vprod
+        self.last_clock_ns = 0
+
     # ---- verdicts ----
     def verdict_space(self) -> int:
         return self.geometry.vd_entries - (self._vprod - int(self._cell["vd_cons"]))
@@ -290,31 +330,34 @@ class Ring:
     def wait(self, timeout_s: float, busy_poll_s: float = 0.0) -> bool:
         """Block until records are pending or the timeout passes.
 
-        The kernel device wakes poll(2) once per batch; a shm file cannot
-        signal, so it is polled with a short sleep after an optional busy spin.
+        The kernel device wakes poll(2) once per batch (and on empty ->
+        non-empty).  A shm file cannot signal: after an optional bounded
+        busy spin it is polled with short sleeps that grow while the ring
+        stays idle (10 us doubling to 500 us) and shrink back on traffic;
+        see :func:`low_timer_slack` for making the short ones short.
         """
         if self.pending() > 0:
+            self._sleep = SLEEP_MIN_S
             return True
-        deadline = time.monotonic() + timeout_s
-        spin_until = time.monotonic() + min(busy_poll_s, timeout_s)
-        while time.monotonic() < spin_until:
-            if self.pending() > 0:
-                return True
-        if (
-            self._fd is not None
-            and self.name.startswith("/dev/")
-            and Path(self.name).is_char_device()
-        ):
+        now = time.monotonic()
+        deadline = now + timeout_s
+        if busy_poll_s > 0:
+            spin_until = now + min(busy_poll_s, timeout_s)
+            while time.monotonic() < spin_until:
+                if self.pending() > 0:
+                    self._sleep = SLEEP_MIN_S
+                    return True
+        if self._device and self._fd is not None:
             p = select.poll()
             p.register(self._fd, select.POLLIN)
             p.poll(max(0, int((deadline - time.monotonic()) * 1000)))
             return self.pending() > 0
-        sleep = 20e-6
         while time.monotonic() < deadline:
-            time.sleep(sleep)
+            time.sleep(self._sleep)
             if self.pending() > 0:
+                self._sleep = SLEEP_MIN_S
                 return True
-            sleep = min(sleep * 2, 1e-3)
+            self._sleep = min(self._sleep * 2, SLEEP_MAX_S)
         return False
 
     def counters(self) -> dict[str, int]:

@@ -75,9 +75,10 @@ class Teacher(nn.Module):
         self.spec = spec
         base = backbone if backbone is not None else load_backbone(spec.backbone)
         hidden = base.config.hidden_size
-        for p in base.parameters():
-            p.requires_grad_(False)
         if spec.lora:
+            # LoRA: the pretrained weights stay frozen, only adapters learn.
+            for p in base.parameters():
+                p.requires_grad_(False)
             from peft import LoraConfig, get_peft_model
 
             cfg = LoraConfig(

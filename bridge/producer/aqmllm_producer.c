@@ -10,9 +10,11 @@
  *
  *   aqmllm-producer --ring PATH [--rate PPS] [--duration S] [--hold-us US]
  *       [--fallback dualpi2|pie|codel] [--queues N] [--entries N]
- *       [--wait-attach S] [--json]
+ *       [--wait-attach S] [--verdict-timeout-us US] [--json]
  *
- * --rate 0 means as fast as the core goes (throughput runs).
+ * --rate 0 means as fast as the core goes (throughput runs).  Times in the
+ * JSON output (t0_ns, last_daemon_ns) are CLOCK_MONOTONIC nanoseconds, the
+ * producer clock, so a test can relate them to events it caused.
  */
 #define _GNU_SOURCE
 
@@ -88,6 +90,7 @@ main(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "entries", required_argument, NULL, 'e' },
 		{ "wait-attach", required_argument, NULL, 'w' },
+		{ "verdict-timeout-us", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -97,6 +100,8 @@ main(int argc, char **argv)
 	uint32_t nq = 1, fb = AQMLLM_FB_DUALPI2, entries = 65536, q;
 	uint64_t sent = 0, decided = 0, fallback = 0, dropped = 0, marked = 0;
 	uint64_t nlat = 0, seen_vd = 0, t0, tend, next, now, interval;
+	uint64_t by_policy = 0, last_daemon = 0, last_iter, max_gap = 0;
+	uint64_t vtimeout_ns = 0;
 	struct aqm_queue *queues;
 	struct fifo *fifos;
 	struct aqm_params par;
@@ -112,6 +117,7 @@ main(int argc, char **argv)
 		case 'q': nq = (uint32_t)atoi(optarg); break;
 		case 'e': entries = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'w': wait_attach = atof(optarg); break;
+		case 't': vtimeout_ns = (uint64_t)(atof(optarg) * 1000); break;
 		case 'j': json = 1; break;
 		case 'f':
 			if (strcmp(optarg, "dualpi2") == 0)
@@ -139,6 +145,12 @@ main(int argc, char **argv)
 		    "(entries %u): %s\n", path, entries, strerror(-error));
 		return (1);
 	}
+	if (vtimeout_ns != 0 &&
+	    aqm_ring_configure(&shm.ring, shm.ring.batch_size, vtimeout_ns) != 0) {
+		fprintf(stderr, "aqmllm-producer: bad --verdict-timeout-us\n");
+		aqm_shm_destroy(&shm, path, 1);
+		return (2);
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	queues = calloc(nq, sizeof(*queues));
@@ -161,14 +173,30 @@ main(int argc, char **argv)
 	/* Wait for the daemon, so the run measures a closed loop. */
 	tend = aqm_shm_now_ns() + (uint64_t)(wait_attach * 1e9);
 	while (shm.ring.hdr->daemon_state != AQMLLM_DS_ATTACHED &&
-	    aqm_shm_now_ns() < tend && !stopping)
+	    aqm_shm_now_ns() < tend && !stopping) {
+		/* Publish the clock, as a kernel does: the heartbeat echoes it. */
+		aqm_ring_export_counters(&shm.ring, aqm_shm_now_ns());
 		usleep(1000);
+	}
+	/* ... and until it echoes the clock: its loop is running. */
+	now = aqm_shm_now_ns();
+	while (shm.ring.hdr->daemon_state == AQMLLM_DS_ATTACHED &&
+	    __atomic_load_n(&shm.ring.hdr->heartbeat_ns, __ATOMIC_ACQUIRE) <
+	    now && aqm_shm_now_ns() < tend && !stopping) {
+		aqm_ring_export_counters(&shm.ring, aqm_shm_now_ns());
+		usleep(200);
+	}
 
 	interval = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
 	t0 = aqm_shm_now_ns();
 	tend = t0 + (uint64_t)(duration * 1e9);
 	next = t0;
+	last_iter = t0;
 	for (now = t0; now < tend && !stopping; now = aqm_shm_now_ns()) {
+		/* A stall of the packet path would show as a long iteration. */
+		if (now - last_iter > max_gap)
+			max_gap = now - last_iter;
+		last_iter = now;
 		uint64_t vprod = __atomic_load_n(&shm.ring.hdr->vd_prod,
 		    __ATOMIC_ACQUIRE);
 
@@ -229,9 +257,11 @@ main(int argc, char **argv)
 				act = aqm_dequeue(&queues[q], &shm.ring, p, he,
 				    now);
 				if (p->src == AQM_SRC_VERDICT ||
-				    p->src == AQM_SRC_POLICY)
+				    p->src == AQM_SRC_POLICY) {
 					decided++;
-				else
+					by_policy += p->src == AQM_SRC_POLICY;
+					last_daemon = now;
+				} else
 					fallback++;
 				dropped += act == AQMLLM_ACT_DROP;
 				marked += act == AQMLLM_ACT_MARK;
@@ -257,7 +287,11 @@ main(int argc, char **argv)
 			    "\"verdict_latency_p999_us\": %.2f, \"records\": %llu, "
 			    "\"overflows\": %llu, \"rejected_late\": %llu, "
 			    "\"rejected_seq\": %llu, \"stale_daemon\": %llu, "
-			    "\"dropped\": %llu, \"marked\": %llu}\n",
+			    "\"dropped\": %llu, \"marked\": %llu, "
+			    "\"by_policy\": %llu, \"verdicts_in\": %llu, "
+			    "\"rejected_dup\": %llu, \"t0_ns\": %llu, "
+			    "\"last_daemon_ns\": %llu, \"max_gap_us\": %.1f, "
+			    "\"verdict_timeout_us\": %.1f}\n",
 			    (unsigned long long)sent, secs, (double)sent / secs,
 			    (unsigned long long)decided,
 			    (unsigned long long)fallback,
@@ -270,7 +304,13 @@ main(int argc, char **argv)
 			    (unsigned long long)c[AQMLLM_CNT_REJ_SEQ],
 			    (unsigned long long)c[AQMLLM_CNT_STALE_DAEMON],
 			    (unsigned long long)dropped,
-			    (unsigned long long)marked);
+			    (unsigned long long)marked,
+			    (unsigned long long)by_policy,
+			    (unsigned long long)c[AQMLLM_CNT_VERDICTS_IN],
+			    (unsigned long long)c[AQMLLM_CNT_REJ_DUP],
+			    (unsigned long long)t0,
+			    (unsigned long long)last_daemon, max_gap / 1e3,
+			    shm.ring.verdict_timeout_ns / 1e3);
 		else
 			printf("packets: %llu\npps: %.0f\ncoverage: %.5f\n"
 			    "verdict_latency_p50_us: %.2f\n"

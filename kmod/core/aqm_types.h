@@ -9,6 +9,7 @@
 /* cffi knows the fixed-width types already */
 #elif defined(_KERNEL)
 #include <sys/types.h>
+#include <sys/_null.h>
 #include <sys/stdint.h>
 #else
 #include <stddef.h>

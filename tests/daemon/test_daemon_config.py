@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aqmllm.daemon.config import ConfigError, load_config, sample_config
+from aqmllm.daemon.config import SCHEMA, ConfigError, load_config, sample_config
 
 
 def test_defaults_and_overrides() -> None:
@@ -18,7 +18,13 @@ def test_defaults_and_overrides() -> None:
 def test_sample_config_round_trips(tmp_path: Path) -> None:
     f = tmp_path / "a.toml"
     f.write_text(sample_config())
-    assert load_config(f)["inference.max_wait_us"] == 50
+    cfg = load_config(f)
+    for section, keys in SCHEMA.items():
+        for key, spec in keys.items():
+            assert cfg[f"{section}.{key}"] == spec.default, f"{section}.{key}"
+    # The shipped sample is the generated one.
+    shipped = Path(__file__).resolve().parents[2] / "etc" / "aqmllmd.toml.sample"
+    assert shipped.read_text().strip() == sample_config().strip()
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,9 @@ def test_lora_trains_only_adapters_encoder_and_head() -> None:
     assert backbone_trainable == []
     full = Teacher(TeacherSpec(backbone="tiny:hidden=64,layers=4,heads=4", d_enc=32, lora=False))
     assert not any("lora" in n for n, _ in full.named_parameters())
+    # full fine-tuning trains the backbone itself
+    assert full.n_trainable()[0] > 10 * model.n_trainable()[0] // 2
+    assert all(p.requires_grad for p in full.backbone.parameters())
 
 
 def test_same_seed_same_model() -> None:

@@ -1,0 +1,161 @@
+"""Model benchmarks: LoRA against full fine-tuning on SmolLM2-135M, teacher
+latency, student throughput on one core.  Prints `name: value` lines.
+
+Memory is the training-attributable resident set: each variant runs in its
+own process; the figure is the largest RSS sampled after backward() and
+after the optimizer step, minus RSS once the model is loaded (gradients,
+optimizer state and activations; the loader's own transient peak excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _states(n: int):
+    import numpy as np
+
+    from aqmllm.models.features import QueueHistory, scalar_features, valid_action_mask
+    from aqmllm.models.synthetic import simulate
+
+    ep = simulate([("reno", 20), ("scalable", 20), ("reno-ecn", 40)], duration_s=2.0)
+    recs = np.resize(ep.records, n)
+    return recs, scalar_features(recs), QueueHistory().lookup(recs), valid_action_mask(recs)
+
+
+def train_variant(lora: bool, batch: int, steps: int) -> dict:
+    import numpy as np
+    import psutil
+    import torch
+
+    from aqmllm.models.teacher import Teacher, TeacherSpec, batch_tensors
+
+    torch.manual_seed(0)
+    recs, scalars, series, mask = _states(batch)
+    model = Teacher(TeacherSpec(backbone="smollm2", lora=lora))
+    rss0 = psutil.Process().memory_info().rss
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    x = batch_tensors(scalars, series, np.zeros(batch, np.float32), mask)
+    target = torch.as_tensor(recs["ecn"] % 2, dtype=torch.long)
+    times, peak = [], rss0
+    proc = psutil.Process()
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model(*x), target)
+        opt.zero_grad()
+        loss.backward()
+        after_backward = proc.memory_info().rss  # gradients live here
+        opt.step()
+        times.append(time.perf_counter() - t0)
+        peak = max(peak, after_backward, proc.memory_info().rss)  # + optimizer state
+    trainable, total = model.n_trainable()
+    return {"peak_train_bytes": peak - rss0, "step_s": float(np.median(times[1:])),
+            "trainable": trainable, "total": total}
+
+
+def teacher_latency() -> dict:
+    import numpy as np
+    import torch
+
+    from aqmllm.models.teacher import Teacher, TeacherSpec, batch_tensors
+
+    t0 = time.perf_counter()
+    model = Teacher(TeacherSpec(backbone="smollm2")).eval()
+    load_s = time.perf_counter() - t0
+    out = {"teacher_load_s": load_s}
+    for b in (1, 64):
+        recs, scalars, series, mask = _states(b)
+        x = batch_tensors(scalars, series, np.zeros(b, np.float32), mask)
+        with torch.no_grad():
+            model(*x)
+            times = []
+            for _ in range(10 if b > 1 else 20):
+                t = time.perf_counter()
+                model(*x)
+                times.append(time.perf_counter() - t)
+        out[f"b{b}_ms"] = float(np.median(times)) * 1000
+    return out
+
+
+def student_speed() -> dict:
+    import numpy as np
+
+    from aqmllm.models.runtime import StudentPolicy
+    from aqmllm.models.student import StudentWeights, forward_logits, student_inputs
+
+    w = StudentWeights.random()
+    pol = StudentPolicy(w)
+    recs, *_ = _states(8192)
+    x, _ = student_inputs(recs, pol.history)
+    forward_logits(w, x)
+    reps = 50
+    t = time.perf_counter()
+    for _ in range(reps):
+        forward_logits(w, x)
+    fwd = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(reps):
+        pol.decide(recs)
+    full = time.perf_counter() - t
+    return {"forward_per_s": reps * len(recs) / fwd, "decide_per_s": reps * len(recs) / full,
+            "params": w.n_params()}
+
+
+def child(what: str, arg: str) -> None:
+    if what == "train":
+        lora, batch, steps = arg.split(",")
+        print(json.dumps(train_variant(lora == "1", int(batch), int(steps))))
+    elif what == "teacher":
+        print(json.dumps(teacher_latency()))
+    else:
+        print(json.dumps(student_speed()))
+
+
+def run_child(what: str, arg: str = "", env_extra: dict | None = None) -> dict:
+    env = dict(os.environ, **(env_extra or {}))
+    res = subprocess.run([sys.executable, __file__, "--child", what, arg], env=env,
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"{what} benchmark failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=6)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+    s = run_child("student", env_extra=ONE_CORE)
+    print(f"student_parameters: {s['params']}")
+    print(f"student_decisions_per_s: {s['forward_per_s']:.0f}")
+    print(f"student_decide_with_features_per_s: {s['decide_per_s']:.0f}")
+    t = run_child("teacher")
+    print(f"teacher_load_s: {t['teacher_load_s']:.1f}")
+    print(f"teacher_latency_ms_b1: {t['b1_ms']:.1f}")
+    print(f"teacher_latency_ms_b64: {t['b64_ms']:.1f}")
+    print(f"teacher_latency_ms_per_decision_b64: {t['b64_ms'] / 64:.2f}")
+    lora = run_child("train", f"1,{args.batch},{args.steps}")
+    full = run_child("train", f"0,{args.batch},{args.steps}")
+    print(f"lora_trainable_fraction: {lora['trainable'] / lora['total']:.4f}")
+    print(f"lora_peak_train_mem_mb: {lora['peak_train_bytes'] / 2**20:.0f}")
+    print(f"full_peak_train_mem_mb: {full['peak_train_bytes'] / 2**20:.0f}")
+    print(f"lora_peak_mem_ratio: {lora['peak_train_bytes'] / full['peak_train_bytes']:.3f}")
+    print(f"lora_step_s: {lora['step_s']:.3f}")
+    print(f"full_step_s: {full['step_s']:.3f}")
+    print(f"lora_step_time_ratio: {lora['step_s'] / full['step_s']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

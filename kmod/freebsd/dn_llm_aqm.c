@@ -1,0 +1,247 @@
+/*
+ * The dummynet AQM "llm" for single-queue configurations (a pipe's or a
+ * queue's FIFO).  Stock ipfw cannot name it; aqmllmctl sends the
+ * IP_DUMMYNET3 message with dn_extra_parms.name = "llm".
+ * par[0]: fallback (0 dualpi2, 1 pie, 2 codel; -1: the sysctl default).
+ *
+ * Needs dummynet's private headers: compiled only against a source tree.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/kernel.h>
+#include <sys/lock.h>
+#include <sys/malloc.h>
+#include <sys/mbuf.h>
+#include <sys/module.h>
+#include <sys/mutex.h>
+#include <sys/socket.h>
+#include <net/if.h>
+#include <net/if_var.h>
+#include <netinet/in.h>
+#include <netinet/ip_var.h>
+#include <netinet/ip_fw.h>
+#include <netinet/ip_dummynet.h>
+#include <netpfil/ipfw/ip_fw_private.h>
+#include <netpfil/ipfw/dn_heap.h>
+#include <netpfil/ipfw/ip_dn_private.h>
+#include <netpfil/ipfw/dn_aqm.h>
+
+#include "llm_pktq.h"
+#include "llm_var.h"
+
+#define	DN_AQM_LLM	64	/* unique among dummynet AQMs, never 0 */
+
+struct llm_aqm_cfg {
+	struct aqm_params par;
+};
+
+struct llm_aqm_q {
+	struct aqm_queue aq;
+	struct llm_metaq meta;
+	uint32_t	qid;
+};
+
+static struct dn_aqm llm_aqm_desc;
+
+static int
+llm_aqm_enqueue(struct dn_queue *q, struct mbuf *m)
+{
+	struct llm_aqm_q *lq = q->aqm_status;
+	struct aqm_ring *r;
+	struct aqm_pkt p, *h;
+	uint64_t heads[2];
+	int act;
+
+	if (lq == NULL || q->ni.length >= lq->aq.par.limit_pkts)
+		goto drop;
+	memset(&p, 0, sizeof(p));
+	p.len = m->m_pkthdr.len;
+	p.flow_hash = m->m_pkthdr.flowid;
+	p.ecn = llm_ecn_of(mtodo(m, dn_tag_get(m)->iphdr_off));
+	/* One FIFO: the head's age stands for both classes. */
+	h = llm_metaq_head(&lq->meta);
+	heads[0] = heads[1] = h != NULL ? h->enq_ns : 0;
+	r = llm_ring_lock();
+	act = aqm_enqueue(&lq->aq, r, &p, heads, llm_now_ns());
+	if (r != NULL) {
+		llm_ring_kick(r);
+		llm_ring_unlock(r);
+	}
+	if (act != AQMLLM_ACT_PASS)
+		goto drop;
+	if (llm_metaq_push(&lq->meta, &p) != 0) {
+		aqm_forget(&lq->aq, NULL, &p);
+		goto drop;
+	}
+	mq_append(&q->mq, m);
+	update_stats(q, p.len, 0);
+	return (0);
+drop:
+	update_stats(q, 0, 1);
+	FREE_PKT(m);
+	return (1);
+}
+
+static struct mbuf *
+llm_aqm_dequeue(struct dn_queue *q)
+{
+	struct llm_aqm_q *lq = q->aqm_status;
+	struct aqm_ring *r;
+	struct aqm_pkt p, *h;
+	struct mbuf *m;
+	uint64_t heads[2], now;
+	int act;
+
+	if (lq == NULL)
+		return (NULL);
+	r = llm_ring_lock();
+	now = llm_now_ns();
+	while ((m = q->mq.head) != NULL &&
+	    (h = llm_metaq_head(&lq->meta)) != NULL) {
+		q->mq.head = m->m_nextpkt;
+		m->m_nextpkt = NULL;
+		p = *h;
+		llm_metaq_pop(&lq->meta);
+		update_stats(q, -(int)p.len, 0);
+		heads[0] = heads[1] = p.enq_ns;
+		act = aqm_dequeue(&lq->aq, r, &p, heads, now);
+		if (act == AQMLLM_ACT_DROP) {
+			update_stats(q, 0, 1);
+			FREE_PKT(m);
+			continue;
+		}
+		if (m->m_pkthdr.rcvif != NULL &&
+		    __predict_false(m_rcvif_restore(m) == NULL)) {
+			/* the interface went away while the packet waited */
+			m_freem(m);
+			continue;
+		}
+		if (act == AQMLLM_ACT_MARK)
+			(void)ecn_mark(m);
+		break;
+	}
+	if (q->mq.head == NULL)
+		q->q_time = V_dn_cfg.curr_time;
+	if (r != NULL) {
+		llm_ring_kick(r);
+		llm_ring_unlock(r);
+	}
+	return (m);
+}
+
+static int
+llm_aqm_init(struct dn_queue *q)
+{
+	struct llm_aqm_cfg *cfg = q->fs->aqmcfg;
+	struct llm_aqm_q *lq;
+
+	if (cfg == NULL)
+		return (EINVAL);
+	lq = malloc(sizeof(*lq), M_DUMMYNET, M_NOWAIT | M_ZERO);
+	if (lq == NULL)
+		return (ENOMEM);
+	lq->meta.cap = llm_metaq_cap(cfg->par.limit_pkts);
+	lq->meta.slot = malloc(lq->meta.cap * sizeof(struct aqm_pkt),
+	    M_DUMMYNET, M_NOWAIT | M_ZERO);
+	if (lq->meta.slot == NULL || llm_queue_id_alloc(&lq->qid) != 0)
+		goto fail;
+	if (aqm_queue_init(&lq->aq, lq->qid, &cfg->par,
+	    (uint64_t)(uintptr_t)q ^ arc4random(), llm_now_ns()) != 0) {
+		llm_queue_id_free(lq->qid);
+		goto fail;
+	}
+	q->aqm_status = lq;
+	llm_aqm_desc.ref_count++;
+	return (0);
+fail:
+	free(lq->meta.slot, M_DUMMYNET);
+	free(lq, M_DUMMYNET);
+	return (ENOMEM);
+}
+
+static int
+llm_aqm_cleanup(struct dn_queue *q)
+{
+	struct llm_aqm_q *lq = q->aqm_status;
+
+	if (lq == NULL)
+		return (0);
+	llm_queue_id_free(lq->qid);
+	free(lq->meta.slot, M_DUMMYNET);
+	free(lq, M_DUMMYNET);
+	q->aqm_status = NULL;
+	llm_aqm_desc.ref_count--;
+	return (0);
+}
+
+static int
+llm_aqm_config(struct dn_fsk *fs, struct dn_extra_parms *ep, int len)
+{
+	struct llm_aqm_cfg *cfg;
+
+	if (ep == NULL || len < (int)sizeof(*ep))
+		return (EINVAL);
+	if (ep->par[0] < -1 || ep->par[0] >= AQMLLM_FB_COUNT)
+		return (EINVAL);
+	cfg = malloc(sizeof(*cfg), M_DUMMYNET, M_NOWAIT | M_ZERO);
+	if (cfg == NULL)
+		return (ENOMEM);
+	cfg->par = llm_tun.defaults;
+	if (ep->par[0] >= 0)
+		cfg->par.fb_id = (uint32_t)ep->par[0];
+	/* dummynet's own queue size is the limit, when given in packets */
+	if ((fs->fs.flags & DN_QSIZE_BYTES) == 0 && fs->fs.qsize > 0)
+		cfg->par.limit_pkts = fs->fs.qsize;
+	if (aqm_params_validate(&cfg->par) != 0) {
+		free(cfg, M_DUMMYNET);
+		return (EINVAL);
+	}
+	if (fs->aqmcfg != NULL)
+		free(fs->aqmcfg, M_DUMMYNET);
+	fs->aqmcfg = cfg;
+	llm_aqm_desc.cfg_ref_count++;
+	return (0);
+}
+
+static int
+llm_aqm_deconfig(struct dn_fsk *fs)
+{
+	if (fs != NULL && fs->aqmcfg != NULL) {
+		free(fs->aqmcfg, M_DUMMYNET);
+		fs->aqmcfg = NULL;
+		fs->aqmfp = NULL;
+		llm_aqm_desc.cfg_ref_count--;
+	}
+	return (0);
+}
+
+static int
+llm_aqm_getconfig(struct dn_fsk *fs, struct dn_extra_parms *ep)
+{
+	struct llm_aqm_cfg *cfg = fs->aqmcfg;
+
+	if (cfg == NULL)
+		return (EINVAL);
+	strlcpy(ep->name, llm_aqm_desc.name, sizeof(ep->name));
+	ep->par[0] = cfg->par.fb_id;
+	ep->par[1] = cfg->par.limit_pkts;
+	return (0);
+}
+
+static struct dn_aqm llm_aqm_desc = {
+	_SI( .type = )		DN_AQM_LLM,
+	_SI( .name = )		"LLM",
+	_SI( .enqueue = )	llm_aqm_enqueue,
+	_SI( .dequeue = )	llm_aqm_dequeue,
+	_SI( .config = )	llm_aqm_config,
+	_SI( .deconfig = )	llm_aqm_deconfig,
+	_SI( .getconfig = )	llm_aqm_getconfig,
+	_SI( .init = )		llm_aqm_init,
+	_SI( .cleanup = )	llm_aqm_cleanup,
+};
+
+int
+llm_aqm_modevent(int type)
+{
+	return (dn_aqm_modevent(NULL, type, &llm_aqm_desc));
+}

@@ -1,0 +1,448 @@
+/*
+ * /dev/aqmllm: the shared region, its lock, and the daemon's handle on it.
+ *
+ * The region is an OBJT_PHYS VM object of wired pages, mapped into the
+ * kernel with pmap_qenter and into the daemon through d_mmap_single, so it
+ * outlives any mapping the daemon still holds.  The daemon attaches with
+ * an ioctl; its last close (cdevpriv destructor, run on process death too)
+ * detaches it, which sends every queue to its fallback at once.  Wakeups
+ * are raised from the packet path at most once per batch.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/conf.h>
+#include <sys/event.h>
+#include <sys/fcntl.h>
+#include <sys/kernel.h>
+#include <sys/lock.h>
+#include <sys/malloc.h>
+#include <sys/mman.h>
+#include <sys/mutex.h>
+#include <sys/poll.h>
+#include <sys/proc.h>
+#include <sys/rwlock.h>
+#include <sys/selinfo.h>
+#include <sys/time.h>
+
+#include <vm/vm.h>
+#include <vm/pmap.h>
+#include <vm/vm_extern.h>
+#include <vm/vm_kern.h>
+#include <vm/vm_object.h>
+#include <vm/vm_page.h>
+#include <vm/vm_pager.h>
+#include <vm/vm_param.h>
+
+#include "aqmllm_dev.h"
+#include "llm_var.h"
+
+static MALLOC_DEFINE(M_AQMLLM, "aqmllm", "aqmllm ring tables");
+
+static struct llm_softc {
+	struct mtx	mtx;		/* ring, tables, owner, knlist */
+	struct aqm_ring	ring;
+	vm_object_t	obj;
+	vm_offset_t	kva;
+	size_t		size;
+	int		npages;
+	struct aqm_vt_entry *vt;
+	struct aqm_policy *pol;
+	uint8_t		qid_used[LLM_NQUEUES_DEFAULT];
+	uint32_t	queues;
+	struct selinfo	sel;
+	struct cdev	*dev;
+	void		*owner;		/* the attached daemon's cdevpriv */
+	uint64_t	wakeups;
+	int		ready;
+} llm_sc;
+
+static d_open_t		llm_open;
+static d_ioctl_t	llm_ioctl;
+static d_poll_t		llm_poll;
+static d_kqfilter_t	llm_kqfilter;
+static d_mmap_single_t	llm_mmap_single;
+
+static struct cdevsw llm_cdevsw = {
+	.d_version =	D_VERSION,
+	.d_name =	AQMLLM_DEV_NAME,
+	.d_open =	llm_open,
+	.d_ioctl =	llm_ioctl,
+	.d_poll =	llm_poll,
+	.d_kqfilter =	llm_kqfilter,
+	.d_mmap_single = llm_mmap_single,
+};
+
+static int	llm_kq_event(struct knote *kn, long hint);
+static void	llm_kq_detach(struct knote *kn);
+
+static struct filterops llm_kq_ops = {
+	.f_isfd =	1,
+	.f_detach =	llm_kq_detach,
+	.f_event =	llm_kq_event,
+};
+
+uint64_t
+llm_now_ns(void)
+{
+	return (sbttons(sbinuptime()));
+}
+
+int
+llm_ring_create(void)
+{
+	struct llm_softc *sc = &llm_sc;
+	uint32_t entries = llm_tun.ring_entries;
+	vm_page_t m;
+	int i, error;
+
+	sc->size = aqm_region_size(entries, entries);
+	if (sc->size == 0) {
+		printf("dn_aqm_llm: ring_entries %u is not a power of two in "
+		    "[%u, %u]\n", entries, AQMLLM_MIN_ENTRIES,
+		    AQMLLM_MAX_ENTRIES);
+		return (EINVAL);
+	}
+	sc->npages = atop(round_page(sc->size));
+	sc->obj = vm_pager_allocate(OBJT_PHYS, 0, ptoa(sc->npages),
+	    VM_PROT_DEFAULT, 0, curthread->td_ucred);
+	if (sc->obj == NULL)
+		return (ENOMEM);
+	sc->kva = kva_alloc(ptoa(sc->npages));
+	if (sc->kva == 0) {
+		vm_object_deallocate(sc->obj);
+		sc->obj = NULL;
+		return (ENOMEM);
+	}
+	VM_OBJECT_WLOCK(sc->obj);
+	for (i = 0; i < sc->npages; i++) {
+		m = vm_page_grab(sc->obj, i, VM_ALLOC_ZERO | VM_ALLOC_WIRED);
+		vm_page_valid(m);
+		vm_page_xunbusy(m);
+		pmap_qenter(sc->kva + ptoa(i), &m, 1);
+	}
+	VM_OBJECT_WUNLOCK(sc->obj);
+
+	sc->vt = malloc(entries * sizeof(*sc->vt), M_AQMLLM, M_WAITOK | M_ZERO);
+	sc->pol = malloc(LLM_NQUEUES_DEFAULT * sizeof(*sc->pol), M_AQMLLM,
+	    M_WAITOK | M_ZERO);
+	mtx_init(&sc->mtx, "aqmllm ring", NULL, MTX_DEF);
+	knlist_init_mtx(&sc->sel.si_note, &sc->mtx);
+	error = aqm_ring_init(&sc->ring, (void *)sc->kva, sc->size, entries,
+	    entries, LLM_NQUEUES_DEFAULT, sc->vt, sc->pol);
+	if (error == 0)
+		error = aqm_ring_configure(&sc->ring, llm_tun.batch_size,
+		    (uint64_t)llm_tun.verdict_timeout_us * 1000);
+	if (error != 0) {
+		llm_ring_destroy();
+		return (EINVAL);
+	}
+	sc->ring.hdr->fb_id = llm_tun.fallback;
+	sc->ready = 1;
+	return (0);
+}
+
+void
+llm_ring_destroy(void)
+{
+	struct llm_softc *sc = &llm_sc;
+	vm_page_t m;
+	int i;
+
+	sc->ready = 0;
+	if (sc->kva != 0) {
+		pmap_qremove(sc->kva, sc->npages);
+		kva_free(sc->kva, ptoa(sc->npages));
+		sc->kva = 0;
+	}
+	if (sc->obj != NULL) {
+		VM_OBJECT_WLOCK(sc->obj);
+		for (i = 0; i < sc->npages; i++) {
+			m = vm_page_lookup(sc->obj, i);
+			if (m != NULL)
+				vm_page_unwire_noq(m);
+		}
+		VM_OBJECT_WUNLOCK(sc->obj);
+		/* Pages live on while a daemon still maps the object. */
+		vm_object_deallocate(sc->obj);
+		sc->obj = NULL;
+	}
+	if (mtx_initialized(&sc->mtx)) {
+		knlist_clear(&sc->sel.si_note, 0);
+		seldrain(&sc->sel);
+		knlist_destroy(&sc->sel.si_note);
+		mtx_destroy(&sc->mtx);
+	}
+	free(sc->vt, M_AQMLLM);
+	free(sc->pol, M_AQMLLM);
+	sc->vt = NULL;
+	sc->pol = NULL;
+}
+
+struct aqm_ring *
+llm_ring_lock(void)
+{
+	if (!llm_sc.ready)
+		return (NULL);
+	mtx_lock(&llm_sc.mtx);
+	return (&llm_sc.ring);
+}
+
+void
+llm_ring_unlock(struct aqm_ring *r)
+{
+	if (r != NULL)
+		mtx_unlock(&llm_sc.mtx);
+}
+
+/* Called with the ring locked, after a burst of enqueues or dequeues. */
+void
+llm_ring_kick(struct aqm_ring *r)
+{
+	struct llm_softc *sc = &llm_sc;
+
+	mtx_assert(&sc->mtx, MA_OWNED);
+	if (!aqm_ring_take_wakeup(r))
+		return;
+	sc->wakeups++;
+	aqm_ring_export_counters(r, llm_now_ns());
+	selwakeuppri(&sc->sel, PZERO + 1);
+	KNOTE_LOCKED(&sc->sel.si_note, 0);
+}
+
+int
+llm_ring_reconfigure(void)
+{
+	int error;
+
+	if (!llm_sc.ready)
+		return (0);
+	mtx_lock(&llm_sc.mtx);
+	error = aqm_ring_configure(&llm_sc.ring, llm_tun.batch_size,
+	    (uint64_t)llm_tun.verdict_timeout_us * 1000);
+	llm_sc.ring.hdr->fb_id = llm_tun.fallback;
+	mtx_unlock(&llm_sc.mtx);
+	return (error != 0 ? EINVAL : 0);
+}
+
+int
+llm_queue_id_alloc(uint32_t *id)
+{
+	uint32_t i;
+
+	if (!llm_sc.ready)
+		return (ENXIO);
+	mtx_lock(&llm_sc.mtx);
+	for (i = 0; i < LLM_NQUEUES_DEFAULT; i++) {
+		if (!llm_sc.qid_used[i]) {
+			llm_sc.qid_used[i] = 1;
+			llm_sc.queues++;
+			llm_sc.pol[i].expiry_ns = 0;
+			mtx_unlock(&llm_sc.mtx);
+			*id = i;
+			return (0);
+		}
+	}
+	mtx_unlock(&llm_sc.mtx);
+	return (ENOSPC);
+}
+
+void
+llm_queue_id_free(uint32_t id)
+{
+	if (!llm_sc.ready || id >= LLM_NQUEUES_DEFAULT)
+		return;
+	mtx_lock(&llm_sc.mtx);
+	if (llm_sc.qid_used[id]) {
+		llm_sc.qid_used[id] = 0;
+		llm_sc.queues--;
+		llm_sc.pol[id].expiry_ns = 0;
+	}
+	mtx_unlock(&llm_sc.mtx);
+}
+
+/* Last close of a descriptor: if it was the daemon's, fall back now. */
+static void
+llm_dtor(void *data)
+{
+	struct llm_softc *sc = &llm_sc;
+
+	mtx_lock(&sc->mtx);
+	if (sc->owner == data) {
+		sc->owner = NULL;
+		aqm_ring_set_attached(&sc->ring, 0);
+	}
+	mtx_unlock(&sc->mtx);
+	free(data, M_AQMLLM);
+}
+
+static int
+llm_open(struct cdev *dev __unused, int oflags __unused, int devtype __unused,
+    struct thread *td __unused)
+{
+	void *token;
+	int error;
+
+	if (!llm_sc.ready)
+		return (ENXIO);
+	token = malloc(sizeof(int), M_AQMLLM, M_WAITOK | M_ZERO);
+	error = devfs_set_cdevpriv(token, llm_dtor);
+	if (error != 0)
+		free(token, M_AQMLLM);
+	return (error);
+}
+
+static int
+llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data,
+    int fflag __unused, struct thread *td __unused)
+{
+	struct llm_softc *sc = &llm_sc;
+	struct aqmllm_info *info;
+	struct aqmllm_attach *at;
+	struct aqmllm_stats *st;
+	void *token;
+	int error, i;
+
+	error = devfs_get_cdevpriv(&token);
+	if (error != 0)
+		return (error);
+	mtx_lock(&sc->mtx);
+	switch (cmd) {
+	case AQMLLM_IOC_INFO:
+		info = (struct aqmllm_info *)data;
+		info->abi_version = AQMLLM_ABI_VERSION;
+		info->rec_entries = sc->ring.rec_entries;
+		info->vd_entries = sc->ring.vd_entries;
+		info->nqueues = sc->ring.nqueues;
+		info->region_size = sc->size;
+		info->batch_size = sc->ring.batch_size;
+		info->fallback = llm_tun.fallback;
+		info->verdict_timeout_us = llm_tun.verdict_timeout_us;
+		info->attached = sc->owner != NULL;
+		break;
+	case AQMLLM_IOC_ATTACH:
+		at = (struct aqmllm_attach *)data;
+		if (at->abi_version != AQMLLM_ABI_VERSION)
+			error = EPROGMISMATCH;
+		else if (at->flags != 0)
+			error = EINVAL;
+		else if (sc->owner != NULL && sc->owner != token)
+			error = EBUSY;
+		else {
+			sc->owner = token;
+			aqm_ring_set_attached(&sc->ring, 1);
+		}
+		break;
+	case AQMLLM_IOC_DETACH:
+		if (sc->owner != token)
+			error = EPERM;
+		else {
+			sc->owner = NULL;
+			aqm_ring_set_attached(&sc->ring, 0);
+		}
+		break;
+	case AQMLLM_IOC_STATS:
+		st = (struct aqmllm_stats *)data;
+		memset(st, 0, sizeof(*st));
+		for (i = 0; i < AQMLLM_CNT_COUNT; i++)
+			st->counters[i] = sc->ring.cnt[i];
+		st->queues = sc->queues;
+		st->wakeups_sent = sc->wakeups;
+		break;
+	default:
+		error = ENOTTY;
+		break;
+	}
+	mtx_unlock(&sc->mtx);
+	return (error);
+}
+
+/* Records waiting?  rec_cons is the daemon's, so only compared, never used. */
+static int
+llm_pending(struct llm_softc *sc)
+{
+	return (sc->ring.rec_prod !=
+	    atomic_load_acq_64(&sc->ring.hdr->rec_cons));
+}
+
+static int
+llm_poll(struct cdev *dev __unused, int events, struct thread *td)
+{
+	struct llm_softc *sc = &llm_sc;
+	int revents = 0;
+
+	if ((events & (POLLIN | POLLRDNORM)) == 0)
+		return (0);
+	mtx_lock(&sc->mtx);
+	if (llm_pending(sc))
+		revents = events & (POLLIN | POLLRDNORM);
+	else
+		selrecord(td, &sc->sel);
+	mtx_unlock(&sc->mtx);
+	return (revents);
+}
+
+static int
+llm_kqfilter(struct cdev *dev __unused, struct knote *kn)
+{
+	if (kn->kn_filter != EVFILT_READ)
+		return (EINVAL);
+	kn->kn_fop = &llm_kq_ops;
+	kn->kn_hook = &llm_sc;
+	knlist_add(&llm_sc.sel.si_note, kn, 0);
+	return (0);
+}
+
+static int
+llm_kq_event(struct knote *kn, long hint __unused)
+{
+	struct llm_softc *sc = kn->kn_hook;
+
+	kn->kn_data = (intptr_t)(sc->ring.rec_prod -
+	    atomic_load_acq_64(&sc->ring.hdr->rec_cons));
+	return (llm_pending(sc));
+}
+
+static void
+llm_kq_detach(struct knote *kn)
+{
+	struct llm_softc *sc = kn->kn_hook;
+
+	knlist_remove(&sc->sel.si_note, kn, 0);
+}
+
+static int
+llm_mmap_single(struct cdev *dev __unused, vm_ooffset_t *offset,
+    vm_size_t size, struct vm_object **object, int nprot)
+{
+	struct llm_softc *sc = &llm_sc;
+
+	if ((nprot & PROT_EXEC) != 0 || *offset != 0 || size > sc->size ||
+	    sc->obj == NULL)
+		return (EINVAL);
+	vm_object_reference(sc->obj);
+	*object = sc->obj;
+	return (0);
+}
+
+int
+llm_dev_create(void)
+{
+	struct make_dev_args args;
+
+	make_dev_args_init(&args);
+	args.mda_devsw = &llm_cdevsw;
+	args.mda_uid = UID_ROOT;
+	args.mda_gid = GID_WHEEL;
+	args.mda_mode = 0600;
+	args.mda_flags = MAKEDEV_CHECKNAME | MAKEDEV_WAITOK;
+	return (make_dev_s(&args, &llm_sc.dev, AQMLLM_DEV_NAME));
+}
+
+void
+llm_dev_destroy(void)
+{
+	if (llm_sc.dev != NULL) {
+		destroy_dev(llm_sc.dev);
+		llm_sc.dev = NULL;
+	}
+}

@@ -1,0 +1,185 @@
+/*
+ * net.inet.ip.dummynet.llm.*: tunables of the ring and defaults of the
+ * fallback AQMs for new queues.  Every write is validated; a value out of
+ * range is refused with EINVAL and changes nothing.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/kernel.h>
+#include <sys/lock.h>
+#include <sys/mutex.h>
+#include <sys/sysctl.h>
+
+#include "llm_var.h"
+
+struct llm_tunables llm_tun = {
+	.batch_size = 64,
+	.fallback = AQMLLM_FB_DUALPI2,
+	.verdict_timeout_us = 10000,
+	.ring_entries = LLM_RING_DEFAULT,
+	.limit_pkts = 10000,
+};
+
+static const char *llm_fb_names[AQMLLM_FB_COUNT] = { "dualpi2", "pie", "codel" };
+
+void
+llm_sysctl_defaults(void)
+{
+	aqm_params_defaults(&llm_tun.defaults, llm_tun.fallback);
+	llm_tun.defaults.limit_pkts = llm_tun.limit_pkts;
+}
+
+SYSCTL_DECL(_net_inet_ip_dummynet);
+static SYSCTL_NODE(_net_inet_ip_dummynet, OID_AUTO, llm,
+    CTLFLAG_RW | CTLFLAG_MPSAFE, 0, "LLM-driven AQM (dn_aqm_llm)");
+
+SYSCTL_UINT(_net_inet_ip_dummynet_llm, OID_AUTO, ring_entries,
+    CTLFLAG_RDTUN, &llm_tun.ring_entries, 0,
+    "Records in the shared ring (loader tunable, power of two)");
+
+static int
+llm_sysctl_u32(SYSCTL_HANDLER_ARGS)
+{
+	uint32_t *field = arg1, v = *field;
+	int error;
+
+	error = sysctl_handle_32(oidp, &v, 0, req);
+	if (error != 0 || req->newptr == NULL)
+		return (error);
+	if (v < 1 || v > (uint32_t)arg2)
+		return (EINVAL);
+	*field = v;
+	if (field == &llm_tun.limit_pkts)
+		llm_tun.defaults.limit_pkts = v;
+	return (llm_ring_reconfigure());
+}
+
+SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, batch_size,
+    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, &llm_tun.batch_size, 65536,
+    llm_sysctl_u32, "IU", "Records per daemon wakeup");
+SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, verdict_timeout_us,
+    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, &llm_tun.verdict_timeout_us,
+    4000000, llm_sysctl_u32, "IU",
+    "Heartbeat age after which the daemon is ignored (us)");
+SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, limit,
+    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, &llm_tun.limit_pkts,
+    1U << 20, llm_sysctl_u32, "IU", "Queue limit of new queues (packets)");
+
+static int
+llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
+{
+	char buf[16];
+	uint32_t i;
+	int error;
+
+	strlcpy(buf, llm_fb_names[llm_tun.fallback], sizeof(buf));
+	error = sysctl_handle_string(oidp, buf, sizeof(buf), req);
+	if (error != 0 || req->newptr == NULL)
+		return (error);
+	for (i = 0; i < AQMLLM_FB_COUNT; i++) {
+		if (strcmp(buf, llm_fb_names[i]) == 0) {
+			llm_tun.fallback = i;
+			llm_tun.defaults.fb_id = i;
+			return (llm_ring_reconfigure());
+		}
+	}
+	return (EINVAL);
+}
+
+SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, fallback,
+    CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
+    llm_sysctl_fallback, "A", "Fallback AQM of new queues: dualpi2, pie, codel");
+
+/*
+ * Fallback parameters, in microseconds (times) or as given (gains in
+ * 1/65536, percentages).  A write is tried on a copy and kept only if the
+ * whole parameter set still validates.
+ */
+#define	P_US	0x10000		/* arg2 flag: value is in us, stored in ns */
+
+static int
+llm_sysctl_param(SYSCTL_HANDLER_ARGS)
+{
+	struct aqm_params trial;
+	size_t off = (size_t)arg2 & 0xffff;
+	int in_us = (arg2 & P_US) != 0, error;
+	uint64_t v;
+	char *base;
+
+	base = (char *)&llm_tun.defaults;
+	v = in_us ? *(uint64_t *)(base + off) / 1000 :
+	    *(uint32_t *)(base + off);
+	error = sysctl_handle_64(oidp, &v, 0, req);
+	if (error != 0 || req->newptr == NULL)
+		return (error);
+	if (v > 0xffffffffULL)
+		return (EINVAL);
+	trial = llm_tun.defaults;
+	if (in_us)
+		*(uint64_t *)((char *)&trial + off) = v * 1000;
+	else
+		*(uint32_t *)((char *)&trial + off) = (uint32_t)v;
+	if (aqm_params_validate(&trial) != 0)
+		return (EINVAL);
+	llm_tun.defaults = trial;
+	return (0);
+}
+
+#define	LLM_PARAM(name, member, flags, descr)				\
+	SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, name,		\
+	    CTLTYPE_U64 | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL,		\
+	    __offsetof(struct aqm_params, member) | (flags),		\
+	    llm_sysctl_param, "QU", descr)
+
+LLM_PARAM(dualpi2_target_us, dualpi2.target_ns, P_US, "DualPI2 classic target");
+LLM_PARAM(dualpi2_tupdate_us, dualpi2.tupdate_ns, P_US, "DualPI2 update interval");
+LLM_PARAM(dualpi2_step_us, dualpi2.step_ns, P_US, "DualPI2 L4S step threshold");
+LLM_PARAM(dualpi2_alpha, dualpi2.alpha_q16, 0, "DualPI2 alpha (Hz * 65536)");
+LLM_PARAM(dualpi2_beta, dualpi2.beta_q16, 0, "DualPI2 beta (Hz * 65536)");
+LLM_PARAM(dualpi2_k, dualpi2.k, 0, "DualPI2 coupling factor");
+LLM_PARAM(dualpi2_wc_pct, dualpi2.wc_pct, 0, "DualPI2 classic protection (%)");
+LLM_PARAM(pie_target_us, pie.target_ns, P_US, "PIE QDELAY_REF");
+LLM_PARAM(pie_tupdate_us, pie.tupdate_ns, P_US, "PIE T_UPDATE");
+LLM_PARAM(pie_max_burst_us, pie.max_burst_ns, P_US, "PIE MAX_BURST");
+LLM_PARAM(pie_ecn, pie.ecn, 0, "PIE marks ECN-capable packets (0/1)");
+LLM_PARAM(codel_target_us, codel.target_ns, P_US, "CoDel TARGET");
+LLM_PARAM(codel_interval_us, codel.interval_ns, P_US, "CoDel INTERVAL");
+LLM_PARAM(codel_ecn, codel.ecn, 0, "CoDel marks ECN-capable packets (0/1)");
+
+/* Read-only counters: the authoritative copies, under the ring lock. */
+static int
+llm_sysctl_counter(SYSCTL_HANDLER_ARGS)
+{
+	struct aqm_ring *r;
+	uint64_t v = 0;
+
+	r = llm_ring_lock();
+	if (r != NULL) {
+		v = r->cnt[arg2];
+		llm_ring_unlock(r);
+	}
+	return (sysctl_handle_64(oidp, &v, 0, req));
+}
+
+#define	LLM_COUNTER(name, idx, descr)					\
+	SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, name,		\
+	    CTLTYPE_U64 | CTLFLAG_RD | CTLFLAG_MPSAFE, NULL, idx,	\
+	    llm_sysctl_counter, "QU", descr)
+
+LLM_COUNTER(records, AQMLLM_CNT_RECORDS, "Records exported");
+LLM_COUNTER(overflows, AQMLLM_CNT_OVERFLOWS, "Records lost to a full ring");
+LLM_COUNTER(src_verdict, AQMLLM_CNT_SRC_VERDICT, "Decisions by packet verdict");
+LLM_COUNTER(src_policy, AQMLLM_CNT_SRC_POLICY, "Decisions by queue policy");
+LLM_COUNTER(src_fallback, AQMLLM_CNT_SRC_FALLBACK, "Decisions by the fallback");
+LLM_COUNTER(verdicts_in, AQMLLM_CNT_VERDICTS_IN, "Verdicts accepted");
+LLM_COUNTER(rej_kind, AQMLLM_CNT_REJ_KIND, "Verdicts rejected: kind/flags");
+LLM_COUNTER(rej_action, AQMLLM_CNT_REJ_ACTION, "Verdicts rejected: action");
+LLM_COUNTER(rej_seq, AQMLLM_CNT_REJ_SEQ, "Verdicts rejected: sequence");
+LLM_COUNTER(rej_dup, AQMLLM_CNT_REJ_DUP, "Verdicts rejected: duplicate");
+LLM_COUNTER(rej_late, AQMLLM_CNT_REJ_LATE, "Verdicts rejected: too late");
+LLM_COUNTER(rej_index, AQMLLM_CNT_REJ_INDEX, "Ring indices rejected");
+LLM_COUNTER(rej_policy, AQMLLM_CNT_REJ_POLICY, "Policies rejected");
+LLM_COUNTER(mark_not_ect, AQMLLM_CNT_MARK_NOT_ECT, "Marks asked on Not-ECT");
+LLM_COUNTER(guard_minq, AQMLLM_CNT_GUARD_MINQ, "Drops refused: small backlog");
+LLM_COUNTER(guard_ecn, AQMLLM_CNT_GUARD_ECN, "Drops turned into marks");
+LLM_COUNTER(stale_daemon, AQMLLM_CNT_STALE_DAEMON, "Fallbacks: stale daemon");

@@ -1,0 +1,51 @@
+/*
+ * Module-private declarations of dn_aqm_llm: the one shared ring, its
+ * lock and tunables, and the hooks between the device, the sysctls and
+ * the dummynet glue.  Only public kernel headers are needed here.
+ */
+#ifndef _DN_LLM_VAR_H_
+#define _DN_LLM_VAR_H_
+
+#include "aqm_core.h"
+
+#define	LLM_NQUEUES_DEFAULT	256
+#define	LLM_RING_DEFAULT	16384
+
+/* Tunables and sysctl-visible settings. */
+struct llm_tunables {
+	uint32_t batch_size;
+	uint32_t fallback;		/* AQMLLM_FB_* for new queues */
+	uint32_t verdict_timeout_us;
+	uint32_t ring_entries;		/* loader tunable */
+	uint32_t limit_pkts;		/* per queue */
+	struct aqm_params defaults;	/* fallback parameters for new queues */
+};
+
+extern struct llm_tunables llm_tun;
+
+/* Ring lifecycle (llm_dev.c). */
+int	llm_ring_create(void);
+void	llm_ring_destroy(void);
+int	llm_dev_create(void);
+void	llm_dev_destroy(void);
+
+/*
+ * The packet path's access to the shared ring.  The ring is global to the
+ * module; callers hold the dummynet lock of their vnet, then this one.
+ */
+struct aqm_ring *llm_ring_lock(void);
+void	llm_ring_unlock(struct aqm_ring *r);
+void	llm_ring_kick(struct aqm_ring *r);	/* batched wakeup, locked */
+int	llm_queue_id_alloc(uint32_t *id);
+void	llm_queue_id_free(uint32_t id);
+uint64_t llm_now_ns(void);
+int	llm_ring_reconfigure(void);		/* sysctl changed batch/timeout */
+
+/* Dummynet registration (dn_llm_sched.c, dn_llm_aqm.c). */
+int	llm_sched_modevent(int type);
+int	llm_aqm_modevent(int type);
+
+/* sysctl registration (llm_sysctl.c). */
+void	llm_sysctl_defaults(void);
+
+#endif /* _DN_LLM_VAR_H_ */

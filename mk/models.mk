@@ -1,0 +1,5 @@
+# Model benchmarks and the synthetic smoke pipeline.
+
+.PHONY: bench-models
+bench-models: $(EXT_STAMP)
+	$(PY) bench/bench_models.py
