@@ -1,12 +1,18 @@
 """End-to-end daemon benchmark: C producer -> ring -> aqmllmd -> ring.
 
-For each offered rate the C producer (the kernel side) runs against a real
-aqmllmd process and reports what the packet path saw: verdict latency
-(record published -> verdict visible) and coverage (share of packets the
-daemon decided).  A last run offers records as fast as the core can make
-them to measure sustained decisions per second.  The daemon runs the
-shipped student when one exists, else the built-in fallback-echo policy
-(numpy, vectorised like the student).
+For each offered rate (10k, 100k, 1M records/s) the C producer (the kernel
+side: the portable core on a shm ring, packets held --hold-us before
+dequeue) runs against a real ``aqmllmd`` process and reports what the
+packet path saw: verdict latency (record published -> verdict visible in
+the ring), coverage (share of packets decided by the daemon rather than
+the fallback), overflows and late verdicts.  A last run offers more
+records than the daemon can take, and counts the verdicts the producer
+accepted per second: the sustained decision rate.
+
+The daemon runs a student-sized model through the models runtime: the
+shipped student if there is one, else an untrained student of the same
+architecture (27 -> 64 -> 64 -> 3, about 6k parameters; what it decides
+does not change its cost).
 
 Prints one `name: value` line per figure.
 """
@@ -26,56 +32,89 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models" / "shipped" / "student"
 
 
-def run(producer: str, rate: int, seconds: float, policy: list[str], busy_us: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        ring = Path("/dev/shm") / f"aqmllm-bench-{os.getpid()}-{rate}"
-        prod = subprocess.Popen(
-            [producer, "--ring", str(ring), "--rate", str(rate), "--duration", str(seconds),
-             "--entries", "262144", "--hold-us", "1000", "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        end = time.monotonic() + 10
-        while not ring.exists() and time.monotonic() < end:
-            time.sleep(0.005)
+def student(tmp: Path) -> tuple[Path, str, int]:
+    from aqmllm.models.checkpoint import save_checkpoint
+    from aqmllm.models.runtime import load_policy
+    from aqmllm.models.student import INPUT_DIM, StudentWeights
+
+    if (SHIPPED / "manifest.json").exists():
+        return SHIPPED, "shipped", load_policy(SHIPPED).weights.n_params()
+    w = StudentWeights.random((64, 64), seed=1)
+    save_checkpoint(
+        tmp / "student",
+        "student",
+        w.tensors(),
+        {"student": {"hidden": [64, 64], "input_dim": INPUT_DIM}},
+        training={"name": "untrained-bench-student"},
+    )
+    return tmp / "student", "untrained", w.n_params()
+
+
+def run(
+    producer: str, rate: int, seconds: float, model: Path, daemon_args: list[str], tmp: Path
+) -> dict:
+    ring = Path("/dev/shm") / f"aqmllm-bench-{os.getpid()}-{rate}"
+    log = tmp / f"daemon-{rate}.log"
+    prod = subprocess.Popen(
+        [producer, "--ring", str(ring), "--rate", str(rate), "--duration", str(seconds),
+         "--entries", "262144", "--hold-us", "1000", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    end = time.monotonic() + 10
+    while not ring.exists() and time.monotonic() < end:
+        time.sleep(0.005)
+    with open(log, "w") as err:
         daemon = subprocess.Popen(
             [sys.executable, "-m", "aqmllm.daemon.main", "--set", f"ring.path={ring}",
              "--set", "telemetry.zmq_pub=", "--set", "telemetry.prometheus_port=0",
-             "--set", "inference.batch_size=4096", "--set", "inference.max_wait_us=20",
-             "--set", f"inference.busy_poll_us={busy_us}", *policy],
-            stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "daemon.log", "w"),
-        )
+             "--set", "inference.policy=model", "--set", f"inference.model={model}",
+             *daemon_args],
+            stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
         try:
-            out, err = prod.communicate(timeout=seconds + 60)
+            out, perr = prod.communicate(timeout=seconds + 60)
         finally:
             daemon.terminate()
             daemon.wait(10)
-        if prod.returncode != 0:
-            raise SystemExit(f"producer failed: {err}")
-        return json.loads(out)
+    if prod.returncode != 0 or not out.strip():
+        raise SystemExit(f"producer failed: {perr}\ndaemon log:\n{log.read_text()[-2000:]}")
+    if "policy off" in log.read_text():
+        raise SystemExit(f"the model failed during the run:\n{log.read_text()[-2000:]}")
+    return json.loads(out)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--producer", default=str(ROOT / "build" / "aqmllm-producer"))
-    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--seconds", type=float, default=4.0, help="per run")
+    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--busy-poll-us", type=int, default=0)
     args = ap.parse_args()
-    policy = (
-        ["--set", "inference.policy=model", "--set", f"inference.model={SHIPPED}"]
-        if (SHIPPED / "manifest.json").exists()
-        else ["--set", "inference.policy=fallback-echo"]
-    )
-    print(f"policy: {'student' if len(policy) > 2 else 'fallback-echo'}")
-    for rate, label in ((10_000, "10k"), (100_000, "100k"), (1_000_000, "1m")):
-        r = run(args.producer, rate, args.seconds, policy, busy_us=200)
-        print(f"offered_pps_{label}: {r['pps']:.0f}")
-        print(f"verdict_latency_p50_us_{label}: {r['verdict_latency_p50_us']:.1f}")
-        print(f"verdict_latency_p99_us_{label}: {r['verdict_latency_p99_us']:.1f}")
-        print(f"verdict_latency_p999_us_{label}: {r['verdict_latency_p999_us']:.1f}")
-        print(f"coverage_{label}: {r['coverage']:.4f}")
-        print(f"overflows_{label}: {r['overflows']}")
-    r = run(args.producer, 3_000_000, args.seconds, policy, busy_us=200)
-    print(f"daemon_decisions_per_s: {r['decided'] / r['seconds']:.0f}")
-    print(f"producer_pps_at_saturation: {r['pps']:.0f}")
+    daemon_args = [
+        "--set", f"inference.batch_size={args.batch_size}",
+        "--set", f"inference.busy_poll_us={args.busy_poll_us}",
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        model, origin, params = student(tmp)
+        print(f"model: student ({origin}, {params} parameters)")
+        print(f"daemon_batch_size: {args.batch_size}")
+        print(f"daemon_busy_poll_us: {args.busy_poll_us}")
+        for rate, label in ((10_000, "10k"), (100_000, "100k"), (1_000_000, "1m")):
+            r = run(args.producer, rate, args.seconds, model, daemon_args, tmp)
+            print(f"offered_pps_{label}: {r['pps']:.0f}")
+            print(f"verdict_latency_p50_us_{label}: {r['verdict_latency_p50_us']:.1f}")
+            print(f"verdict_latency_p99_us_{label}: {r['verdict_latency_p99_us']:.1f}")
+            print(f"verdict_latency_p999_us_{label}: {r['verdict_latency_p999_us']:.1f}")
+            print(f"coverage_{label}: {r['coverage']:.4f}")
+            print(f"fallback_stale_daemon_{label}: {r['stale_daemon']}")
+            print(f"verdicts_rejected_late_{label}: {r['rejected_late']}")
+            print(f"overflows_{label}: {r['overflows']}")
+        # Saturation: more records than one daemon can decide.
+        r = run(args.producer, 4_000_000, args.seconds, model, daemon_args, tmp)
+        print(f"producer_pps_at_saturation: {r['pps']:.0f}")
+        print(f"daemon_decisions_per_s: {r['verdicts_in'] / r['seconds']:.0f}")
+        print(f"coverage_at_saturation: {r['coverage']:.4f}")
     return 0
 
 

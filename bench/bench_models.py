@@ -21,7 +21,6 @@ ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREAD
 
 def _states(n: int):
     import numpy as np
-
     from aqmllm.models.features import QueueHistory, scalar_features, valid_action_mask
     from aqmllm.models.synthetic import simulate
 
@@ -34,7 +33,6 @@ def train_variant(lora: bool, batch: int, steps: int) -> dict:
     import numpy as np
     import psutil
     import torch
-
     from aqmllm.models.teacher import Teacher, TeacherSpec, batch_tensors
 
     torch.manual_seed(0)
@@ -56,14 +54,17 @@ def train_variant(lora: bool, batch: int, steps: int) -> dict:
         times.append(time.perf_counter() - t0)
         peak = max(peak, after_backward, proc.memory_info().rss)  # + optimizer state
     trainable, total = model.n_trainable()
-    return {"peak_train_bytes": peak - rss0, "step_s": float(np.median(times[1:])),
-            "trainable": trainable, "total": total}
+    return {
+        "peak_train_bytes": peak - rss0,
+        "step_s": float(np.median(times[1:])),
+        "trainable": trainable,
+        "total": total,
+    }
 
 
 def teacher_latency() -> dict:
     import numpy as np
     import torch
-
     from aqmllm.models.teacher import Teacher, TeacherSpec, batch_tensors
 
     t0 = time.perf_counter()
@@ -85,7 +86,6 @@ def teacher_latency() -> dict:
 
 
 def student_speed() -> dict:
-    import numpy as np
 
     from aqmllm.models.runtime import StudentPolicy
     from aqmllm.models.student import StudentWeights, forward_logits, student_inputs
@@ -104,8 +104,11 @@ def student_speed() -> dict:
     for _ in range(reps):
         pol.decide(recs)
     full = time.perf_counter() - t
-    return {"forward_per_s": reps * len(recs) / fwd, "decide_per_s": reps * len(recs) / full,
-            "params": w.n_params()}
+    return {
+        "forward_per_s": reps * len(recs) / fwd,
+        "decide_per_s": reps * len(recs) / full,
+        "params": w.n_params(),
+    }
 
 
 def child(what: str, arg: str) -> None:
@@ -120,8 +123,13 @@ def child(what: str, arg: str) -> None:
 
 def run_child(what: str, arg: str = "", env_extra: dict | None = None) -> dict:
     env = dict(os.environ, **(env_extra or {}))
-    res = subprocess.run([sys.executable, __file__, "--child", what, arg], env=env,
-                         capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [sys.executable, __file__, "--child", what, arg],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if res.returncode != 0:
         raise SystemExit(f"{what} benchmark failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])

@@ -84,9 +84,7 @@ def _builder(module: str, header: Path, headers: list[Path], sources: list[str])
 
 
 # The layout alone: what the daemon needs on FreeBSD, where the core runs in the kernel.
-layout_builder = _builder(
-    "aqmllm.bridge._layout", DEV_HEADER, [HEADERS[0], DEV_HEADER], []
-)
+layout_builder = _builder("aqmllm.bridge._layout", DEV_HEADER, [HEADERS[0], DEV_HEADER], [])
 # The layout plus the portable core, for simulators, the emulator and tests on Linux.
 core_builder = _builder("aqmllm.bridge._aqmcore", HEADERS[-1], HEADERS, core_sources())
 

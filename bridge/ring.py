@@ -113,6 +113,8 @@ class Ring:
         }
         self._cons = int(self._cell["rec_cons"])
         self._vprod = int(self._cell["vd_prod"])
+        # Per-packet verdicts are staged here (kind preset, the rest zero).
+        self._stage = np.zeros(0, dtype=layout.VERDICT_DTYPE)
         self.last_clock_ns = 0
 
     # ---- opening ----
@@ -277,21 +279,31 @@ class Ring:
         self._vprod += n
         self._cell["vd_prod"][...] = self._vprod
 
+    def _store(self, staged: np.ndarray) -> None:
+        """Copy staged verdicts into the next slots (one or two block copies)."""
+        n = len(staged)
+        start = self._vprod & self._vd_mask
+        first = min(n, self.geometry.vd_entries - start)
+        self.verdicts[start : start + first] = staged[:first]
+        if first < n:
+            self.verdicts[: n - first] = staged[first:]
+
     def write_verdicts(self, seqs: np.ndarray, actions: np.ndarray) -> int:
-        """Per-packet verdicts; returns how many fitted (the rest are dropped)."""
+        """Per-packet verdicts; returns how many fitted (the rest are dropped).
+
+        The slots are filled completely before ``vd_prod`` moves past them
+        (x86 keeps stores in order; the producer loads vd_prod with acquire).
+        """
         n = min(len(seqs), max(self.verdict_space(), 0))
         if n == 0:
             return 0
-        slots = self._slots(n)
-        v = self.verdicts
-        v["seq"][slots] = seqs[:n]
-        v["kind"][slots] = lib.AQMLLM_VK_PACKET
-        v["action"][slots] = actions[:n]
-        v["flags"][slots] = 0
-        v["queue_id"][slots] = 0
-        v["drop_prob"][slots] = 0
-        v["mark_prob"][slots] = 0
-        v["expiry_ns"][slots] = 0
+        if len(self._stage) < n:
+            self._stage = np.zeros(max(n, 2 * len(self._stage)), dtype=layout.VERDICT_DTYPE)
+            self._stage["kind"] = lib.AQMLLM_VK_PACKET
+        staged = self._stage[:n]
+        staged["seq"] = seqs[:n]
+        staged["action"] = actions[:n]
+        self._store(staged)
         self._publish(n)
         self._cell["daemon_decisions"][...] = int(self._cell["daemon_decisions"]) + n
         return n

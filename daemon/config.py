@@ -40,8 +40,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "model": Key(str, "", doc="student checkpoint (manifest JSON or its folder)"),
         "batch_size": Key(int, 256, 1, 65536, doc="records per inference batch"),
-        "max_wait_us": Key(int, 50, 0, 1_000_000, doc="gather a batch for at most this long"),
-        "busy_poll_us": Key(int, 0, 0, 100_000, doc="spin this long before sleeping"),
+        "max_wait_us": Key(
+            int,
+            0,
+            0,
+            1_000_000,
+            doc="hold a short batch this long for more records (0: decide at once;"
+            " under load batches grow by themselves)",
+        ),
+        "busy_poll_us": Key(
+            int,
+            0,
+            0,
+            100_000,
+            doc="spin this long on an idle shm ring before sleeping (costs CPU, cuts latency)",
+        ),
         "deadline_margin_us": Key(int, 5, 0, 1_000_000, doc="skip verdicts later than this"),
         "model_timeout_ms": Key(int, 50, 1, 60_000, doc="a slower batch counts as a failure"),
         "retry_after_s": Key(float, 5.0, 0.0, 3600.0, doc="retry a failed model after"),
@@ -52,7 +65,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "client_public_key": Key(str, "", doc="CURVE public key of this client (z85)"),
     },
     "teacher": {
-        "model": Key(str, "", doc="teacher checkpoint; empty: no teacher loop"),
+        "model": Key(
+            str,
+            "",
+            doc="checkpoint with queue_policies() (the LLM teacher, or a student);"
+            " empty: no teacher loop",
+        ),
         "interval_ms": Key(int, 100, 1, 600_000, doc="teacher policy period"),
         "policy_ttl_ms": Key(int, 500, 1, 10_000, doc="lifetime of a teacher policy"),
     },

@@ -21,11 +21,15 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from aqmllm.bridge.ring import Ring, RingError
+import zmq
+from aqmllm.bridge.ring import Ring, RingError, low_timer_slack
 from aqmllm.daemon.config import Config, ConfigError, load_config, sample_config
 from aqmllm.daemon.loop import InferenceLoop, LoopSettings
 from aqmllm.daemon.policies import Policy, PolicyError, make_policy
+from aqmllm.daemon.teacher import TeacherLoop
+from aqmllm.daemon.telemetry import Telemetry
 
 log = logging.getLogger("aqmllmd")
 
@@ -48,14 +52,7 @@ def setup_logging(cfg: Config) -> None:
 
 
 def settings_from(cfg: Config) -> LoopSettings:
-    return LoopSettings(
-        batch_size=cfg["inference.batch_size"],
-        max_wait_us=cfg["inference.max_wait_us"],
-        busy_poll_us=cfg["inference.busy_poll_us"],
-        deadline_margin_us=cfg["inference.deadline_margin_us"],
-        model_timeout_ms=cfg["inference.model_timeout_ms"],
-        retry_after_s=cfg["inference.retry_after_s"],
-    )
+    return LoopSettings.from_config(cfg)
 
 
 def policy_factory(cfg: Config) -> Callable[[], Policy]:
@@ -89,21 +86,47 @@ def remove_pidfile(path: str) -> None:
             pass
 
 
+def make_teacher(cfg: Config, loop: InferenceLoop) -> TeacherLoop | None:
+    if not cfg["teacher.model"]:
+        return None
+    path = cfg["teacher.model"]
+    return TeacherLoop(
+        loop,
+        lambda: make_policy("model", path),
+        interval_s=cfg["teacher.interval_ms"] / 1000,
+        ttl_ns=cfg["teacher.policy_ttl_ms"] * 1_000_000,
+        retry_after_s=cfg["inference.retry_after_s"],
+    )
+
+
 def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
     cfg = load_config(cfg_path, overrides)
     setup_logging(cfg)
+    low_timer_slack()
     ring = Ring.open(cfg["ring.path"])
+    # Attaching starts the producer's records: everything slow happens before.
+    telemetry_cfg = (cfg["telemetry.zmq_pub"], cfg["telemetry.prometheus_port"])
     loop = InferenceLoop(ring, policy_factory(cfg), settings_from(cfg))
-    from aqmllm.daemon.telemetry import Telemetry
-
-    telemetry = Telemetry(loop, cfg["telemetry.zmq_pub"], cfg["telemetry.prometheus_port"])
-    state = {"cfg": cfg}
+    state: dict[str, Any] = {"cfg": cfg, "hup": False}
+    try:
+        telemetry = Telemetry(loop, *telemetry_cfg)
+    except (zmq.ZMQError, OSError) as exc:
+        ring.close()
+        raise RingError(f"telemetry: cannot listen ({exc}); check [telemetry]") from None
+    teacher = make_teacher(cfg, loop)
+    if teacher is not None:
+        teacher.start()
+    state["teacher"] = telemetry.teacher = teacher
 
     def on_term(signum: int, _frame: object) -> None:
         log.info("signal %d: detaching", signum)
         loop.stop()
 
     def on_hup(_signum: int, _frame: object) -> None:
+        state["hup"] = True  # handled between batches, never inside one
+
+    def reload() -> None:
+        state["hup"] = False
         try:
             new = load_config(cfg_path, overrides)
         except ConfigError as exc:
@@ -116,7 +139,17 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
         state["cfg"] = new
         loop.settings = settings_from(new)
         loop.replace_policy(policy_factory(new))
+        if state["teacher"] is not None:
+            state["teacher"].stop()
+        state["teacher"] = telemetry.teacher = make_teacher(new, loop)
+        if state["teacher"] is not None:
+            state["teacher"].start()
         log.info("SIGHUP: configuration and model reloaded")
+
+    def on_idle() -> None:
+        if state["hup"]:
+            reload()
+        telemetry.tick(state["cfg"]["telemetry.interval_s"])
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -129,8 +162,10 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
         ring.geometry.vd_entries,
     )
     try:
-        loop.run(on_idle=lambda: telemetry.tick(state["cfg"]["telemetry.interval_s"]))
+        loop.run(on_idle=on_idle)
     finally:
+        if state["teacher"] is not None:
+            state["teacher"].stop()
         ring.close()
         telemetry.close()
         remove_pidfile(cfg["daemon.pidfile"])

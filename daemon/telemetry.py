@@ -21,9 +21,10 @@ from aqmllm.daemon.loop import InferenceLoop
 log = logging.getLogger("aqmllmd")
 
 
-def snapshot(loop: InferenceLoop) -> dict[str, Any]:
+def snapshot(loop: InferenceLoop, teacher: Any | None = None) -> dict[str, Any]:
     s = loop.stats
-    return {
+    producer = loop.ring.counters()
+    snap: dict[str, Any] = {
         "time": time.time(),
         "policy": loop.policy.name if loop.policy else "off",
         "policy_off_reason": loop.off_reason,
@@ -33,41 +34,85 @@ def snapshot(loop: InferenceLoop) -> dict[str, Any]:
         "late_skipped": s.late_skipped,
         "no_space": s.no_space,
         "failures": s.failures,
+        "timeouts": s.timeouts,
         "policy_off_records": s.policy_off_records,
+        "policies_written": s.policies_written,
+        "resyncs": s.resyncs,
         "by_action": dict(s.by_action),
         "model_latency": s.latency_percentiles(),
-        "producer": loop.ring.counters(),
+        # Where the packet path's decisions came from (the producer's count).
+        "by_source": {k: producer[f"src_{k}"] for k in ("verdict", "policy", "fallback")},
+        "producer": producer,
+        "queues": loop.queues.snapshot(),
     }
+    if teacher is not None:
+        snap["teacher"] = {
+            "on": teacher.teacher is not None,
+            "rounds": teacher.rounds,
+            "failures": teacher.failures,
+            "last_error": teacher.last_error,
+            "latency_ms": teacher.latency_s * 1000,
+        }
+    return snap
+
+
+def _counter(lines: list[str], name: str, help_: str) -> None:
+    lines.append(f"# HELP {name} {help_}")
+    lines.append(f"# TYPE {name} counter")
 
 
 def prometheus_text(snap: dict[str, Any]) -> str:
-    lines = [
-        "# TYPE aqmllmd_records_total counter",
-        f"aqmllmd_records_total {snap['records']}",
-        "# TYPE aqmllmd_verdicts_total counter",
-        f"aqmllmd_verdicts_total {snap['verdicts']}",
-        "# TYPE aqmllmd_late_skipped_total counter",
-        f"aqmllmd_late_skipped_total {snap['late_skipped']}",
-        "# TYPE aqmllmd_model_failures_total counter",
-        f"aqmllmd_model_failures_total {snap['failures']}",
+    lines: list[str] = []
+    for key, help_ in (
+        ("records", "records read from the ring"),
+        ("verdicts", "per-packet verdicts written"),
+        ("late_skipped", "verdicts skipped: they would arrive after the packet left"),
+        ("no_space", "verdicts lost: verdict ring full"),
+        ("failures", "model failures (policy switched off)"),
+        ("timeouts", "model batches slower than inference.model_timeout_ms"),
+        ("policy_off_records", "records seen while the policy was off"),
+        ("policies_written", "per-queue policies written"),
+    ):
+        _counter(lines, f"aqmllmd_{key}_total", help_)
+        lines.append(f"aqmllmd_{key}_total {snap[key]}")
+    lines += [
+        "# HELP aqmllmd_policy_on 1 while the model decides, 0 while the kernel falls back",
         "# TYPE aqmllmd_policy_on gauge",
         f"aqmllmd_policy_on {0 if snap['policy'] == 'off' else 1}",
-        "# TYPE aqmllmd_decisions_total counter",
     ]
+    _counter(lines, "aqmllmd_decisions_total", "verdicts written by action")
     for action, n in snap["by_action"].items():
         lines.append(f'aqmllmd_decisions_total{{action="{action}"}} {n}')
+    _counter(lines, "aqmllm_decisions_by_source_total", "packet-path decisions by source")
+    for src, n in snap["by_source"].items():
+        lines.append(f'aqmllm_decisions_by_source_total{{source="{src}"}} {n}')
     lines.append("# TYPE aqmllmd_model_latency_us gauge")
     for q, v in snap["model_latency"].items():
         lines.append(f'aqmllmd_model_latency_us{{quantile="{q[:-3]}"}} {v:.3f}')
-    lines.append("# TYPE aqmllm_producer_total counter")
+    _counter(lines, "aqmllm_producer_total", "the producer's counters, mirrored in the ring")
     for name, v in snap["producer"].items():
         lines.append(f'aqmllm_producer_total{{counter="{name}"}} {v}')
+    _counter(lines, "aqmllmd_queue_decisions_total", "verdicts written per queue and action")
+    for q, e in snap["queues"].items():
+        for action in ("pass", "drop", "mark"):
+            lines.append(
+                f'aqmllmd_queue_decisions_total{{queue="{q}",action="{action}"}} {e[action]}'
+            )
+    lines.append("# TYPE aqmllmd_queue_rate gauge")
+    for q, e in snap["queues"].items():
+        for kind in ("drop_rate", "mark_rate"):
+            lines.append(f'aqmllmd_queue_rate{{queue="{q}",kind="{kind[:-5]}"}} {e[kind]:.6f}')
+    lines.append("# TYPE aqmllmd_queue_sojourn_us gauge")
+    for q, e in snap["queues"].items():
+        for quant, v in e.get("sojourn_us", {}).items():
+            lines.append(f'aqmllmd_queue_sojourn_us{{queue="{q}",quantile="{quant}"}} {v:.3f}')
     return "\n".join(lines) + "\n"
 
 
 class Telemetry:
     def __init__(self, loop: InferenceLoop, pub_endpoint: str, http_port: int) -> None:
         self.loop = loop
+        self.teacher: Any | None = None  # a TeacherLoop, when one runs
         self._pub: zmq.Socket | None = None
         self._http: ThreadingHTTPServer | None = None
         if pub_endpoint:
@@ -86,7 +131,7 @@ class Telemetry:
                 if self.path not in ("/metrics", "/"):
                     self.send_error(404, "only /metrics is served")
                     return
-                body = prometheus_text(snapshot(telemetry.loop)).encode()
+                body = prometheus_text(snapshot(telemetry.loop, telemetry.teacher)).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
@@ -105,7 +150,7 @@ class Telemetry:
         if self._pub is None or now - self._last < interval_s:
             return
         self._last = now
-        self._pub.send_multipart([b"aqmllmd", msgpack.packb(snapshot(self.loop))])
+        self._pub.send_multipart([b"aqmllmd", msgpack.packb(snapshot(self.loop, self.teacher))])
 
     def close(self) -> None:
         if self._pub is not None:

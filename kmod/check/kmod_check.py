@@ -21,15 +21,38 @@ OUT = ROOT / "build" / "kmod-check"
 PRIVATE = ("dn_llm_sched.c", "dn_llm_aqm.c")  # need ip_dn_private.h, dn_aqm.h, dn_sched.h
 
 CODEGEN = [
-    "-target", "x86_64-freebsd.14.0", "-ffreestanding", "-nostdinc", "-fno-builtin",
-    "-mcmodel=kernel", "-mno-red-zone", "-mno-mmx", "-mno-sse", "-msoft-float",
-    "-fno-asynchronous-unwind-tables", "-fno-common", "-fno-omit-frame-pointer",
-    "-std=gnu99", "-D_KERNEL", "-DKLD_MODULE", "-DHAVE_KERNEL_OPTION_HEADERS",
+    "-target",
+    "x86_64-freebsd.14.0",
+    "-ffreestanding",
+    "-nostdinc",
+    "-fno-builtin",
+    "-mcmodel=kernel",
+    "-mno-red-zone",
+    "-mno-mmx",
+    "-mno-sse",
+    "-msoft-float",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-common",
+    "-fno-omit-frame-pointer",
+    "-std=gnu99",
+    "-D_KERNEL",
+    "-DKLD_MODULE",
+    "-DHAVE_KERNEL_OPTION_HEADERS",
 ]
 WARNINGS = [
-    "-Werror", "-Wall", "-Wredundant-decls", "-Wnested-externs", "-Wstrict-prototypes",
-    "-Wmissing-prototypes", "-Wpointer-arith", "-Wcast-qual", "-Wundef", "-Wno-pointer-sign",
-    "-Wmissing-include-dirs", "-Wno-unknown-pragmas", "-Wno-error=unused-function",
+    "-Werror",
+    "-Wall",
+    "-Wredundant-decls",
+    "-Wnested-externs",
+    "-Wstrict-prototypes",
+    "-Wmissing-prototypes",
+    "-Wpointer-arith",
+    "-Wcast-qual",
+    "-Wundef",
+    "-Wno-pointer-sign",
+    "-Wmissing-include-dirs",
+    "-Wno-unknown-pragmas",
+    "-Wno-error=unused-function",
 ]
 OPT_GLOBAL = "#define SMP 1\n#define VIMAGE 1\n#define MAC 1\n"
 OPT_INET = "#define INET 1\n#define TCP_OFFLOAD 1\n"
@@ -52,28 +75,45 @@ def sysdir_includes(sysdir: Path) -> tuple[list[str], str]:
             raise SystemExit(f"kmod-check: FREEBSD_SYSDIR={sysdir} has no {sub}")
     links = OUT / "machine-links"
     links.mkdir(parents=True, exist_ok=True)
-    for name, target in (("machine", "amd64/include"), ("x86", "x86/include"),
-                         ("i386", "i386/include")):
+    for name, target in (
+        ("machine", "amd64/include"),
+        ("x86", "x86/include"),
+        ("i386", "i386/include"),
+    ):
         link = links / name
         if not link.exists():
             link.symlink_to(sysdir / target)
-    return ([f"-I{links}", f"-I{sysdir}", f"-I{sysdir / 'contrib/ck/include'}"],
-            f"FreeBSD source tree {sysdir}")
+    return (
+        [f"-I{links}", f"-I{sysdir}", f"-I{sysdir / 'contrib/ck/include'}"],
+        f"FreeBSD source tree {sysdir}",
+    )
 
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, text in (("opt_global.h", OPT_GLOBAL), ("opt_inet.h", OPT_INET),
-                       ("opt_inet6.h", OPT_INET6)):
+    for name, text in (
+        ("opt_global.h", OPT_GLOBAL),
+        ("opt_inet.h", OPT_INET),
+        ("opt_inet6.h", OPT_INET6),
+    ):
         (OUT / name).write_text(text)
     sysdir = os.environ.get("FREEBSD_SYSDIR")
     incs, which = sysdir_includes(Path(sysdir)) if sysdir else ziglang_includes()
     sources = sorted((ROOT / "kmod" / "core").glob("*.c")) + sorted(
-        (ROOT / "kmod" / "freebsd").glob("*.c"))
+        (ROOT / "kmod" / "freebsd").glob("*.c")
+    )
     cc = [sys.executable, "-m", "ziglang", "cc"]
-    common = [*CODEGEN, *WARNINGS, "-include", str(OUT / "opt_global.h"), f"-I{OUT}",
-              f"-I{ROOT / 'kmod/include'}", f"-I{ROOT / 'kmod/core'}",
-              f"-I{ROOT / 'kmod/freebsd'}", *incs]
+    common = [
+        *CODEGEN,
+        *WARNINGS,
+        "-include",
+        str(OUT / "opt_global.h"),
+        f"-I{OUT}",
+        f"-I{ROOT / 'kmod/include'}",
+        f"-I{ROOT / 'kmod/core'}",
+        f"-I{ROOT / 'kmod/freebsd'}",
+        *incs,
+    ]
     failed, skipped = [], []
     print(f"kmod-check: headers: {which}")
     for src in sources:
@@ -81,15 +121,20 @@ def main() -> int:
         if src.name in PRIVATE and not sysdir:
             skipped.append(str(rel))
             continue
-        res = subprocess.run([*cc, *common, "-c", str(src), "-o", str(OUT / f"{src.stem}.o")],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            [*cc, *common, "-c", str(src), "-o", str(OUT / f"{src.stem}.o")],
+            capture_output=True,
+            text=True,
+        )
         print(f"kmod-check: {'ok  ' if res.returncode == 0 else 'FAIL'} {rel}")
         if res.returncode != 0:
             failed.append(str(rel))
             sys.stderr.write(res.stderr)
     if skipped:
-        print("kmod-check: skipped (need dummynet's private headers; set"
-              f" FREEBSD_SYSDIR=/usr/src/sys): {' '.join(skipped)}")
+        print(
+            "kmod-check: skipped (need dummynet's private headers; set"
+            f" FREEBSD_SYSDIR=/usr/src/sys): {' '.join(skipped)}"
+        )
     if failed:
         print(f"kmod-check: {len(failed)} file(s) failed: {' '.join(failed)}")
         return 1

@@ -21,7 +21,7 @@ def built() -> None:
     subprocess.run(["make", "-s", "producer"], cwd=ROOT, check=True)
 
 
-def _producer(ring: Path, seconds: float, rate: int = 20000) -> subprocess.Popen[str]:
+def _producer(ring: Path, seconds: float, rate: int = 20000, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             str(PRODUCER),
@@ -34,6 +34,7 @@ def _producer(ring: Path, seconds: float, rate: int = 20000) -> subprocess.Popen
             "--entries",
             "16384",
             "--json",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -68,16 +69,25 @@ def _wait_for(path: Path, timeout: float = 10.0) -> None:
 
 def test_kill_9_mid_traffic_falls_back_without_a_stall(tmp_path: Path) -> None:
     ring = tmp_path / "ring"
-    prod = _producer(ring, seconds=3.0)
+    timeout_ns = 5_000_000
+    prod = _producer(ring, 3.0, 20000, "--verdict-timeout-us", str(timeout_ns // 1000))
     _wait_for(ring)
     time.sleep(0.05)
     daemon = _daemon(ring)
     time.sleep(1.2)  # the daemon decides for a while
     daemon.send_signal(signal.SIGKILL)
     daemon.wait()
+    dead_ns = time.monotonic_ns()  # CLOCK_MONOTONIC: the producer's clock
     out, err = prod.communicate(timeout=30)
     assert prod.returncode == 0, err
     res = json.loads(out)
+    assert res["verdict_timeout_us"] == timeout_ns / 1000
+    # The last packet the daemon decided left within verdict_timeout of its
+    # death (plus the producer's 50 us liveness cache and 100 us clock echo).
+    assert res["last_daemon_ns"] <= dead_ns + timeout_ns + 1_000_000
+    assert res["last_daemon_ns"] > res["t0_ns"]
+    # The packet path never waited on the dead daemon.
+    assert res["max_gap_us"] < 250_000
     # Nothing stalled: every offered packet was served in the run's time.
     assert res["packets"] == pytest.approx(60000, rel=0.05)
     assert res["seconds"] < 3.5
