@@ -5,9 +5,10 @@ side: the portable core on a shm ring, packets held --hold-us before
 dequeue) runs against a real ``aqmllmd`` process and reports what the
 packet path saw: verdict latency (record published -> verdict visible in
 the ring), coverage (share of packets decided by the daemon rather than
-the fallback), overflows and late verdicts.  A last run offers more
-records than the daemon can take, and counts the verdicts the producer
-accepted per second: the sustained decision rate.
+the fallback), overflows and late verdicts.  A last run offers 2M
+records/s, more than one daemon takes, with packets queued 10 ms, and
+counts the verdicts the producer accepted per second: the sustained
+decision rate.
 
 The daemon runs a student-sized model through the models runtime: the
 shipped student if there is one, else an untrained student of the same
@@ -51,13 +52,19 @@ def student(tmp: Path) -> tuple[Path, str, int]:
 
 
 def run(
-    producer: str, rate: int, seconds: float, model: Path, daemon_args: list[str], tmp: Path
+    producer: str,
+    rate: int,
+    seconds: float,
+    model: Path,
+    daemon_args: list[str],
+    tmp: Path,
+    hold_us: int = 1000,
 ) -> dict:
     ring = Path("/dev/shm") / f"aqmllm-bench-{os.getpid()}-{rate}"
     log = tmp / f"daemon-{rate}.log"
     prod = subprocess.Popen(
         [producer, "--ring", str(ring), "--rate", str(rate), "--duration", str(seconds),
-         "--entries", "262144", "--hold-us", "1000", "--json"],
+         "--entries", "262144", "--hold-us", str(hold_us), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     end = time.monotonic() + 10
@@ -78,9 +85,9 @@ def run(
             daemon.wait(10)
     if prod.returncode != 0 or not out.strip():
         raise SystemExit(f"producer failed: {perr}\ndaemon log:\n{log.read_text()[-2000:]}")
-    if "policy off" in log.read_text():
-        raise SystemExit(f"the model failed during the run:\n{log.read_text()[-2000:]}")
-    return json.loads(out)
+    res = json.loads(out)
+    res["model_failures"] = log.read_text().count("policy off, the kernel's fallback decides")
+    return res
 
 
 def main() -> int:
@@ -90,13 +97,17 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=4096)
     ap.add_argument("--busy-poll-us", type=int, default=0)
     args = ap.parse_args()
+    # A daemon descheduled on a shared host is not a failing model: a long
+    # model timeout keeps one stall from turning the policy off for seconds.
     daemon_args = [
         "--set", f"inference.batch_size={args.batch_size}",
         "--set", f"inference.busy_poll_us={args.busy_poll_us}",
+        "--set", "inference.model_timeout_ms=1000",
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         model, origin, params = student(tmp)
+        print(f"host_loadavg_1m_before: {os.getloadavg()[0]:.2f}")
         print(f"model: student ({origin}, {params} parameters)")
         print(f"daemon_batch_size: {args.batch_size}")
         print(f"daemon_busy_poll_us: {args.busy_poll_us}")
@@ -110,11 +121,17 @@ def main() -> int:
             print(f"fallback_stale_daemon_{label}: {r['stale_daemon']}")
             print(f"verdicts_rejected_late_{label}: {r['rejected_late']}")
             print(f"overflows_{label}: {r['overflows']}")
-        # Saturation: more records than one daemon can decide.
-        r = run(args.producer, 4_000_000, args.seconds, model, daemon_args, tmp)
+            print(f"model_failures_{label}: {r['model_failures']}")
+        # Saturation: more records than one daemon can decide, each packet
+        # queued 10 ms (a loaded bottleneck), so what limits the verdicts
+        # the producer accepts is the daemon's rate, not the deadline.
+        r = run(args.producer, 2_000_000, args.seconds, model, daemon_args, tmp, hold_us=10_000)
         print(f"producer_pps_at_saturation: {r['pps']:.0f}")
         print(f"daemon_decisions_per_s: {r['verdicts_in'] / r['seconds']:.0f}")
         print(f"coverage_at_saturation: {r['coverage']:.4f}")
+        print(f"overflows_at_saturation: {r['overflows']}")
+        print(f"model_failures_at_saturation: {r['model_failures']}")
+        print(f"host_loadavg_1m_after: {os.getloadavg()[0]:.2f}")
     return 0
 
 

@@ -84,6 +84,7 @@ class Ring:
         self._fd = fd
         self._device = device
         self._sleep = SLEEP_MIN_S
+        self._identity = self._file_identity(os.fstat(fd)) if fd is not None else None
         self.name = name
         if len(buf) < ffi.sizeof(HDR):
             raise RingError(f"{name}: {len(buf)} bytes is smaller than the ring header")
@@ -116,6 +117,8 @@ class Ring:
         # Per-packet verdicts are staged here (kind preset, the rest zero).
         self._stage = np.zeros(0, dtype=layout.VERDICT_DTYPE)
         self.last_clock_ns = 0
+        # A simulator hides records younger than the inference latency.
+        self.visible_before_ns: int | None = None
 
     # ---- opening ----
     @classmethod
@@ -204,6 +207,24 @@ class Ring:
             raise RingError(f"{self.name}: corrupt ring header: " + "; ".join(problems))
         return g
 
+    @staticmethod
+    def _file_identity(st: os.stat_result) -> tuple[int, int]:
+        return (st.st_dev, st.st_ino)
+
+    def replaced(self) -> bool:
+        """Whether a shm ring's path now names another file, or none.
+
+        Producers make a new file for each run (see kmod/linux/aqm_shm.c);
+        the mapping of the old one stays valid, so this is checked, not
+        trapped.  Always False for the kernel device.
+        """
+        if self._device or self._identity is None:
+            return False
+        try:
+            return self._file_identity(os.stat(self.name)) != self._identity
+        except OSError:
+            return True
+
     # ---- daemon line ----
     def attach(self) -> None:
         self.hdr["daemon_pid"] = os.getpid()
@@ -227,10 +248,12 @@ class Ring:
     def pending(self) -> int:
         return int(self._cell["rec_prod"]) - self._cons
 
-    def peek(self, max_n: int) -> list[np.ndarray]:
+    def peek(self, max_n: int, before_ns: int | None = None) -> list[np.ndarray]:
         """Up to max_n unread records as views (two when the ring wraps).
 
-        The views stay valid until :meth:`consume` hands the slots back.
+        With before_ns, only records produced at or before that producer
+        time (a simulator models inference latency this way).  The views
+        stay valid until :meth:`consume` hands the slots back.
         """
         prod = int(self._cell["rec_prod"])
         avail = prod - self._cons
@@ -246,6 +269,18 @@ class Ring:
         views = [self.records[start : start + first]]
         if first < n:
             views.append(self.records[: n - first])
+        if before_ns is None:
+            before_ns = self.visible_before_ns
+        if before_ns is not None:
+            kept = []
+            for v in views:
+                k = int(np.searchsorted(v["t_ns"], np.uint64(before_ns), side="right"))
+                kept.append(v[:k])
+                if k < len(v):
+                    break
+            views = [v for v in kept if len(v)]
+            if not views:
+                return []
         last = views[-1]
         self.last_clock_ns = max(self.last_clock_ns, int(last["t_ns"][-1]))
         return views

@@ -81,11 +81,10 @@ class QueueStats:
         q = np.minimum(recs["queue_id"], self.nqueues - 1)
         self.records += self._count(q)
         step = max(1, len(recs) // SAMPLES_PER_BATCH)
-        take = recs[::step]
+        take = recs[::step][: SAMPLES - self._si]  # contiguous; wraps next batch
         n = len(take)
-        idx = (self._si + np.arange(n)) % SAMPLES
-        self._sq[idx] = np.minimum(take["queue_id"], self.nqueues - 1)
-        self._sv[idx] = take["sojourn_ns"]
+        self._sq[self._si : self._si + n] = np.minimum(take["queue_id"], self.nqueues - 1)
+        self._sv[self._si : self._si + n] = take["sojourn_ns"]
         self._si = (self._si + n) % SAMPLES
         self._sn = min(self._sn + n, SAMPLES)
 
@@ -186,6 +185,9 @@ class InferenceLoop:
         self._retry_at = 0.0
         self._stop = threading.Event()
         self._busy_since = 0.0  # perf_counter at the start of a model call, 0 when idle
+        self._cost_ns = 0.0  # typical time of a model call (median of recent ones)
+        self._costs: deque[float] = deque(maxlen=32)
+        self._gone_logged = False
         self._timed_out = False
         self._policies: deque[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = deque()
         self.keep_recent = False  # the teacher reads the latest batch
@@ -289,32 +291,41 @@ class InferenceLoop:
         ring.heartbeat()
         return written
 
-    def _skip_late(self, recs: np.ndarray, now: int) -> np.ndarray:
-        """Drop (and count) records whose packet leaves before ``now`` + margin.
+    def _on_time(self, recs: np.ndarray, now: int) -> np.ndarray | None:
+        """Which records' packets are still queued at ``now`` + margin.
 
         ``t_ns + est_wait_ns`` is the packet's expected dequeue on the
         producer's clock; a link of unknown rate (``rate_kbps`` 0) gives no
-        estimate, so such records are always decided.
+        estimate, so such records always count.  Returns None when all are
+        on time, else the mask (the late ones are counted here).
         """
         due = recs["t_ns"] + recs["est_wait_ns"]
-        on_time = (due >= np.uint64(now + self.settings.deadline_margin_us * 1000)) | (
-            recs["rate_kbps"] == 0
-        )
+        limit = np.uint64(now + self.settings.deadline_margin_us * 1000)
+        on_time = (due >= limit) | (recs["rate_kbps"] == 0)
         late = len(recs) - int(np.count_nonzero(on_time))
         if late == 0:
-            return recs
+            return None
         self.stats.late_skipped += late
         self.queues.add_late(recs["queue_id"][~on_time])
-        return recs[on_time]
+        return on_time
 
     def _decide_and_write(self, recs: np.ndarray, now_ns: int | None) -> int:
         assert self.policy is not None
         clock0 = self.ring.producer_clock() if now_ns is None else now_ns
-        # Records already past their deadline are not worth a model call:
-        # behind a burst, this is how the loop catches up with the ring.
-        recs = self._skip_late(recs, clock0)
-        if len(recs) == 0:
-            return 0
+        # Records whose verdict could not arrive in time are not worth a model
+        # call: behind a burst this is how the loop catches up with the ring.
+        # A model call is expected to take as long as recent ones typically
+        # did (a median: one stall of the process must not skew it).
+        expect = int(self._cost_ns) if now_ns is None else 0
+        mask = self._on_time(recs, clock0 + expect)
+        if mask is not None:
+            recs = recs[mask]
+            if len(recs) == 0:
+                # All skipped: the estimate may be stale (a cold first call,
+                # a stall); let it decay so the model is tried again.
+                self._cost_ns *= 0.5
+                self._costs.clear()
+                return 0
         t0 = time.perf_counter()
         self._busy_since = t0
         try:
@@ -329,6 +340,9 @@ class InferenceLoop:
             self._busy_since = 0.0
         elapsed = time.perf_counter() - t0
         self.stats.latencies_us.append(elapsed * 1e6)
+        self._costs.append(elapsed * 1e9)
+        if len(self._costs) % 8 == 0 or len(self._costs) < 8:
+            self._cost_ns = float(np.median(self._costs))
         if elapsed * 1000 > self.settings.model_timeout_ms:
             self.stats.timeouts += 1
             self._policy_off(
@@ -336,17 +350,12 @@ class InferenceLoop:
                 f" (limit {self.settings.model_timeout_ms} ms)"
             )
             return 0
-        # Skip the verdicts that would now reach the queue after their packet left.
-        if now_ns is None:
-            n = len(recs)
-            kept = self._skip_late(recs, clock0 + int(elapsed * 1e9))
-            if len(kept) != n:
-                due = recs["t_ns"] + recs["est_wait_ns"]
-                mask = (due >= np.uint64(clock0 + int(elapsed * 1e9)
-                                         + self.settings.deadline_margin_us * 1000)) | (
-                    recs["rate_kbps"] == 0
-                )
-                recs, actions = kept, actions[mask]
+        # Skip the verdicts that would now reach the queue after their packet
+        # left (on simulated time the model takes no time).
+        if now_ns is None and elapsed * 1e9 > expect:  # slower than expected
+            mask = self._on_time(recs, clock0 + int(elapsed * 1e9))
+            if mask is not None:
+                recs, actions = recs[mask], actions[mask]
         written = self.ring.write_verdicts(recs["seq"], actions)
         self.stats.no_space += len(recs) - written
         self.stats.verdicts += written
@@ -357,6 +366,39 @@ class InferenceLoop:
         self.stats.by_action["mark"] += int(counts[layout.ACT_MARK])
         self.queues.add_actions(recs["queue_id"][:written], acts)
         return written
+
+    # ---- producer restarts ----
+    def follow_producer(self) -> bool:
+        """Re-attach when a shm ring's producer started over with a new file.
+
+        Returns True when the loop switched rings.  While the path is
+        missing or not yet a valid ring, the old mapping is kept.
+        """
+        old = self.ring
+        if not old.replaced():
+            self._gone_logged = False
+            return False
+        try:
+            new = Ring.open_shm(old.name)
+        except RingError as exc:
+            if not self._gone_logged:
+                log.warning("%s: the producer's ring went away; waiting (%s)", old.name, exc)
+                self._gone_logged = True
+            return False
+        old.close()
+        self.ring = new
+        self.queues = QueueStats(max(1, min(new.geometry.nqueues, 65536)))
+        self._policies.clear()
+        self._recent = None
+        new.attach()
+        new.set_policy_off(self.policy is None)
+        self._gone_logged = False
+        log.info(
+            "%s: the producer restarted; attached to the new ring (%d records)",
+            new.name,
+            new.geometry.rec_entries,
+        )
+        return True
 
     # ---- the daemon's loop ----
     def _watchdog(self) -> None:
@@ -380,11 +422,16 @@ class InferenceLoop:
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
         dog = threading.Thread(target=self._watchdog, name="model-watchdog", daemon=True)
         dog.start()
-        ring = self.ring
-        ring.heartbeat()
+        self.ring.heartbeat()
+        check_at = time.monotonic() + 0.25
         try:
             while not self._stop.is_set():
+                ring = self.ring
                 s = self.settings
+                if time.monotonic() >= check_at:  # a new producer on the same path?
+                    check_at = time.monotonic() + 0.25
+                    if self.follow_producer():
+                        continue
                 # Idle: wake at least every millisecond to keep the heartbeat fresh.
                 ring.wait(1e-3, s.busy_poll_us / 1e6)
                 # Gather: optionally, a short batch waits up to max_wait for company.

@@ -166,7 +166,7 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
     finally:
         if state["teacher"] is not None:
             state["teacher"].stop()
-        ring.close()
+        loop.ring.close()  # the loop may have followed a restarted producer
         telemetry.close()
         remove_pidfile(cfg["daemon.pidfile"])
         log.info("detached")

@@ -33,6 +33,7 @@ class DistillConfig:
     seed: int = 0
     dagger_rounds: int = 0
     dagger_seconds: float = 5.0
+    max_states: int = 0  # subsample the pool (teacher labels cost a forward pass each)
 
 
 def _inputs(pool: Pool) -> np.ndarray:
@@ -114,6 +115,17 @@ def distill(
     t0 = time.time()
     pool = merge_pools(pool_paths)
     train, val = split_by_scenario(pool, cfg.val_fraction, cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    for name in ("train", "val"):
+        part = train if name == "train" else val
+        cap = cfg.max_states if name == "train" else cfg.max_states // 4
+        if cfg.max_states and len(part) > cap:
+            pick = np.zeros(len(part), bool)
+            pick[rng.choice(len(part), cap, replace=False)] = True
+            if name == "train":
+                train = part.subset(pick)
+            else:
+                val = part.subset(pick)
     x, xv = _inputs(train), _inputs(val)
     y, yv = teacher_targets(teacher, train), teacher_targets(teacher, val)
     m, mv = valid_action_mask(train.records), valid_action_mask(val.records)

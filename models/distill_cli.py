@@ -24,6 +24,9 @@ def main(argv: list[str]) -> int:
         default=0,
         help="rounds of student-visited states labelled by the teacher",
     )
+    ap.add_argument(
+        "--max-states", type=int, default=0, help="train on at most this many pool states (0: all)"
+    )
     ap.add_argument("--name", default="student")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

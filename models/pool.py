@@ -52,13 +52,15 @@ class Pool:
         return names[self.episode]
 
     def subset(self, mask: np.ndarray) -> Pool:
-        keep_eps = sorted(set(self.episode[mask].tolist()))
+        """The steps where mask holds; episode ids renumbered to match."""
+        keep_eps = np.unique(self.episode[mask])
+        episode = np.searchsorted(keep_eps, self.episode[mask]).astype(np.int32)
         return Pool(
             self.records[mask],
             self.actions[mask],
             self.rewards[mask],
             self.rtg[mask],
-            self.episode[mask],
+            episode,
             self.scalars[mask],
             self.series[mask],
             [self.episodes[i] for i in keep_eps],

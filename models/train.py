@@ -31,6 +31,7 @@ class TrainConfig:
     lr: float = 3e-4
     val_fraction: float = 0.2
     max_steps_per_epoch: int = 0  # 0: the whole pool
+    max_val_steps: int = 4096  # validation subsample (a forward pass per step is costly)
     seed: int = 0
     device: str = "auto"
 
@@ -118,6 +119,10 @@ def train_teacher(
     device = _device(cfg.device)
     pool = merge_pools(pool_paths)
     train, val = split_by_scenario(pool, cfg.val_fraction, cfg.seed)
+    if cfg.max_val_steps and len(val) > cfg.max_val_steps:
+        pick = np.zeros(len(val), bool)
+        pick[np.random.default_rng(cfg.seed).choice(len(val), cfg.max_val_steps, False)] = True
+        val = val.subset(pick)
     # Condition on what the best training episodes achieved.
     spec.target_return = float(np.percentile(train.rtg, 90))
     model = Teacher(spec).to(device)

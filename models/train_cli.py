@@ -25,6 +25,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--lora-targets", default="q_proj,v_proj")
     ap.add_argument("--full-finetune", action="store_true", help="train the backbone too (no LoRA)")
     ap.add_argument("--max-steps-per-epoch", type=int, default=0)
+    ap.add_argument("--max-val-steps", type=int, default=4096)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     ap.add_argument("--validate", action="store_true", help="only check and summarise the pools")
@@ -53,6 +54,7 @@ def main(argv: list[str]) -> int:
             batch_size=args.batch_size,
             lr=args.lr,
             max_steps_per_epoch=args.max_steps_per_epoch,
+            max_val_steps=args.max_val_steps,
             seed=args.seed,
             device=args.device,
         )

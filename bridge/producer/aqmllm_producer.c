@@ -199,6 +199,12 @@ main(int argc, char **argv)
 		last_iter = now;
 		uint64_t vprod = __atomic_load_n(&shm.ring.hdr->vd_prod,
 		    __ATOMIC_ACQUIRE);
+		/*
+		 * Stamp the verdicts after loading vd_prod: a stamp taken
+		 * before (at the loop top) would understate the latency of
+		 * verdicts that arrived while this process was descheduled.
+		 */
+		uint64_t seen_at = aqm_shm_now_ns();
 
 		/* What the packet path sees: each verdict's age on arrival. */
 		if (vprod - seen_vd <= shm.ring.vd_entries) {
@@ -212,7 +218,7 @@ main(int argc, char **argv)
 					continue;
 				te = t_enq[s & (entries - 1)];
 				if (te != 0 && nlat < LAT_MAX)
-					lat[nlat++] = now - te;
+					lat[nlat++] = seen_at - te;
 			}
 		} else
 			seen_vd = vprod;

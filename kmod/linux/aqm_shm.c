@@ -3,15 +3,18 @@
  * the verdict table and policies stay private to the producer, exactly as
  * in the kernel.  There is no open/close tracking on a plain file, so the
  * ring counts as attached and liveness rests on the daemon's state word
- * and heartbeat echo.
+ * and heartbeat echo.  The file appears complete (made under a temporary
+ * name, then renamed); a daemon notices a restart by the new inode.
  */
 #define _GNU_SOURCE
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@ int
 aqm_shm_create(struct aqm_shm *s, const char *path, uint32_t rec_entries,
     uint32_t vd_entries, uint32_t nqueues)
 {
+	char tmp[4096];
 	int error;
 
 	memset(s, 0, sizeof(*s));
@@ -37,7 +41,15 @@ aqm_shm_create(struct aqm_shm *s, const char *path, uint32_t rec_entries,
 	s->size = aqm_region_size(rec_entries, vd_entries);
 	if (s->size == 0 || nqueues == 0 || path == NULL)
 		return (-EINVAL);
-	s->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/*
+	 * Build the region under a private name and rename it into place, so
+	 * a daemon never maps a half-made ring, and a restart gives the path
+	 * a new file while a daemon still maps the old one (no SIGBUS).
+	 */
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >=
+	    (int)sizeof(tmp))
+		return (-ENAMETOOLONG);
+	s->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->fd < 0)
 		return (-errno);
 	if (ftruncate(s->fd, (off_t)s->size) != 0) {
@@ -62,8 +74,13 @@ aqm_shm_create(struct aqm_shm *s, const char *path, uint32_t rec_entries,
 	if (error != 0)
 		goto fail;
 	aqm_ring_set_attached(&s->ring, 1);
+	if (rename(tmp, path) != 0) {
+		error = -errno;
+		goto fail;
+	}
 	return (0);
 fail:
+	unlink(tmp);
 	aqm_shm_destroy(s, NULL, 0);
 	return (error);
 }
@@ -71,6 +88,13 @@ fail:
 void
 aqm_shm_destroy(struct aqm_shm *s, const char *path, int unlink_file)
 {
+	struct stat mine, there;
+	int ours = 0;
+
+	/* Remove the name only while it is still ours (not a newer ring's). */
+	if (unlink_file && path != NULL && s->fd >= 0 &&
+	    fstat(s->fd, &mine) == 0 && stat(path, &there) == 0)
+		ours = mine.st_dev == there.st_dev && mine.st_ino == there.st_ino;
 	if (s->region != NULL)
 		munmap(s->region, s->size);
 	if (s->fd >= 0)
@@ -81,6 +105,6 @@ aqm_shm_destroy(struct aqm_shm *s, const char *path, int unlink_file)
 	s->vt = NULL;
 	s->pol = NULL;
 	s->fd = -1;
-	if (unlink_file && path != NULL)
+	if (ours)
 		unlink(path);
 }

@@ -18,12 +18,15 @@ struct aqm_shm {
 };
 
 /*
- * Create (or truncate) the file at path, map it and lay out a ring.
- * Returns 0, or a negative errno-style code.
+ * Create the file at path (atomically replacing an old one), map it and
+ * lay out a ring.  Returns 0, or a negative errno-style code.
  */
 int	aqm_shm_create(struct aqm_shm *s, const char *path, uint32_t rec_entries,
 	    uint32_t vd_entries, uint32_t nqueues);
-/* Unmap and free; remove the file too when unlink_file is non-zero. */
+/*
+ * Unmap and free; with unlink_file, also remove the file if path still
+ * names this ring (a newer producer's ring is left alone).
+ */
 void	aqm_shm_destroy(struct aqm_shm *s, const char *path, int unlink_file);
 /* Monotonic clock in nanoseconds (the producer clock on Linux). */
 uint64_t aqm_shm_now_ns(void);

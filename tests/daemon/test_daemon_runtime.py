@@ -15,7 +15,7 @@ import pytest
 import zmq
 from aqmllm.bridge import layout
 from aqmllm.bridge._aqmcore import lib
-from aqmllm.bridge.ring import Ring, RingError
+from aqmllm.bridge.ring import Ring
 from aqmllm.daemon.loop import InferenceLoop, LoopSettings
 from aqmllm.daemon.policies import PassPolicy
 from aqmllm.daemon.teacher import TeacherLoop
@@ -192,7 +192,7 @@ def test_prometheus_text_is_well_formed(producer: ShmProducer, ring: Ring) -> No
             assert name.startswith(("aqmllmd_", "aqmllm_"))
 
 
-def test_producer_restart_on_the_same_file_is_followed(tmp_path: Path) -> None:
+def test_a_restarted_producer_is_followed_to_its_new_ring(tmp_path: Path) -> None:
     path = tmp_path / "ring"
     first = ShmProducer(path)
     ring = Ring.open_shm(path)
@@ -200,24 +200,61 @@ def test_producer_restart_on_the_same_file_is_followed(tmp_path: Path) -> None:
     first.now += 100_000
     first.enqueue(10)
     assert loop.step(now_ns=first.now) == 10
-    # The producer restarts: same file, fresh indices.
-    second = ShmProducer(path)
+    assert not loop.follow_producer()  # same file: nothing to do
+    second = ShmProducer(path, entries=512)  # a new run, another geometry
     try:
-        ring.attach()  # the new region starts detached
+        assert loop.follow_producer()
+        assert loop.ring is not ring and loop.ring.geometry.rec_entries == 512
+        assert int(loop.ring.hdr["daemon_state"]) == lib.AQMLLM_DS_ATTACHED
         second.now += 100_000
         second.enqueue(3)
-        assert loop.step(now_ns=second.now) == 0  # resynchronised, nothing lost but time
-        assert loop.stats.resyncs == 1
-        second.enqueue(2)
-        assert loop.step(now_ns=second.now) == 2
-        # A restart with another geometry cannot be followed in place.
-        third = ShmProducer(path, entries=512)
-        try:
-            with pytest.raises(RingError, match="another geometry|beyond the region"):
-                ring.resync()
-        finally:
-            third.close()
-    finally:
-        ring.close()
-        second.close()
+        assert loop.step(now_ns=second.now) == 3
+        # The first producer exits: it must not remove the second's file.
         first.close()
+        assert path.exists() and not loop.follow_producer()
+    finally:
+        loop.ring.close()
+        second.close()
+    assert not path.exists()
+
+
+def test_garbage_indices_are_resynchronised(
+    producer: ShmProducer, ring: Ring, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = InferenceLoop(ring, PassPolicy)
+    producer.now += 100_000
+    producer.enqueue(4)
+    ring._cons = 10**9  # as if rec_cons had been scribbled over
+    assert loop.step(now_ns=producer.now) == 0
+    assert loop.stats.resyncs == 1 and "record indices inconsistent" in caplog.text
+    producer.enqueue(2)
+    assert loop.step(now_ns=producer.now) == 2  # going on from the producer's index
+
+
+def test_a_stale_cost_estimate_cannot_starve_the_model(producer: ShmProducer, ring: Ring) -> None:
+    # After a stall the loop expects every model call to take 1 s, so every
+    # record looks late; the estimate must decay until the model runs again.
+    loop = InferenceLoop(ring, PassPolicy)
+    loop._cost_ns = 1e9
+    producer.now += 100_000
+    written = 0
+    for _ in range(60):
+        producer.enqueue(1)
+        producer.now += 1_000
+        ring.heartbeat()
+        written = loop.step()  # real time: the producer clock from the ring
+        if written:
+            break
+    assert written == 1 and loop.stats.late_skipped > 0
+
+
+def test_loop_takes_a_policy_object_and_a_daemon_config(producer: ShmProducer, ring: Ring) -> None:
+    # The form the simulators use: InferenceLoop(ring, policy, config).step(now_ns)
+    from aqmllm.daemon.config import load_config
+
+    loop = InferenceLoop(ring, PassPolicy(), load_config(None, ["inference.batch_size=3"]))
+    assert loop.settings.batch_size == 3
+    producer.now += 100_000
+    producer.enqueue(5)
+    assert loop.step(now_ns=producer.now) == 3
+    assert loop.step(now_ns=producer.now) == 2

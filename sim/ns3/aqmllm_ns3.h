@@ -1,0 +1,309 @@
+// The C core inside ns-3, compiled at run time by cppyy (see sim/ns3_env.py).
+//
+//  * AqmLlmQueueDisc: an ns-3 QueueDisc whose decisions come from the portable
+//    core: two internal FIFOs (L, C), aqm_enqueue / aqm_select / aqm_dequeue,
+//    optionally producing records into a shared-memory ring that the real
+//    bridge and daemon read.
+//  * QdiscLog: per-packet dequeue / drop / mark events of ANY queue disc
+//    (ours or ns-3's), kept in C++ and written to a binary file.
+//  * LlmBulkApp: a bulk TCP sender whose socket's ECN setting is chosen per
+//    flow (ns-3's BulkSendApplication cannot).
+#include "ns3/core-module.h"
+#include "ns3/network-module.h"
+#include "ns3/internet-module.h"
+#include "ns3/traffic-control-module.h"
+
+#include <cstdio>
+#include <deque>
+#include <vector>
+
+extern "C" {
+#include "aqm_shm.h"
+}
+
+namespace ns3 {
+
+static inline uint8_t
+LlmEcnOf(Ptr<const QueueDiscItem> item)
+{
+  uint8_t tos = 0;
+  if (item->GetUint8Value(QueueItem::IP_DSFIELD, tos))
+    return tos & 0x3;
+  return AQMLLM_ECN_NOT_ECT;
+}
+
+class AqmLlmQueueDisc : public QueueDisc
+{
+public:
+  static TypeId GetTypeId()
+  {
+    static TypeId tid =
+      TypeId("ns3::AqmLlmQueueDisc")
+        .SetParent<QueueDisc>()
+        .SetGroupName("TrafficControl")
+        .AddConstructor<AqmLlmQueueDisc>()
+        .AddAttribute("FallbackId", "AQMLLM_FB_* of the fallback AQM",
+                      UintegerValue(0), MakeUintegerAccessor(&AqmLlmQueueDisc::m_fb),
+                      MakeUintegerChecker<uint32_t>(0, AQMLLM_FB_COUNT - 1))
+        .AddAttribute("Limit", "Queue limit in packets", UintegerValue(1000),
+                      MakeUintegerAccessor(&AqmLlmQueueDisc::m_limit),
+                      MakeUintegerChecker<uint32_t>(1))
+        .AddAttribute("LinkRateBps", "Drain rate for the records' wait estimate",
+                      UintegerValue(0), MakeUintegerAccessor(&AqmLlmQueueDisc::m_rate),
+                      MakeUintegerChecker<uint64_t>())
+        .AddAttribute("Seed", "PRNG seed of the queue", UintegerValue(1),
+                      MakeUintegerAccessor(&AqmLlmQueueDisc::m_seed),
+                      MakeUintegerChecker<uint64_t>())
+        .AddAttribute("RingPath", "Shared-memory ring file; empty: no daemon",
+                      StringValue(""), MakeStringAccessor(&AqmLlmQueueDisc::m_ringPath),
+                      MakeStringChecker())
+        .AddAttribute("RingEntries", "Records in the ring", UintegerValue(65536),
+                      MakeUintegerAccessor(&AqmLlmQueueDisc::m_entries),
+                      MakeUintegerChecker<uint32_t>(64));
+    return tid;
+  }
+
+  AqmLlmQueueDisc() : QueueDisc(QueueDiscSizePolicy::MULTIPLE_QUEUES) {}
+  ~AqmLlmQueueDisc() override
+  {
+    if (m_haveShm)
+      aqm_shm_destroy(&m_shm, m_ringPath.c_str(), 1);
+  }
+
+  struct aqm_queue *Core() { return &m_q; }
+  // (seq, action) of every decided packet that had a record: experience.
+  void KeepDecisions(bool on) { m_keep = on; }
+  bool WriteDecisions(const std::string &path) const
+  {
+    FILE *f = std::fopen(path.c_str(), "wb");
+    if (!f)
+      return false;
+    size_t n = std::fwrite(m_decisions.data(), sizeof(m_decisions[0]), m_decisions.size(), f);
+    std::fclose(f);
+    return n == m_decisions.size();
+  }
+  struct aqm_ring *Ring() { return m_haveShm ? &m_shm.ring : nullptr; }
+  uint64_t BySource(uint32_t src) const { return src < 5 ? m_q.by_src[src] : 0; }
+
+private:
+  bool DoEnqueue(Ptr<QueueDiscItem> item) override
+  {
+    struct aqm_pkt p = {};
+    uint64_t heads[2];
+    Heads(heads, nullptr);
+    p.len = item->GetSize();
+    p.ecn = LlmEcnOf(item);
+    p.flow_hash = item->Hash(0);
+    int act = aqm_enqueue(&m_q, Ring(), &p, heads, Now());
+    if (act != AQMLLM_ACT_PASS) {
+      DropBeforeEnqueue(item, "llm");
+      return false;
+    }
+    GetInternalQueue(p.cls)->Enqueue(item);
+    m_meta[p.cls].push_back(p);
+    return true;
+  }
+
+  Ptr<QueueDiscItem> DoDequeue() override
+  {
+    for (;;) {
+      uint64_t heads[2];
+      uint32_t lens[2];
+      Heads(heads, lens);
+      uint64_t now = Now();
+      int cls = aqm_select(&m_q, heads, lens, now);
+      if (cls < 0)
+        return nullptr;
+      Ptr<QueueDiscItem> item = GetInternalQueue(cls)->Dequeue();
+      struct aqm_pkt p = m_meta[cls].front();
+      m_meta[cls].pop_front();
+      int act = aqm_dequeue(&m_q, Ring(), &p, heads, now);
+      if (m_keep && p.seq != 0)
+        m_decisions.push_back({p.seq, (uint64_t)act});
+      if (act == AQMLLM_ACT_DROP) {
+        DropAfterDequeue(item, "llm");
+        continue;
+      }
+      if (act == AQMLLM_ACT_MARK)
+        Mark(item, "llm");
+      return item;
+    }
+  }
+
+  bool CheckConfig() override
+  {
+    if (GetNQueueDiscClasses() > 0 || GetNPacketFilters() > 0)
+      return false;
+    for (int k = 0; k < 2; k++)
+      AddInternalQueue(CreateObjectWithAttributes<DropTailQueue<QueueDiscItem>>(
+        "MaxSize", QueueSizeValue(QueueSize("4000000p"))));
+    return true;
+  }
+
+  void InitializeParams() override
+  {
+    struct aqm_params par;
+    aqm_params_defaults(&par, m_fb);
+    par.limit_pkts = m_limit;
+    par.link_rate_bps = m_rate;
+    if (aqm_queue_init(&m_q, 0, &par, m_seed, Now()) != 0)
+      NS_FATAL_ERROR("AqmLlmQueueDisc: invalid core parameters");
+    if (!m_ringPath.empty()) {
+      if (aqm_shm_create(&m_shm, m_ringPath.c_str(), m_entries, m_entries, 1) != 0)
+        NS_FATAL_ERROR("AqmLlmQueueDisc: cannot create ring " << m_ringPath);
+      m_haveShm = true;
+    }
+  }
+
+  void Heads(uint64_t heads[2], uint32_t lens[2])
+  {
+    for (int k = 0; k < 2; k++) {
+      heads[k] = m_meta[k].empty() ? 0 : m_meta[k].front().enq_ns;
+      if (lens)
+        lens[k] = m_meta[k].empty() ? 0 : m_meta[k].front().len;
+    }
+  }
+
+  static uint64_t Now() { return Simulator::Now().GetNanoSeconds(); }
+
+  uint32_t m_fb{0}, m_limit{1000}, m_entries{65536};
+  uint64_t m_rate{0}, m_seed{1};
+  std::string m_ringPath;
+  struct aqm_queue m_q {};
+  struct aqm_shm m_shm {};
+  bool m_haveShm{false};
+  std::deque<struct aqm_pkt> m_meta[2];
+  bool m_keep{false};
+  struct Decision { uint64_t seq; uint64_t action; };
+  std::vector<Decision> m_decisions;
+};
+
+NS_OBJECT_ENSURE_REGISTERED(AqmLlmQueueDisc);
+
+// Per-packet events of a queue disc, in C++ (no Python per packet).
+struct LlmLogRow
+{
+  double t;        // seconds
+  double sojourn;  // seconds (dequeues)
+  uint32_t bytes;
+  uint8_t cls;     // 1: L (ECT(1)/CE), 0: C
+  uint8_t event;   // 0 dequeue, 1 drop, 2 mark
+  uint16_t pad;
+};
+
+class QdiscLog : public Object
+{
+public:
+  static TypeId GetTypeId()
+  {
+    static TypeId tid = TypeId("ns3::QdiscLog").SetParent<Object>().AddConstructor<QdiscLog>();
+    return tid;
+  }
+
+  void Attach(Ptr<QueueDisc> q)
+  {
+    q->TraceConnectWithoutContext("Dequeue", MakeCallback(&QdiscLog::OnDequeue, this));
+    q->TraceConnectWithoutContext("Drop", MakeCallback(&QdiscLog::OnDrop, this));
+    q->TraceConnectWithoutContext("Mark", MakeCallback(&QdiscLog::OnMark, this));
+  }
+
+  bool Write(const std::string &path) const
+  {
+    FILE *f = std::fopen(path.c_str(), "wb");
+    if (!f)
+      return false;
+    size_t n = std::fwrite(m_rows.data(), sizeof(LlmLogRow), m_rows.size(), f);
+    std::fclose(f);
+    return n == m_rows.size();
+  }
+
+  uint64_t Rows() const { return m_rows.size(); }
+
+private:
+  void Add(Ptr<const QueueDiscItem> item, uint8_t event, double sojourn)
+  {
+    uint8_t ecn = LlmEcnOf(item);
+    LlmLogRow r{Simulator::Now().GetSeconds(), sojourn, item->GetSize(),
+                (uint8_t)(ecn == AQMLLM_ECN_ECT1 || ecn == AQMLLM_ECN_CE), event, 0};
+    m_rows.push_back(r);
+  }
+  void OnDequeue(Ptr<const QueueDiscItem> item)
+  {
+    Add(item, 0, (Simulator::Now() - item->GetTimeStamp()).GetSeconds());
+  }
+  void OnDrop(Ptr<const QueueDiscItem> item) { Add(item, 1, 0.0); }
+  void OnMark(Ptr<const QueueDiscItem> item, const char *) { Add(item, 2, 0.0); }
+
+  std::vector<LlmLogRow> m_rows;
+};
+
+// A bulk sender with a per-flow ECN choice.
+class LlmBulkApp : public Application
+{
+public:
+  static TypeId GetTypeId()
+  {
+    static TypeId tid = TypeId("ns3::LlmBulkApp").SetParent<Application>().AddConstructor<LlmBulkApp>();
+    return tid;
+  }
+  void Setup(Address peer, bool ecn) { m_peer = peer; m_ecn = ecn; }
+
+private:
+  void StartApplication() override
+  {
+    m_socket = Socket::CreateSocket(GetNode(), TcpSocketFactory::GetTypeId());
+    m_socket->SetAttribute("UseEcn", EnumValue(m_ecn ? TcpSocketState::On : TcpSocketState::Off));
+    m_socket->Bind();
+    m_socket->Connect(m_peer);
+    m_socket->SetSendCallback(MakeCallback(&LlmBulkApp::Fill, this));
+    m_socket->SetConnectCallback(MakeCallback(&LlmBulkApp::Connected, this),
+                                 MakeNullCallback<void, Ptr<Socket>>());
+  }
+  void StopApplication() override
+  {
+    if (m_socket)
+      m_socket->Close();
+  }
+  void Connected(Ptr<Socket> s) { Fill(s, s->GetTxAvailable()); }
+  void Fill(Ptr<Socket> s, uint32_t)
+  {
+    while (s->GetTxAvailable() >= 1448) {
+      if (s->Send(Create<Packet>(1448)) < 0)
+        break;
+    }
+  }
+
+  Ptr<Socket> m_socket;
+  Address m_peer;
+  bool m_ecn{false};
+};
+
+NS_OBJECT_ENSURE_REGISTERED(LlmBulkApp);
+
+}  // namespace ns3
+
+// Periodic Python callbacks on simulated time (the daemon's steps).
+namespace ns3 {
+static void
+LlmPeriodicTick(Time period, Time stop, std::function<void(double)> fn)
+{
+  fn(Simulator::Now().GetSeconds());
+  if (Simulator::Now() + period <= stop)
+    Simulator::Schedule(period, &LlmPeriodicTick, period, stop, fn);
+}
+
+inline void
+LlmSchedulePeriodic(double period_s, double stop_s, std::function<void(double)> fn)
+{
+  Simulator::Schedule(Seconds(period_s), &LlmPeriodicTick, Seconds(period_s), Seconds(stop_s), fn);
+}
+
+// Bottleneck rate changes without Python in the event.
+inline void
+LlmScheduleRate(Ptr<NetDevice> dev, double at_s, uint64_t bps)
+{
+  Simulator::Schedule(Seconds(at_s), [dev, bps]() {
+    dev->SetAttribute("DataRate", DataRateValue(DataRate(bps)));
+  });
+}
+}  // namespace ns3

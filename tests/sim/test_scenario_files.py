@@ -1,0 +1,53 @@
+"""Scenario files: the shipped ones load; bad ones are refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aqmllm.sim.scenario import SCENARIO_DIR, ScenarioError, load_scenario, load_scenarios
+
+
+def test_shipped_scenarios_load_and_eval_is_separate() -> None:
+    train = load_scenarios([str(SCENARIO_DIR / "train")])
+    evals = load_scenarios([str(SCENARIO_DIR / "eval")])
+    assert len(train) >= 4 and len(evals) >= 3
+    assert not {s.name for s in train} & {s.name for s in evals}
+    assert any(s.rate_changes for s in train) and any(
+        f.kind == "udp" for s in train for f in s.flows)
+
+
+BASE = '[bottleneck]\nrate_mbps = 10\n[[flows]]\nkind = "cubic"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("duration_s = 5\n", "missing table \\[bottleneck\\]"),
+        ('duration_s = "long"\n' + BASE, "duration_s: expected int"),
+        ("duration_s = 5\nspeed = 3\n" + BASE, "unknown key\\(s\\) speed"),
+        ("duration_s = 5\n" + BASE.replace("cubic", "bbr"), "kind: 'bbr' is not one of"),
+        ("duration_s = 5\n" + BASE + "rtt_ms = -1\n", "rtt_ms: -1 is below"),
+        ("duration_s = 5\n" + BASE.replace("cubic", "udp"), "needs a positive rate"),
+        ("duration_s = 5\n" + BASE + "start_s = 3\nstop_s = 2\n", "is not after start_s"),
+        ("duration_s = 5\n[bottleneck]\nrate_mbps = 10\n", "at least one \\[\\[flows\\]\\]"),
+        ("duration_s = 5\nseeds = []\n" + BASE, "non-empty list"),
+        ("duration_s = 5\n" + BASE + "[[rate_changes]]\nat_s = 9\nrate_mbps = 5\n",
+         "at_s: 9 is above"),
+        ("duration_s = 5\n[[flows\n", "not valid TOML"),
+    ],
+)
+def test_bad_scenarios_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ScenarioError, match=message) as err:
+        load_scenario(f)
+    assert str(f) in str(err.value)
+
+
+def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "nope.toml")
+    with pytest.raises(ScenarioError, match="no \\*.toml scenario files"):
+        load_scenarios([str(tmp_path)])
