@@ -19,7 +19,7 @@ CORE_SRCS  := $(sort $(wildcard kmod/core/*.c))
 CORE_HDRS  := $(wildcard kmod/core/*.h kmod/include/*.h)
 PYTEST_ARGS ?=
 
-.PHONY: all venv install test demo lint clean
+.PHONY: all venv install test demo lint clean system-deps
 all: install core
 
 # The venv is reused while pyproject.toml is unchanged; a stamp records it.
@@ -41,7 +41,13 @@ $(EXT_STAMP): $(VENV)/.stamp bridge/ffi_build.py $(CORE_SRCS) $(CORE_HDRS)
 
 venv install: $(EXT_STAMP)
 
-test: $(EXT_STAMP) core
+# System tools some tests use (man page lint); best effort, tests skip without them.
+system-deps:
+	@command -v mandoc >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && apt-get install -y -qq mandoc) >/dev/null 2>&1; } || \
+	  echo "note: mandoc unavailable; the man-page lint tests will be skipped"
+
+test: $(EXT_STAMP) core system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(EXT_STAMP)

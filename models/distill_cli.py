@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
         lr=args.lr,
         seed=args.seed,
         dagger_rounds=args.dagger_rounds,
+        max_states=args.max_states,
     )
     try:
         metrics = distill(args.pool, args.out, args.teacher, cfg, args.name)

@@ -114,6 +114,7 @@ struct aqm_ring {
 	uint64_t rec_cons_cached;	/* last valid rec_cons seen */
 	uint64_t clock_published_ns;
 	uint64_t live_checked_ns;	/* daemon line last read */
+	uint64_t last_drain_ns;		/* verdict ring last read */
 	uint32_t live_checked;
 	uint32_t alive;			/* cached liveness */
 	uint32_t wants_records;

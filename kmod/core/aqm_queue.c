@@ -10,6 +10,7 @@
 
 #define	AQM_WINDOW_NS		(16 * AQM_NS_PER_MS)	/* recent counters */
 #define	AQM_MAX_LIMIT		(1U << 20)
+#define	AQM_DRAIN_PERIOD_NS	(50 * AQM_NS_PER_US)
 
 static uint16_t
 sat16(uint32_t v)
@@ -400,7 +401,17 @@ aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	act = fa;
 	src = AQM_SRC_FALLBACK;
 	if (r != NULL) {
-		aqm_ring_drain(r, now_ns);
+		/*
+		 * Read the daemon's index only when this packet still waits for
+		 * its verdict, or once per drain period for policies: a verdict
+		 * already in the table needs no shared-line traffic.
+		 */
+		if (p->seq == 0 || r->vt[p->seq & r->rec_mask].seq != p->seq ||
+		    r->vt[p->seq & r->rec_mask].state != AQM_VT_DECIDED ||
+		    now_ns - r->last_drain_ns >= AQM_DRAIN_PERIOD_NS) {
+			r->last_drain_ns = now_ns;
+			aqm_ring_drain(r, now_ns);
+		}
 		if (aqm_ring_daemon_alive(r, now_ns)) {
 			int dsrc = AQM_SRC_NONE;
 			int da = daemon_decision(q, r, p, now_ns, &dsrc);

@@ -193,6 +193,8 @@ def test_duplicate_and_late_verdicts(h: Harness) -> None:
     h.dequeue()
     assert h.counter("rej_dup") == 1
     h.write_verdict(seq=1, action=DROP)  # seq 1 has already left
+    h.now += 100_000  # seq 2 is decided: the ring is read on the next drain period
+    h.heartbeat()
     h.dequeue()
     assert h.counter("rej_late") == 1
 
