@@ -22,7 +22,9 @@ LOG_DTYPE = np.dtype(
         ("pad", "<u2"),
     ]
 )
-EV_DEQUEUE, EV_DROP, EV_MARK = 0, 1, 2
+EV_DEQUEUE, EV_DROP, EV_MARK, EV_DROP_DEQ = 0, 1, 2, 3
+# A packet dropped after dequeue also has a dequeue row (ns-3 logs the
+# dequeue from the internal queue first); served = dequeued - dropped there.
 WARMUP_FRACTION = 0.2  # the first fifth of a run is start-up, not steady state
 
 
@@ -87,7 +89,11 @@ def compute_metrics(
         "overall": _class_metrics(steady),
         "L": _class_metrics(steady[steady["cls"] == 1]),
         "C": _class_metrics(steady[steady["cls"] == 0]),
-        "utilisation": float(deq["bytes"].sum() * 8 / cap) if cap else 0.0,
+        "utilisation": float(
+            (deq["bytes"].sum() - steady["bytes"][steady["event"] == EV_DROP_DEQ].sum()) * 8 / cap
+        )
+        if cap
+        else 0.0,
         "goodput_mbps": float(sum(rx_bytes) * 8 / sc.duration_s / 1e6),
         "flow_goodput_mbps": [round(b * 8 / sc.duration_s / 1e6, 3) for b in rx_bytes],
         "jain_fairness": jain(tcp_goodputs),

@@ -113,7 +113,8 @@ def _plots(report: dict, out: Path) -> list[tuple[str, str]]:
             ax.set_title(f"{label} queue")
             ax.grid(alpha=0.3)
         axes[0].set_ylabel("CDF")
-        axes[1].legend(fontsize=7)
+        if axes[1].get_legend_handles_labels()[0]:
+            axes[1].legend(fontsize=7)
         fig.suptitle(f"{scen}: queue delay CDF")
         name = f"cdf-{scen}.png"
         fig.tight_layout()
@@ -131,7 +132,8 @@ def _plots(report: dict, out: Path) -> list[tuple[str, str]]:
         ax.set_yscale("symlog", linthresh=1)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("queue delay (ms)")
-        ax.legend(fontsize=7, ncol=4)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=4)
         ax.grid(alpha=0.3)
         ax.set_title(f"{scen}: queue delay over time")
         name = f"time-{scen}.png"

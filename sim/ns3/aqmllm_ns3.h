@@ -15,6 +15,7 @@
 
 #include <cstdio>
 #include <deque>
+#include <unordered_map>
 #include <vector>
 
 extern "C" {
@@ -187,7 +188,7 @@ struct LlmLogRow
   double sojourn;  // seconds (dequeues)
   uint32_t bytes;
   uint8_t cls;     // 1: L (ECT(1)/CE), 0: C
-  uint8_t event;   // 0 dequeue, 1 drop, 2 mark
+  uint8_t event;   // 0 dequeue, 1 drop at enqueue, 2 mark, 3 drop after dequeue
   uint16_t pad;
 };
 
@@ -202,8 +203,10 @@ public:
 
   void Attach(Ptr<QueueDisc> q)
   {
+    q->TraceConnectWithoutContext("Enqueue", MakeCallback(&QdiscLog::OnEnqueue, this));
     q->TraceConnectWithoutContext("Dequeue", MakeCallback(&QdiscLog::OnDequeue, this));
-    q->TraceConnectWithoutContext("Drop", MakeCallback(&QdiscLog::OnDrop, this));
+    q->TraceConnectWithoutContext("DropBeforeEnqueue", MakeCallback(&QdiscLog::OnDropEnq, this));
+    q->TraceConnectWithoutContext("DropAfterDequeue", MakeCallback(&QdiscLog::OnDropDeq, this));
     q->TraceConnectWithoutContext("Mark", MakeCallback(&QdiscLog::OnMark, this));
   }
 
@@ -218,23 +221,44 @@ public:
   }
 
   uint64_t Rows() const { return m_rows.size(); }
+  uint64_t Tracked() const { return m_class.size(); }
 
 private:
-  void Add(Ptr<const QueueDiscItem> item, uint8_t event, double sojourn)
+  // The class is the packet's ECN codepoint on arrival: a CE mark applied
+  // by the AQM must not move a Classic packet into the L statistics.
+  static uint8_t ClassOf(uint8_t ecn) { return ecn == AQMLLM_ECN_ECT1 || ecn == AQMLLM_ECN_CE; }
+  uint8_t ArrivalClass(Ptr<const QueueDiscItem> item, bool forget)
   {
-    uint8_t ecn = LlmEcnOf(item);
+    auto it = m_class.find(PeekPointer(item));
+    if (it == m_class.end())
+      return ClassOf(LlmEcnOf(item));
+    uint8_t cls = it->second;
+    if (forget)
+      m_class.erase(it);
+    return cls;
+  }
+  void Add(Ptr<const QueueDiscItem> item, uint8_t event, double sojourn, bool forget)
+  {
     LlmLogRow r{Simulator::Now().GetSeconds(), sojourn, item->GetSize(),
-                (uint8_t)(ecn == AQMLLM_ECN_ECT1 || ecn == AQMLLM_ECN_CE), event, 0};
+                ArrivalClass(item, forget), event, 0};
     m_rows.push_back(r);
   }
+  void OnEnqueue(Ptr<const QueueDiscItem> item)
+  {
+    m_class[PeekPointer(item)] = ClassOf(LlmEcnOf(item));
+  }
+  // ns-3 fires "Dequeue" when the item leaves the internal queue, before the
+  // AQM's mark or drop-after-dequeue: keep the class until one of those.
   void OnDequeue(Ptr<const QueueDiscItem> item)
   {
-    Add(item, 0, (Simulator::Now() - item->GetTimeStamp()).GetSeconds());
+    Add(item, 0, (Simulator::Now() - item->GetTimeStamp()).GetSeconds(), false);
   }
-  void OnDrop(Ptr<const QueueDiscItem> item) { Add(item, 1, 0.0); }
-  void OnMark(Ptr<const QueueDiscItem> item, const char *) { Add(item, 2, 0.0); }
+  void OnDropEnq(Ptr<const QueueDiscItem> item, const char *) { Add(item, 1, 0.0, true); }
+  void OnDropDeq(Ptr<const QueueDiscItem> item, const char *) { Add(item, 3, 0.0, true); }
+  void OnMark(Ptr<const QueueDiscItem> item, const char *) { Add(item, 2, 0.0, true); }
 
   std::vector<LlmLogRow> m_rows;
+  std::unordered_map<const QueueDiscItem *, uint8_t> m_class;
 };
 
 // A bulk sender with a per-flow ECN choice.
