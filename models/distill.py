@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 @dataclass
 class DistillConfig:
-    hidden: tuple[int, ...] = (64, 64)
+    hidden: tuple[int, ...] = (32, 32)
     epochs: int = 20
     batch_size: int = 512
     lr: float = 2e-3

@@ -14,7 +14,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--pool", action="append", required=True, help="experience pool (.npz)")
     ap.add_argument("--out", required=True, help="output folder for the student")
     ap.add_argument("--teacher", help="teacher checkpoint; without it, learn the experts' actions")
-    ap.add_argument("--hidden", default="64,64", help="hidden layer widths")
+    ap.add_argument("--hidden", default="32,32", help="hidden layer widths")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-3)

@@ -65,7 +65,7 @@ class StudentWeights:
         return cls(layers)
 
     @classmethod
-    def random(cls, hidden: tuple[int, ...] = (64, 64), seed: int = 0) -> StudentWeights:
+    def random(cls, hidden: tuple[int, ...] = (32, 32), seed: int = 0) -> StudentWeights:
         rng = np.random.default_rng(seed)
         dims = [INPUT_DIM, *hidden, 3]
         layers = [
@@ -99,7 +99,7 @@ def masked_logits(w: StudentWeights, x: np.ndarray, records: np.ndarray) -> np.n
     return logits
 
 
-def torch_module(hidden: tuple[int, ...] = (64, 64)):
+def torch_module(hidden: tuple[int, ...] = (32, 32)):
     """The trainable twin of the numpy student."""
     import torch.nn as nn
 
