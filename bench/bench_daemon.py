@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import aqmllm.daemon  # noqa: F401  (one BLAS thread, as in aqmllmd)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models" / "shipped" / "student"
 
@@ -49,6 +51,30 @@ def student(tmp: Path) -> tuple[Path, str, int]:
         training={"name": "untrained-bench-student"},
     )
     return tmp / "student", "untrained", w.n_params()
+
+
+def model_cost(model: Path) -> dict[str, float]:
+    """The student's own time per call, in this process, to explain the latency."""
+    import numpy as np
+    from aqmllm.bridge.layout import RECORD_DTYPE
+    from aqmllm.daemon.policies import make_policy
+
+    policy = make_policy("model", str(model))
+    out = {}
+    for n in (8, 4096):
+        recs = np.zeros(n, dtype=RECORD_DTYPE)
+        recs["seq"] = np.arange(1, n + 1)
+        recs["t_ns"] = 10**9 + np.arange(n) * 1000
+        recs["ecn"] = 1
+        recs["pkt_len"] = 1500
+        recs["rate_kbps"] = 10**6
+        policy.decide(recs)
+        k = 200 if n < 100 else 20
+        t0 = time.perf_counter()
+        for _ in range(k):
+            policy.decide(recs)
+        out[f"student_us_per_call_{n}"] = (time.perf_counter() - t0) / k * 1e6
+    return out
 
 
 def run(
@@ -111,6 +137,8 @@ def main() -> int:
         print(f"model: student ({origin}, {params} parameters)")
         print(f"daemon_batch_size: {args.batch_size}")
         print(f"daemon_busy_poll_us: {args.busy_poll_us}")
+        for name, us in model_cost(model).items():
+            print(f"{name}: {us:.1f}")
         for rate, label in ((10_000, "10k"), (100_000, "100k"), (1_000_000, "1m")):
             r = run(args.producer, rate, args.seconds, model, daemon_args, tmp)
             print(f"offered_pps_{label}: {r['pps']:.0f}")

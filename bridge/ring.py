@@ -424,6 +424,13 @@ class Ring:
         except BufferError:
             pass  # views still exported elsewhere; the mapping goes with them
         if self._fd is not None:
+            if self._device:  # tell the kernel too (closing the fd also would)
+                try:
+                    from aqmllm.bridge import freebsd_dev
+
+                    freebsd_dev.detach(self._fd)
+                except (ImportError, OSError):
+                    pass
             os.close(self._fd)
             self._fd = None
 
