@@ -1,19 +1,32 @@
 /*
- * aqmllm-emu-router: the Linux stand-in for a dummynet pipe with the llm
- * AQM.  Real packets from two TUN devices (moved into network namespaces
- * by the harness) cross a rate-limited link with a propagation delay;
- * the forward direction queues in the portable core (L/C queues, fallback
- * AQM, records into a shared-memory ring that aqmllmd reads, verdicts
- * back); the reverse direction only gets the delay.
+ * emu-router: the Linux stand-in for a dummynet pipe with the llm AQM.
  *
- *   aqmllm-emu-router --in aqa0 --out aqb0 --rate-mbps 20 --delay-ms 10
- *       [--limit 1000] [--fallback dualpi2|pie|codel] [--ring PATH]
- *       [--entries N] [--log FILE] [--stats FILE]
+ * Moves real IP packets between two TUN devices (side A: the senders,
+ * side B: the receivers).  Packets from A to B wait in one aqm_queue of
+ * the portable core (two FIFOs, L and C) behind a link of the configured
+ * rate, then in a delay line; packets from B to A (the ACKs) only cross a
+ * delay line.  Decisions come from the core: the daemon's verdicts through
+ * the shared-memory ring when one is attached and alive, else the fallback
+ * AQM.  A mark sets CE in the IP header (IPv4 checksum updated).
  *
- * SIGTERM/SIGINT: stop and write the stats JSON and the per-packet log.
+ *   emu-router --tun-a NAME --tun-b NAME --rate BPS [--delay-us US]
+ *       [--host-delay IPV4=US]... [--limit PKTS] [--fallback dualpi2|pie|codel]
+ *       [--ring PATH [--ring-entries N] [--verdict-timeout-us US]
+ *       [--batch N]] [--pool N] [--log FILE] [--stats FILE] [--seed N]
+ *   emu-router --selftest
+ *
+ * Delays are one way; a host delay applies to packets to (A->B) and from
+ * (B->A) that address, as a per-flow RTT does in dummynet with one pipe per
+ * flow.  Control: SIGUSR1 writes the statistics (JSON) to --stats; lines
+ * on stdin: "rate BPS", "stats", "quit".  SIGTERM/SIGINT and "quit" exit
+ * cleanly, writing the statistics.  Every time is CLOCK_MONOTONIC in ns.
+ *
+ * The per-packet log (--log) has the row format of the ns-3 harness
+ * (sim/metrics.py LOG_DTYPE): t and sojourn in seconds, t since t0_ns.
  */
 #define _GNU_SOURCE
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -25,171 +38,776 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aqm_shm.h"
 
-#define	MTU		2048
-#define	SLOTS		65536		/* packets held per direction, at most */
-#define	LOG_MAX		(1U << 23)
+#define	PKT_MAX		2048
+#define	MAX_HOSTS	64
+#define	READ_BURST	64
+#define	TICK_NS		(1000 * 1000ULL)	/* counters, liveness */
+#define	LATE_SLACK_NS	(2 * 1000 * 1000ULL)	/* link credit after a late wake */
+#define	MAX_TRANS	256
+#define	DIR_FWD		0
+#define	DIR_REV		1
 
-struct pkt {
-	uint64_t	due_ns;		/* delay line: release time */
-	uint32_t	len;
-	struct aqm_pkt	meta;
-	uint8_t		data[MTU];
+struct pbuf {
+	struct pbuf *next;
+	uint64_t release_ns;
+	struct aqm_pkt pkt;
+	uint32_t len;
+	uint8_t data[PKT_MAX];
 };
 
-struct fifo {
-	struct pkt	*slot;
-	uint32_t	head, tail;
+struct plist {
+	struct pbuf *head, *tail;
+	uint32_t n;
 };
 
-/* One row per event, the layout sim/metrics.py reads (LOG_DTYPE). */
+/* Mirrors LOG_DTYPE in sim/metrics.py (struct LlmLogRow of the ns-3 harness). */
 struct log_row {
-	double		t;
-	double		sojourn;
-	uint32_t	bytes;
-	uint8_t		cls;
-	uint8_t		event;
-	uint16_t	pad;
+	double t;
+	double sojourn;
+	uint32_t bytes;
+	uint8_t cls;
+	uint8_t event;
+	uint16_t pad;
+};
+#define	EV_DEQUEUE	0
+#define	EV_DROP		1
+#define	EV_MARK		2
+
+struct host {
+	uint32_t addr;		/* network order */
+	uint64_t delay_ns;
 };
 
-static volatile sig_atomic_t stopping;
-static struct log_row *logrows;
-static uint32_t nlog;
-static uint64_t t_start;
+struct trans {
+	uint64_t t_ns;
+	int alive;
+};
+
+static struct {
+	int fd[2];
+	char name[2][IFNAMSIZ];
+	uint64_t rate_bps;
+	uint64_t delay_ns;
+	struct host hosts[MAX_HOSTS];
+	uint32_t nhosts;
+	struct plist line[2][MAX_HOSTS + 1];	/* delay lines per dir, host */
+	struct plist fifo[2];			/* AQM class FIFOs */
+	struct pbuf *pool, *free_list;
+	uint32_t pool_size, in_use, max_in_use;
+	struct aqm_queue q;
+	struct aqm_shm shm;
+	struct aqm_ring *ring;
+	const char *ring_path;
+	FILE *log;
+	const char *stats_path;
+	uint64_t t0_ns, link_free_ns, last_tick_ns;
+	uint64_t max_gap_ns;
+	int backlogged;			/* the link had work at link_free_ns */
+	int alive;
+	struct trans trans[MAX_TRANS];
+	uint32_t ntrans;
+	/* counters */
+	uint64_t rx[2], tx[2], rx_bytes[2], tx_bytes[2];
+	uint64_t aqm_drops, tail_drops, marks, pool_drops, bad_pkts;
+	uint64_t write_errors, read_errors, rate_changes;
+	uint64_t lost_fwd;	/* forward packets lost outside the AQM */
+} E;
+
+static volatile sig_atomic_t want_stats, want_quit;
 
 static void
-on_signal(int sig)
+on_usr1(int sig)
 {
 	(void)sig;
-	stopping = 1;
+	want_stats = 1;
 }
 
-static int
-tun_open(const char *name)
+static void
+on_term(int sig)
 {
-	struct ifreq ifr;
-	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	(void)sig;
+	want_quit = 1;
+}
 
-	if (fd < 0)
-		return (-1);
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-		close(fd);
-		return (-1);
-	}
-	return (fd);
+static void
+die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "emu-router: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* ---- packet lists and pool ---- */
+
+static void
+pl_push(struct plist *l, struct pbuf *b)
+{
+	b->next = NULL;
+	if (l->tail != NULL)
+		l->tail->next = b;
+	else
+		l->head = b;
+	l->tail = b;
+	l->n++;
+}
+
+static struct pbuf *
+pl_pop(struct plist *l)
+{
+	struct pbuf *b = l->head;
+
+	if (b == NULL)
+		return (NULL);
+	l->head = b->next;
+	if (l->head == NULL)
+		l->tail = NULL;
+	l->n--;
+	return (b);
+}
+
+static struct pbuf *
+pbuf_get(void)
+{
+	struct pbuf *b = E.free_list;
+
+	if (b == NULL)
+		return (NULL);
+	E.free_list = b->next;
+	if (++E.in_use > E.max_in_use)
+		E.max_in_use = E.in_use;
+	return (b);
+}
+
+static void
+pbuf_put(struct pbuf *b)
+{
+	b->next = E.free_list;
+	E.free_list = b;
+	E.in_use--;
+}
+
+/* ---- IP header access ---- */
+
+static uint16_t
+csum_fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return ((uint16_t)s);
+}
+
+/* Full IPv4 header checksum (the self-test's reference). */
+static uint16_t
+ip4_csum(const uint8_t *h, size_t hlen)
+{
+	uint32_t s = 0;
+	size_t i;
+
+	for (i = 0; i < hlen; i += 2)
+		if (i != 10)
+			s += (uint32_t)(h[i] << 8 | h[i + 1]);
+	return ((uint16_t)~csum_fold(s));
+}
+
+/* Set CE; for IPv4 update the checksum incrementally (RFC 1624, eqn. 3). */
+static void
+set_ce(uint8_t *p, uint32_t len)
+{
+	uint16_t oldw, neww, hc;
+	uint32_t s;
+
+	if (len >= 20 && (p[0] >> 4) == 4) {
+		oldw = (uint16_t)(p[0] << 8 | p[1]);
+		p[1] |= AQMLLM_ECN_CE;
+		neww = (uint16_t)(p[0] << 8 | p[1]);
+		hc = (uint16_t)(p[10] << 8 | p[11]);
+		s = (uint16_t)~hc + (uint32_t)(uint16_t)~oldw + neww;
+		hc = (uint16_t)~csum_fold(s);
+		p[10] = (uint8_t)(hc >> 8);
+		p[11] = (uint8_t)hc;
+	} else if (len >= 40 && (p[0] >> 4) == 6)
+		p[1] |= AQMLLM_ECN_CE << 4;
 }
 
 static uint32_t
-fifo_len(const struct fifo *f)
+mix32(uint32_t h, uint32_t v)
 {
-	return (f->tail - f->head);
+	h ^= v;
+	h *= 0x9e3779b1U;
+	return (h ^ (h >> 15));
 }
 
-static struct pkt *
-fifo_at(struct fifo *f, uint32_t i)
+/*
+ * Parse what the core needs: ECN codepoint, flow hash, and the address
+ * on side B (destination forward, source reverse) for the host delay.
+ * Returns -1 for anything that is not a well-formed IP packet.
+ */
+static int
+parse(const uint8_t *p, uint32_t len, int dir, uint8_t *ecn, uint32_t *hash,
+    uint32_t *baddr)
 {
-	return (&f->slot[i & (SLOTS - 1)]);
+	uint32_t h = 0x811c9dc5U, ihl, proto, i;
+	uint32_t src, dst;
+
+	*baddr = 0;
+	if (len >= 20 && (p[0] >> 4) == 4) {
+		ihl = (uint32_t)(p[0] & 0x0f) * 4;
+		if (ihl < 20 || ihl > len || ((uint32_t)p[2] << 8 | p[3]) != len)
+			return (-1);
+		*ecn = p[1] & 3;
+		memcpy(&src, p + 12, 4);
+		memcpy(&dst, p + 16, 4);
+		proto = p[9];
+		h = mix32(mix32(mix32(h, src), dst), proto);
+		if ((proto == 6 || proto == 17) && len >= ihl + 4)
+			h = mix32(h, (uint32_t)p[ihl] << 24 | (uint32_t)p[ihl + 1]
+			    << 16 | (uint32_t)p[ihl + 2] << 8 | p[ihl + 3]);
+		*baddr = dir == DIR_FWD ? dst : src;
+	} else if (len >= 40 && (p[0] >> 4) == 6) {
+		if (((uint32_t)p[4] << 8 | p[5]) + 40 != len)
+			return (-1);
+		*ecn = (p[1] >> 4) & 3;
+		for (i = 8; i < 40; i += 4)
+			h = mix32(h, (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 |
+			    (uint32_t)p[i + 2] << 8 | p[i + 3]);
+		h = mix32(h, p[6]);
+	} else
+		return (-1);
+	*hash = h;
+	return (0);
 }
 
-static uint8_t
-ecn_of(const uint8_t *ip, uint32_t len)
+static uint32_t
+host_index(uint32_t addr)
 {
-	if (len >= 20 && (ip[0] >> 4) == 4)
-		return (ip[1] & 0x3);
-	if (len >= 40 && (ip[0] >> 4) == 6)
-		return ((ip[1] >> 4) & 0x3);
-	return (AQMLLM_ECN_NOT_ECT);
+	uint32_t i;
+
+	for (i = 0; i < E.nhosts; i++)
+		if (E.hosts[i].addr == addr)
+			return (i + 1);
+	return (0);
 }
 
-/* Set CE, updating the IPv4 header checksum incrementally (RFC 1624). */
-static void
-mark_ce(uint8_t *ip, uint32_t len)
+static uint64_t
+host_delay(uint32_t idx)
 {
-	if (len >= 20 && (ip[0] >> 4) == 4) {
-		uint16_t old = (uint16_t)((ip[0] << 8) | ip[1]), new;
-		uint32_t sum;
-
-		ip[1] |= 0x3;
-		new = (uint16_t)((ip[0] << 8) | ip[1]);
-		sum = (uint16_t)~((ip[10] << 8) | ip[11]) + (uint16_t)~old + new;
-		sum = (sum & 0xffff) + (sum >> 16);
-		sum = (sum & 0xffff) + (sum >> 16);
-		sum = (uint16_t)~sum;
-		ip[10] = (uint8_t)(sum >> 8);
-		ip[11] = (uint8_t)sum;
-	} else if (len >= 40 && (ip[0] >> 4) == 6)
-		ip[1] |= 0x30;
+	return (idx == 0 ? E.delay_ns : E.hosts[idx - 1].delay_ns);
 }
+
+/* ---- logging, statistics ---- */
 
 static void
 log_event(uint64_t now, uint64_t sojourn, uint32_t bytes, int cls, int ev)
 {
-	if (logrows == NULL || nlog >= LOG_MAX)
+	struct log_row row;
+
+	if (E.log == NULL)
 		return;
-	logrows[nlog].t = (double)(now - t_start) / 1e9;
-	logrows[nlog].sojourn = (double)sojourn / 1e9;
-	logrows[nlog].bytes = bytes;
-	logrows[nlog].cls = (uint8_t)cls;
-	logrows[nlog].event = (uint8_t)ev;
-	logrows[nlog].pad = 0;
-	nlog++;
+	row.t = (double)(now - E.t0_ns) * 1e-9;
+	row.sojourn = (double)sojourn * 1e-9;
+	row.bytes = bytes;
+	row.cls = (uint8_t)cls;
+	row.event = (uint8_t)ev;
+	row.pad = 0;
+	fwrite(&row, sizeof(row), 1, E.log);
+}
+
+static long
+rss_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return (-1);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return (kb);
+}
+
+static void
+write_stats(uint64_t now)
+{
+	static const char *srcs[] = { "none", "verdict", "policy", "fallback",
+	    "limit" };
+	char tmp[4096];
+	FILE *f;
+	uint64_t held = 0;
+	uint32_t i;
+
+	if (E.stats_path == NULL)
+		return;
+	for (i = 0; i <= E.nhosts; i++)
+		held += E.line[DIR_FWD][i].n;
+	if (E.log != NULL)
+		fflush(E.log);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", E.stats_path);
+	if ((f = fopen(tmp, "w")) == NULL) {
+		fprintf(stderr, "emu-router: cannot write %s: %s\n", tmp,
+		    strerror(errno));
+		return;
+	}
+	if (E.ring != NULL)
+		aqm_ring_export_counters(E.ring, now);
+	fprintf(f, "{\"t0_ns\": %llu, \"now_ns\": %llu, \"pid\": %d, "
+	    "\"rss_kb\": %ld,\n", (unsigned long long)E.t0_ns,
+	    (unsigned long long)now, (int)getpid(), rss_kb());
+	fprintf(f, " \"rate_bps\": %llu, \"delay_ns\": %llu, \"limit_pkts\": %u, "
+	    "\"fallback\": %u,\n", (unsigned long long)E.rate_bps,
+	    (unsigned long long)E.delay_ns, E.q.par.limit_pkts, E.q.par.fb_id);
+	fprintf(f, " \"rx_fwd\": %llu, \"rx_rev\": %llu, \"tx_fwd\": %llu, "
+	    "\"tx_rev\": %llu, \"rx_fwd_bytes\": %llu, \"tx_fwd_bytes\": %llu,\n",
+	    (unsigned long long)E.rx[0], (unsigned long long)E.rx[1],
+	    (unsigned long long)E.tx[0], (unsigned long long)E.tx[1],
+	    (unsigned long long)E.rx_bytes[0], (unsigned long long)E.tx_bytes[0]);
+	fprintf(f, " \"aqm_drops\": %llu, \"tail_drops\": %llu, \"marks\": %llu, "
+	    "\"pool_drops\": %llu, \"bad_pkts\": %llu, \"write_errors\": %llu, "
+	    "\"read_errors\": %llu, \"rate_changes\": %llu,\n",
+	    (unsigned long long)E.aqm_drops, (unsigned long long)E.tail_drops,
+	    (unsigned long long)E.marks, (unsigned long long)E.pool_drops,
+	    (unsigned long long)E.bad_pkts, (unsigned long long)E.write_errors,
+	    (unsigned long long)E.read_errors,
+	    (unsigned long long)E.rate_changes);
+	fprintf(f, " \"queued\": [%u, %u], \"in_delay_lines\": %u, "
+	    "\"pool_size\": %u, \"pool_in_use\": %u, \"pool_max_in_use\": %u, "
+	    "\"max_service_gap_ns\": %llu,\n", E.fifo[0].n, E.fifo[1].n,
+	    E.in_use - E.fifo[0].n - E.fifo[1].n, E.pool_size, E.in_use,
+	    E.max_in_use, (unsigned long long)E.max_gap_ns);
+	/* Every forward packet is sent, dropped by a decision, held or lost. */
+	fprintf(f, " \"in_line_fwd\": %llu, \"lost_fwd\": %llu, "
+	    "\"fwd_unaccounted\": %lld,\n", (unsigned long long)held,
+	    (unsigned long long)E.lost_fwd, (long long)(E.rx[0] - E.tx[0] -
+	    E.aqm_drops - E.tail_drops - E.lost_fwd - E.fifo[0].n - E.fifo[1].n -
+	    held));
+	fprintf(f, " \"by_src\": {");
+	for (i = 0; i < 5; i++)
+		fprintf(f, "%s\"%s\": %llu", i ? ", " : "", srcs[i],
+		    (unsigned long long)E.q.by_src[i]);
+	fprintf(f, "},\n \"ring\": %s, \"ring_counters\": [",
+	    E.ring != NULL ? "true" : "false");
+	for (i = 0; E.ring != NULL && i < AQMLLM_CNT_COUNT; i++)
+		fprintf(f, "%s%llu", i ? ", " : "",
+		    (unsigned long long)E.ring->cnt[i]);
+	fprintf(f, "],\n \"daemon_alive\": %d, \"alive_transitions\": [",
+	    E.alive);
+	for (i = 0; i < E.ntrans; i++)
+		fprintf(f, "%s[%llu, %d]", i ? ", " : "",
+		    (unsigned long long)E.trans[i].t_ns, E.trans[i].alive);
+	fprintf(f, "]}\n");
+	if (fclose(f) != 0 || rename(tmp, E.stats_path) != 0)
+		fprintf(stderr, "emu-router: cannot write %s: %s\n",
+		    E.stats_path, strerror(errno));
+}
+
+/* Record daemon liveness changes as the packet path sees them. */
+static void
+note_alive(uint64_t now)
+{
+	int a;
+
+	if (E.ring == NULL)
+		return;
+	a = aqm_ring_daemon_alive(E.ring, now) != 0;
+	if (a == E.alive)
+		return;
+	E.alive = a;
+	if (E.ntrans == MAX_TRANS) {
+		memmove(&E.trans[0], &E.trans[1],
+		    (MAX_TRANS - 1) * sizeof(E.trans[0]));
+		E.ntrans--;
+	}
+	E.trans[E.ntrans].t_ns = now;
+	E.trans[E.ntrans].alive = a;
+	E.ntrans++;
+}
+
+/* ---- the packet path ---- */
+
+static void
+heads(uint64_t enq[2], uint32_t hlen[2])
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		enq[k] = E.fifo[k].head != NULL ? E.fifo[k].head->pkt.enq_ns : 0;
+		if (hlen != NULL)
+			hlen[k] = E.fifo[k].head != NULL ? E.fifo[k].head->len : 0;
+	}
+}
+
+static void
+arrive(struct pbuf *b, int dir, uint64_t now)
+{
+	uint64_t enq[2];
+	uint32_t addr, hash;
+	uint8_t ecn;
+	int act;
+
+	if (parse(b->data, b->len, dir, &ecn, &hash, &addr) != 0) {
+		E.bad_pkts++;
+		if (dir == DIR_FWD)
+			E.lost_fwd++;
+		pbuf_put(b);
+		return;
+	}
+	if (dir == DIR_REV) {
+		uint32_t hi = host_index(addr);
+
+		b->release_ns = now + host_delay(hi);
+		pl_push(&E.line[DIR_REV][hi], b);
+		return;
+	}
+	memset(&b->pkt, 0, sizeof(b->pkt));
+	b->pkt.len = b->len;
+	b->pkt.ecn = ecn;
+	b->pkt.flow_hash = hash;
+	heads(enq, NULL);
+	act = aqm_enqueue(&E.q, E.ring, &b->pkt, enq, now);
+	if (act != AQMLLM_ACT_PASS) {
+		if (b->pkt.src == AQM_SRC_LIMIT)
+			E.tail_drops++;
+		else
+			E.aqm_drops++;
+		log_event(now, 0, b->len, b->pkt.cls, EV_DROP);
+		pbuf_put(b);
+		return;
+	}
+	/* The link was idle: service starts now, not at an old link_free. */
+	if (E.fifo[0].n + E.fifo[1].n == 0 && E.link_free_ns < now)
+		E.link_free_ns = now;
+	pl_push(&E.fifo[b->pkt.cls & 1], b);
+}
+
+/* Serve the bottleneck: every packet whose turn on the link has come. */
+static void
+serve(uint64_t now)
+{
+	struct pbuf *b;
+	uint64_t enq[2], start, tx_ns, soj;
+	uint32_t hlen[2], addr, hash, hi;
+	uint8_t ecn;
+	int cls, act;
+
+	while (E.link_free_ns <= now) {
+		heads(enq, hlen);
+		cls = aqm_select(&E.q, enq, hlen, now);
+		if (cls < 0)
+			break;
+		b = pl_pop(&E.fifo[cls]);
+		act = aqm_dequeue(&E.q, E.ring, &b->pkt, enq, now);
+		soj = now > b->pkt.enq_ns ? now - b->pkt.enq_ns : 0;
+		if (act == AQMLLM_ACT_DROP) {
+			E.aqm_drops++;
+			log_event(now, soj, b->len, cls, EV_DROP);
+			pbuf_put(b);
+			continue;
+		}
+		if (act == AQMLLM_ACT_MARK) {
+			set_ce(b->data, b->len);
+			E.marks++;
+			log_event(now, soj, b->len, cls, EV_MARK);
+		}
+		log_event(now, soj, b->len, cls, EV_DEQUEUE);
+		/* Keep the link's credit after a late wakeup, within limits. */
+		start = now - E.link_free_ns <= LATE_SLACK_NS ? E.link_free_ns :
+		    now;
+		if (start > E.link_free_ns && E.backlogged &&
+		    start - E.link_free_ns > E.max_gap_ns)
+			E.max_gap_ns = start - E.link_free_ns;
+		tx_ns = (uint64_t)b->len * 8 * 1000000000ULL / E.rate_bps;
+		E.link_free_ns = start + tx_ns;
+		(void)parse(b->data, b->len, DIR_FWD, &ecn, &hash, &addr);
+		hi = host_index(addr);
+		b->release_ns = E.link_free_ns + host_delay(hi);
+		pl_push(&E.line[DIR_FWD][hi], b);
+	}
+	E.backlogged = E.fifo[0].n + E.fifo[1].n > 0;
+	if (E.ring != NULL)
+		(void)aqm_ring_take_wakeup(E.ring);
+}
+
+/* Deliver what left the delay lines; returns the next release time. */
+static uint64_t
+release(uint64_t now)
+{
+	struct pbuf *b;
+	uint64_t next = UINT64_MAX;
+	uint32_t d, h;
+	ssize_t n;
+
+	for (d = 0; d < 2; d++) {
+		for (h = 0; h <= E.nhosts; h++) {
+			struct plist *l = &E.line[d][h];
+
+			while ((b = l->head) != NULL && b->release_ns <= now) {
+				pl_pop(l);
+				/* A forward packet goes out on B, a reverse one on A. */
+				n = write(E.fd[d == DIR_FWD ? 1 : 0], b->data,
+				    b->len);
+				if (n == (ssize_t)b->len) {
+					E.tx[d]++;
+					E.tx_bytes[d] += b->len;
+				} else {
+					E.write_errors++;
+					if (d == DIR_FWD)
+						E.lost_fwd++;
+				}
+				pbuf_put(b);
+			}
+			if (b != NULL && b->release_ns < next)
+				next = b->release_ns;
+		}
+	}
+	return (next);
+}
+
+static void
+rx(int side, uint64_t now)
+{
+	struct pbuf *b;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < READ_BURST; i++) {
+		b = pbuf_get();
+		if (b == NULL) {
+			/* No buffer: read it to keep the TUN queue moving, drop it. */
+			static uint8_t sink[PKT_MAX];
+
+			n = read(E.fd[side], sink, sizeof(sink));
+			if (n <= 0)
+				return;
+			E.rx[side]++;
+			E.pool_drops++;
+			if (side == 0)
+				E.lost_fwd++;
+			continue;
+		}
+		n = read(E.fd[side], b->data, sizeof(b->data));
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				E.read_errors++;
+			pbuf_put(b);
+			return;
+		}
+		b->len = (uint32_t)n;
+		E.rx[side]++;
+		E.rx_bytes[side] += (uint64_t)n;
+		/* Side A sends forward (through the AQM), side B reverse. */
+		arrive(b, side == 0 ? DIR_FWD : DIR_REV, now);
+	}
+}
+
+/* ---- set-up ---- */
+
+static int
+tun_open(const char *name, char *out)
+{
+	struct ifreq ifr;
+	int fd;
+
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		die("cannot open /dev/net/tun: %s (TUN support and root are "
+		    "needed)", strerror(errno));
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) != 0)
+		die("cannot create TUN device: %s", strerror(errno));
+	snprintf(out, IFNAMSIZ, "%s", ifr.ifr_name);
+	return (fd);
+}
+
+static uint64_t
+parse_u64(const char *what, const char *s, uint64_t lo, uint64_t hi)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo ||
+	    v > hi) {
+		fprintf(stderr, "emu-router: %s: '%s' is not an integer in "
+		    "[%llu, %llu]\n", what, s, (unsigned long long)lo,
+		    (unsigned long long)hi);
+		exit(2);
+	}
+	return ((uint64_t)v);
+}
+
+static void
+add_host(const char *arg)
+{
+	char buf[64], *eq;
+	struct in_addr a;
+
+	snprintf(buf, sizeof(buf), "%s", arg);
+	eq = strchr(buf, '=');
+	if (eq == NULL)
+		die("--host-delay '%s': expected IPV4=US", arg);
+	*eq = '\0';
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		die("--host-delay: '%s' is not an IPv4 address", buf);
+	if (E.nhosts == MAX_HOSTS)
+		die("--host-delay: more than %s hosts", "64");
+	E.hosts[E.nhosts].addr = a.s_addr;
+	E.hosts[E.nhosts].delay_ns = parse_u64("--host-delay", eq + 1, 0,
+	    10000000) * 1000;
+	E.nhosts++;
+}
+
+/* Incremental CE checksums against full recomputation on random headers. */
+static int
+selftest(void)
+{
+	uint8_t h[60], v6[40];
+	uint32_t i, ihl, fails = 0, s = 12345;
+	uint16_t c;
+
+	for (i = 0; i < 200000; i++) {
+		uint32_t k;
+
+		ihl = 20 + 4 * (i % 11);
+		for (k = 0; k < ihl; k++) {
+			s = s * 1103515245 + 12345;
+			h[k] = (uint8_t)(s >> 16);
+		}
+		h[0] = (uint8_t)(0x40 | ihl / 4);
+		c = ip4_csum(h, ihl);
+		h[10] = (uint8_t)(c >> 8);
+		h[11] = (uint8_t)c;
+		set_ce(h, ihl);
+		if ((h[1] & 3) != 3 || ip4_csum(h, ihl) !=
+		    (uint16_t)(h[10] << 8 | h[11]))
+			fails++;
+	}
+	memset(v6, 0, sizeof(v6));
+	v6[0] = 0x60;
+	v6[1] = 0x1f;	/* traffic class 0x01: ECT(1), low nibble of flow */
+	set_ce(v6, sizeof(v6));
+	if (((v6[1] >> 4) & 3) != 3 || (v6[1] & 0x0f) != 0x0f || v6[0] != 0x60)
+		fails++;
+	printf("selftest: %u checks failed\n", fails);
+	return (fails != 0);
 }
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: aqmllm-emu-router --in TUN --out TUN --rate-mbps R "
-	    "--delay-ms D [--limit N] [--fallback dualpi2|pie|codel] [--ring PATH] "
-	    "[--entries N] [--log FILE] [--stats FILE]\n");
+	fprintf(stderr, "usage: emu-router --tun-a NAME --tun-b NAME --rate BPS "
+	    "[--delay-us US] [--host-delay IPV4=US]... [--limit PKTS]\n"
+	    "    [--fallback dualpi2|pie|codel] [--ring PATH] [--ring-entries N]"
+	    " [--verdict-timeout-us US]\n    [--batch N] [--pool N] [--log FILE]"
+	    " [--stats FILE] [--seed N]\n       emu-router --selftest\n");
 	exit(2);
+}
+
+static void
+control(char *line, uint64_t now)
+{
+	char *nl = strchr(line, '\n');
+
+	if (nl != NULL)
+		*nl = '\0';
+	if (strncmp(line, "rate ", 5) == 0) {
+		E.rate_bps = parse_u64("rate", line + 5, 1000, 100000000000ULL);
+		E.q.par.link_rate_bps = E.rate_bps;
+		E.rate_changes++;
+	} else if (strcmp(line, "stats") == 0)
+		want_stats = 1;
+	else if (strcmp(line, "quit") == 0)
+		want_quit = 1;
+	else if (line[0] != '\0')
+		fprintf(stderr, "emu-router: unknown command '%s' (rate BPS, "
+		    "stats, quit)\n", line);
+	(void)now;
 }
 
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "in", required_argument, NULL, 'i' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "rate-mbps", required_argument, NULL, 'r' },
-		{ "delay-ms", required_argument, NULL, 'd' },
+		{ "tun-a", required_argument, NULL, 'a' },
+		{ "tun-b", required_argument, NULL, 'b' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "delay-us", required_argument, NULL, 'd' },
+		{ "host-delay", required_argument, NULL, 'H' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "fallback", required_argument, NULL, 'f' },
 		{ "ring", required_argument, NULL, 'R' },
-		{ "entries", required_argument, NULL, 'e' },
+		{ "ring-entries", required_argument, NULL, 'e' },
+		{ "verdict-timeout-us", required_argument, NULL, 't' },
+		{ "batch", required_argument, NULL, 'B' },
+		{ "pool", required_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'L' },
-		{ "stats", required_argument, NULL, 's' },
+		{ "stats", required_argument, NULL, 'S' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "selftest", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *tin = NULL, *tout = NULL, *ring_path = NULL, *log_path = NULL;
-	const char *stats_path = NULL;
-	double rate_mbps = 0, delay_ms = 0;
-	uint32_t limit = 1000, entries = 16384, fb = AQMLLM_FB_DUALPI2;
-	struct fifo q[2], fwd_line, rev_line;
+	const char *tun_a = NULL, *tun_b = NULL, *log_path = NULL;
+	uint64_t vtimeout_ns = 0, seed = 1, now, next, wake;
+	uint32_t limit = 1000, entries = 4096, batch = 0, fb = AQMLLM_FB_DUALPI2;
 	struct aqm_params par;
-	struct aqm_queue aq;
-	struct aqm_shm shm;
-	struct aqm_ring *ring = NULL;
-	uint64_t link_free = 0, delay_ns, fwd_pkts = 0, rev_pkts = 0, tx_bytes = 0;
-	uint64_t rx_drops = 0;
-	int fd_in, fd_out, ch, k;
+	struct pollfd pfd[3];
+	struct sigaction sa;
+	struct timespec ts;
+	char cmd[256];
+	size_t cmdlen = 0;
+	int ch, error, stdin_open = 1;
+	uint32_t i;
 
+	E.pool_size = 16384;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'i': tin = optarg; break;
-		case 'o': tout = optarg; break;
-		case 'r': rate_mbps = atof(optarg); break;
-		case 'd': delay_ms = atof(optarg); break;
-		case 'l': limit = (uint32_t)atoi(optarg); break;
-		case 'R': ring_path = optarg; break;
-		case 'e': entries = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'a': tun_a = optarg; break;
+		case 'b': tun_b = optarg; break;
+		case 'r':
+			E.rate_bps = parse_u64("--rate", optarg, 1000,
+			    100000000000ULL);
+			break;
+		case 'd':
+			E.delay_ns = parse_u64("--delay-us", optarg, 0,
+			    10000000) * 1000;
+			break;
+		case 'H': add_host(optarg); break;
+		case 'l':
+			limit = (uint32_t)parse_u64("--limit", optarg, 2, 1 << 20);
+			break;
+		case 'R': E.ring_path = optarg; break;
+		case 'e':
+			entries = (uint32_t)parse_u64("--ring-entries", optarg,
+			    AQMLLM_MIN_ENTRIES, AQMLLM_MAX_ENTRIES);
+			break;
+		case 't':
+			vtimeout_ns = parse_u64("--verdict-timeout-us", optarg,
+			    1, 4000000) * 1000;
+			break;
+		case 'B':
+			batch = (uint32_t)parse_u64("--batch", optarg, 1,
+			    AQMLLM_MAX_ENTRIES);
+			break;
+		case 'p':
+			E.pool_size = (uint32_t)parse_u64("--pool", optarg, 64,
+			    1 << 20);
+			break;
 		case 'L': log_path = optarg; break;
-		case 's': stats_path = optarg; break;
+		case 'S': E.stats_path = optarg; break;
+		case 's': seed = parse_u64("--seed", optarg, 0, UINT64_MAX); break;
+		case 'T': return (selftest());
 		case 'f':
 			if (strcmp(optarg, "dualpi2") == 0)
 				fb = AQMLLM_FB_DUALPI2;
@@ -198,227 +816,133 @@ main(int argc, char **argv)
 			else if (strcmp(optarg, "codel") == 0)
 				fb = AQMLLM_FB_CODEL;
 			else
-				usage();
+				die("unknown --fallback '%s' (dualpi2, pie, codel)",
+				    optarg);
 			break;
 		default:
 			usage();
 		}
 	}
-	if (tin == NULL || tout == NULL || rate_mbps <= 0 || delay_ms < 0 ||
-	    limit == 0 || limit >= SLOTS)
+	if (tun_a == NULL || tun_b == NULL || E.rate_bps == 0 || optind != argc)
 		usage();
-	fd_in = tun_open(tin);
-	fd_out = tun_open(tout);
-	if (fd_in < 0 || fd_out < 0) {
-		fprintf(stderr, "aqmllm-emu-router: cannot create TUN devices %s/%s: "
-		    "%s (root and /dev/net/tun needed)\n", tin, tout,
-		    strerror(errno));
-		return (1);
-	}
+	if (E.pool_size < limit + 64)
+		die("--pool must exceed --limit by 64 buffers at least%s", "");
+
 	aqm_params_defaults(&par, fb);
 	par.limit_pkts = limit;
-	par.link_rate_bps = (uint64_t)(rate_mbps * 1e6);
-	if (aqm_queue_init(&aq, 0, &par, (uint64_t)getpid(), aqm_shm_now_ns())) {
-		fprintf(stderr, "aqmllm-emu-router: invalid AQM parameters\n");
-		return (1);
-	}
-	if (ring_path != NULL) {
-		int error = aqm_shm_create(&shm, ring_path, entries, entries, 1);
-
+	par.link_rate_bps = E.rate_bps;
+	now = aqm_shm_now_ns();
+	E.t0_ns = now;
+	if (aqm_queue_init(&E.q, 0, &par, seed, now) != 0)
+		die("invalid queue parameters%s", "");
+	if (E.ring_path != NULL) {
+		error = aqm_shm_create(&E.shm, E.ring_path, entries, entries, 1);
 		if (error != 0) {
-			fprintf(stderr, "aqmllm-emu-router: cannot create ring %s: "
-			    "%s\n", ring_path, strerror(-error));
+			fprintf(stderr, "emu-router: cannot create ring %s: %s\n",
+			    E.ring_path, strerror(-error));
 			return (1);
 		}
-		ring = &shm.ring;
+		E.ring = &E.shm.ring;
+		if (aqm_ring_configure(E.ring, batch ? batch : E.ring->batch_size,
+		    vtimeout_ns ? vtimeout_ns : E.ring->verdict_timeout_ns) != 0)
+			die("--batch must not exceed --ring-entries%s", "");
 	}
-	for (k = 0; k < 2; k++) {
-		q[k].slot = calloc(SLOTS, sizeof(struct pkt));
-		q[k].head = q[k].tail = 0;
+	E.pool = calloc(E.pool_size, sizeof(*E.pool));
+	if (E.pool == NULL)
+		die("cannot allocate %s packet buffers", "the");
+	for (i = 0; i < E.pool_size; i++) {
+		E.pool[i].next = E.free_list;
+		E.free_list = &E.pool[i];
 	}
-	fwd_line.slot = calloc(SLOTS, sizeof(struct pkt));
-	rev_line.slot = calloc(SLOTS, sizeof(struct pkt));
-	fwd_line.head = fwd_line.tail = rev_line.head = rev_line.tail = 0;
-	logrows = log_path ? malloc(LOG_MAX * sizeof(*logrows)) : NULL;
-	if (q[0].slot == NULL || q[1].slot == NULL || fwd_line.slot == NULL ||
-	    rev_line.slot == NULL)
-		return (1);
-	delay_ns = (uint64_t)(delay_ms * 1e6);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	t_start = aqm_shm_now_ns();
-	printf("ready\n");
+	if (log_path != NULL) {
+		E.log = fopen(log_path, "w");
+		if (E.log == NULL)
+			die("cannot open --log: %s", strerror(errno));
+		setvbuf(E.log, NULL, _IOFBF, 1 << 20);
+	}
+	E.fd[0] = tun_open(tun_a, E.name[0]);
+	E.fd[1] = tun_open(tun_b, E.name[1]);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Short sleeps must be short: 1 us timer slack. */
+	(void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+
+	printf("{\"ready\": true, \"tun_a\": \"%s\", \"tun_b\": \"%s\", "
+	    "\"t0_ns\": %llu, \"pid\": %d}\n", E.name[0], E.name[1],
+	    (unsigned long long)E.t0_ns, (int)getpid());
 	fflush(stdout);
 
-	while (!stopping) {
-		struct pollfd pfd[2] = {
-			{ .fd = fd_in, .events = POLLIN },
-			{ .fd = fd_out, .events = POLLIN },
-		};
-		uint64_t now = aqm_shm_now_ns(), wake = now + 1000000;
-		int timeout_ms;
-
-		/* Forward: arrivals from the sender side into the AQM. */
-		for (;;) {
-			struct pkt p;
-			uint64_t heads[2];
-			ssize_t n = read(fd_in, p.data, MTU);
-			int cls;
-
-			if (n <= 0)
-				break;
-			fwd_pkts++;
-			memset(&p.meta, 0, sizeof(p.meta));
-			p.len = (uint32_t)n;
-			p.meta.len = (uint32_t)n;
-			p.meta.ecn = ecn_of(p.data, p.len);
-			for (k = 0; k < 2; k++)
-				heads[k] = fifo_len(&q[k]) ?
-				    fifo_at(&q[k], q[k].head)->meta.enq_ns : 0;
-			if (aqm_enqueue(&aq, ring, &p.meta, heads, now) !=
-			    AQMLLM_ACT_PASS) {
-				log_event(now, 0, p.len,
-				    p.meta.ecn == AQMLLM_ECN_ECT1 ||
-				    p.meta.ecn == AQMLLM_ECN_CE, 1);
-				continue;
-			}
-			cls = p.meta.cls;
-			if (fifo_len(&q[cls]) >= SLOTS) {
-				aqm_forget(&aq, ring, &p.meta);
-				rx_drops++;
-				continue;
-			}
-			*fifo_at(&q[cls], q[cls].tail++) = p;
-		}
-		/* Reverse: ACKs get the delay only. */
-		for (;;) {
-			struct pkt *p = fifo_at(&rev_line, rev_line.tail);
-			ssize_t n;
-
-			if (fifo_len(&rev_line) >= SLOTS - 1)
-				break;
-			n = read(fd_out, p->data, MTU);
-			if (n <= 0)
-				break;
-			p->len = (uint32_t)n;
-			p->due_ns = now + delay_ns;
-			rev_line.tail++;
-			rev_pkts++;
-		}
-		/* The link: one packet per transmission time. */
-		while (now >= link_free && fifo_len(&q[0]) + fifo_len(&q[1]) > 0 &&
-		    fifo_len(&fwd_line) < SLOTS - 1) {
-			uint64_t heads[2];
-			uint32_t lens[2];
-			struct pkt *p;
-			int cls, act;
-
-			for (k = 0; k < 2; k++) {
-				struct pkt *h = fifo_len(&q[k]) ?
-				    fifo_at(&q[k], q[k].head) : NULL;
-
-				heads[k] = h ? h->meta.enq_ns : 0;
-				lens[k] = h ? h->len : 0;
-			}
-			cls = aqm_select(&aq, heads, lens, now);
-			if (cls < 0)
-				break;
-			p = fifo_at(&q[cls], q[cls].head++);
-			act = aqm_dequeue(&aq, ring, &p->meta, heads, now);
-			if (act == AQMLLM_ACT_DROP) {
-				log_event(now, 0, p->len, cls, 1);
-				continue;
-			}
-			if (act == AQMLLM_ACT_MARK) {
-				mark_ce(p->data, p->len);
-				log_event(now, 0, p->len, cls, 2);
-			}
-			log_event(now, now - p->meta.enq_ns, p->len, cls, 0);
-			link_free = (link_free > now ? link_free : now) +
-			    (uint64_t)((double)p->len * 8e3 / rate_mbps);
-			p->due_ns = link_free + delay_ns;
-			*fifo_at(&fwd_line, fwd_line.tail++) = *p;
-			tx_bytes += p->len;
-		}
-		/* Delay lines: release what is due. */
-		while (fifo_len(&fwd_line) &&
-		    fifo_at(&fwd_line, fwd_line.head)->due_ns <= now) {
-			struct pkt *p = fifo_at(&fwd_line, fwd_line.head++);
-
-			if (write(fd_out, p->data, p->len) < 0)
-				rx_drops++;
-		}
-		while (fifo_len(&rev_line) &&
-		    fifo_at(&rev_line, rev_line.head)->due_ns <= now) {
-			struct pkt *p = fifo_at(&rev_line, rev_line.head++);
-
-			if (write(fd_in, p->data, p->len) < 0)
-				rx_drops++;
-		}
-		if (ring != NULL && aqm_ring_take_wakeup(ring))
-			aqm_ring_export_counters(ring, now);
-		/* Sleep until the next thing to do, at most 1 ms. */
-		if (fifo_len(&q[0]) + fifo_len(&q[1]) && link_free < wake)
-			wake = link_free;
-		if (fifo_len(&fwd_line) && fifo_at(&fwd_line, fwd_line.head)->due_ns < wake)
-			wake = fifo_at(&fwd_line, fwd_line.head)->due_ns;
-		if (fifo_len(&rev_line) && fifo_at(&rev_line, rev_line.head)->due_ns < wake)
-			wake = fifo_at(&rev_line, rev_line.head)->due_ns;
+	while (!want_quit) {
 		now = aqm_shm_now_ns();
-		timeout_ms = wake > now ? (int)((wake - now) / 1000000) : 0;
-		if (timeout_ms > 0 || wake > now + 50000)
-			(void)poll(pfd, 2, timeout_ms);
-	}
-	if (ring != NULL)
-		aqm_ring_export_counters(ring, aqm_shm_now_ns());
-	if (log_path != NULL) {
-		FILE *f = fopen(log_path, "wb");
-
-		if (f != NULL) {
-			fwrite(logrows, sizeof(*logrows), nlog, f);
-			fclose(f);
+		rx(0, now);
+		rx(1, now);
+		serve(now);
+		next = release(now);
+		if (now - E.last_tick_ns >= TICK_NS) {
+			E.last_tick_ns = now;
+			note_alive(now);
+			if (E.ring != NULL)
+				aqm_ring_export_counters(E.ring, now);
 		}
-	}
-	if (stats_path != NULL) {
-		FILE *f = fopen(stats_path, "w");
+		if (want_stats) {
+			/* A fresh clock: the request may be newer than now. */
+			want_stats = 0;
+			write_stats(aqm_shm_now_ns());
+		}
+		wake = E.last_tick_ns + TICK_NS;
+		if (next < wake)
+			wake = next;
+		if (E.fifo[0].n + E.fifo[1].n > 0 && E.link_free_ns < wake)
+			wake = E.link_free_ns;
+		pfd[0].fd = E.fd[0];
+		pfd[1].fd = E.fd[1];
+		pfd[2].fd = stdin_open ? 0 : -1;
+		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
+		now = aqm_shm_now_ns();
+		if (wake > now) {
+			ts.tv_sec = (time_t)((wake - now) / 1000000000ULL);
+			ts.tv_nsec = (long)((wake - now) % 1000000000ULL);
+			if (ppoll(pfd, 3, &ts, NULL) < 0 && errno != EINTR)
+				die("ppoll: %s", strerror(errno));
+		} else
+			pfd[2].revents = 0;
+		if (stdin_open && (pfd[2].revents & (POLLIN | POLLHUP))) {
+			ssize_t n = read(0, cmd + cmdlen, sizeof(cmd) - 1 - cmdlen);
 
-		if (f != NULL) {
-			fprintf(f, "{\"fwd_packets\": %llu, \"rev_packets\": %llu, "
-			    "\"tx_bytes\": %llu, \"local_drops\": %llu, "
-			    "\"by_src\": {\"verdict\": %llu, \"policy\": %llu, "
-			    "\"fallback\": %llu, \"limit\": %llu}, \"drops\": %llu, "
-			    "\"marks\": %llu, \"seconds\": %.3f",
-			    (unsigned long long)fwd_pkts,
-			    (unsigned long long)rev_pkts,
-			    (unsigned long long)tx_bytes,
-			    (unsigned long long)rx_drops,
-			    (unsigned long long)aq.by_src[AQM_SRC_VERDICT],
-			    (unsigned long long)aq.by_src[AQM_SRC_POLICY],
-			    (unsigned long long)aq.by_src[AQM_SRC_FALLBACK],
-			    (unsigned long long)aq.by_src[AQM_SRC_LIMIT],
-			    (unsigned long long)aq.drops,
-			    (unsigned long long)aq.marks,
-			    (double)(aqm_shm_now_ns() - t_start) / 1e9);
-			if (ring != NULL) {
-				fprintf(f, ", \"ring\": {\"records\": %llu, "
-				    "\"overflows\": %llu, \"stale_daemon\": %llu, "
-				    "\"rejected\": %llu}",
-				    (unsigned long long)ring->cnt[AQMLLM_CNT_RECORDS],
-				    (unsigned long long)ring->cnt[AQMLLM_CNT_OVERFLOWS],
-				    (unsigned long long)ring->cnt[AQMLLM_CNT_STALE_DAEMON],
-				    (unsigned long long)(ring->cnt[AQMLLM_CNT_REJ_KIND] +
-				    ring->cnt[AQMLLM_CNT_REJ_ACTION] +
-				    ring->cnt[AQMLLM_CNT_REJ_SEQ] +
-				    ring->cnt[AQMLLM_CNT_REJ_DUP] +
-				    ring->cnt[AQMLLM_CNT_REJ_LATE] +
-				    ring->cnt[AQMLLM_CNT_REJ_INDEX] +
-				    ring->cnt[AQMLLM_CNT_REJ_POLICY]));
+			if (n == 0)
+				stdin_open = 0;
+			else if (n > 0) {
+				char *nl;
+
+				cmdlen += (size_t)n;
+				cmd[cmdlen] = '\0';
+				while ((nl = strchr(cmd, '\n')) != NULL) {
+					*nl = '\0';
+					control(cmd, now);
+					memmove(cmd, nl + 1, cmdlen - (size_t)(nl +
+					    1 - cmd) + 1);
+					cmdlen -= (size_t)(nl + 1 - cmd);
+				}
+				if (cmdlen == sizeof(cmd) - 1)
+					cmdlen = 0;	/* an absurd line */
 			}
-			fprintf(f, "}\n");
-			fclose(f);
 		}
 	}
-	if (ring != NULL)
-		aqm_shm_destroy(&shm, ring_path, 1);
+	now = aqm_shm_now_ns();
+	write_stats(now);
+	if (E.log != NULL)
+		fclose(E.log);
+	if (E.ring != NULL)
+		aqm_shm_destroy(&E.shm, E.ring_path, 1);
+	close(E.fd[0]);
+	close(E.fd[1]);
+	free(E.pool);
 	return (0);
 }

@@ -1,0 +1,287 @@
+"""Soak: real traffic through router and aqmllmd for a long time, with faults.
+
+    python -m aqmllm.sim.emu.soak --seconds 3600 [--fault-period 60] [--out DIR]
+
+Back-to-back segments of iperf3 traffic (Cubic with ECN, Reno without, UDP
+ECT(1)) cross the emulated router while, once per fault period, the daemon
+is killed with SIGKILL and restarted, stopped with SIGSTOP for two seconds,
+or replaced for a second by a writer of garbage verdicts.  Every second the
+router's and the daemon's RSS and the router's counters are sampled.  The
+result is checked (packet conservation, no buffer leak, no write errors, no
+stalled flow, fallback after each kill within the verdict timeout) and
+printed as ``name: value`` lines; the samples go to OUT/soak.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aqmllm.sim.emu.daemon_ctl import Daemon, counters_by_name, garbage_verdicts, wait_ring
+from aqmllm.sim.emu.topology import EmuTopology, Host, host_ip, missing_prerequisites
+from aqmllm.sim.emu.traffic import Flows, FlowSpec
+
+FAULTS = ("kill9", "sigstop", "garbage")
+
+
+@dataclass
+class SoakResult:
+    seconds: float
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)
+
+
+def conservation_gap(st: dict[str, Any]) -> int:
+    """Forward packets unaccounted for: received - (sent + dropped + held + lost)."""
+    return int(st["fwd_unaccounted"])
+
+
+def _fallback_after(st: dict[str, Any], t_ns: int) -> float | None:
+    for t, alive in st.get("alive_transitions", []):
+        if t >= t_ns and alive == 0:
+            return (t - t_ns) / 1e6
+    return None
+
+
+def soak(
+    seconds: float,
+    out: Path,
+    fault_period: float = 60.0,
+    segment: float = 30.0,
+    rate_mbps: float = 20.0,
+    verdict_timeout_us: int = 10_000,
+    progress: bool = True,
+) -> SoakResult:
+    out.mkdir(parents=True, exist_ok=True)
+    res = SoakResult(seconds)
+    ring = f"/dev/shm/aqmllm-soak-{os.getpid()}"
+    hosts = [
+        Host(host_ip(0), 10_000, True),
+        Host(host_ip(1), 20_000, False),
+        Host(host_ip(2), 10_000, False),
+    ]
+    say = (lambda s: print(s, file=sys.stderr, flush=True)) if progress else (lambda s: None)
+    with EmuTopology(
+        int(rate_mbps * 1e6),
+        10_000,
+        hosts,
+        1000,
+        "dualpi2",
+        ring,
+        ring_entries=4096,
+        verdict_timeout_us=verdict_timeout_us,
+        workdir=out,
+        log=False,
+        tcp_ecn=2,
+    ) as topo:
+        wait_ring(ring)
+        daemon = Daemon(ring, log=out / "aqmllmd.log")
+        daemon.wait_attached()
+        daemon_started = time.monotonic()
+        daemon_rss: list[tuple[float, int]] = []  # (age s, kB) of the current daemon
+        daemon_growth: list[int] = []
+        t_start = time.monotonic()
+        next_fault = t_start + fault_period
+        k = 0
+        seg_no = 0
+
+        def sample() -> None:
+            st = topo.stats()
+            age = time.monotonic() - daemon_started
+            drss = daemon.rss_kb()
+            if drss > 0:
+                daemon_rss.append((age, drss))
+            res.samples.append(
+                {
+                    "t": round(time.monotonic() - t_start, 2),
+                    "router_rss_kb": st["rss_kb"],
+                    "daemon_rss_kb": drss,
+                    "daemon_pid": daemon.pid,
+                    "pool_in_use": st["pool_in_use"],
+                    "tx_fwd": st["tx_fwd"],
+                    "conservation_gap": conservation_gap(st),
+                    "write_errors": st["write_errors"],
+                    "alive": st["daemon_alive"],
+                }
+            )
+
+        def close_daemon_window() -> None:
+            warm = [r for a, r in daemon_rss if a >= 5.0]
+            if len(warm) >= 2:
+                daemon_growth.append(warm[-1] - warm[0])
+            daemon_rss.clear()
+
+        while time.monotonic() - t_start < seconds:
+            seg_no += 1
+            secs = float(round(max(2.0, min(segment, seconds - (time.monotonic() - t_start)))))
+            specs = [
+                FlowSpec(host_ip(0), 5201, secs, "cubic", label="cubic-ecn"),
+                FlowSpec(host_ip(1), 5202, secs, "reno", label="reno"),
+                FlowSpec(host_ip(2), 5203, secs, udp_mbps=2, tos="ect1", label="udp-ect1"),
+            ]
+            flows = Flows(topo, specs)
+            flows.start()
+            seg_end = flows.t0 + secs
+            last_sample = 0.0
+            while time.monotonic() < seg_end:
+                now = time.monotonic()
+                if now - last_sample >= 1.0:
+                    last_sample = now
+                    sample()
+                if now >= next_fault and seg_end - now > 4.0:
+                    kind = FAULTS[k % len(FAULTS)]
+                    k += 1
+                    next_fault = now + fault_period
+                    ev: dict[str, Any] = {"kind": kind, "t": round(now - t_start, 2)}
+                    if kind == "sigstop":
+                        t_ns = daemon.stop()
+                        time.sleep(2.0)
+                        daemon.cont()
+                        time.sleep(0.3)
+                        st = topo.stats()
+                        ev["fallback_ms"] = _fallback_after(st, t_ns)
+                        ev["alive_again"] = bool(st["daemon_alive"])
+                    else:
+                        t_ns = daemon.kill9()
+                        daemon.terminate()
+                        close_daemon_window()
+                        time.sleep(0.5)
+                        st = topo.stats()
+                        ev["fallback_ms"] = _fallback_after(st, t_ns)
+                        if kind == "garbage":
+                            # a broken "daemon" in its place, then a sane one
+                            ev["garbage"] = garbage_verdicts(ring, 1.0, seed=k)
+                        daemon = Daemon(ring, log=out / "aqmllmd.log")
+                        daemon.wait_attached()
+                        daemon_started = time.monotonic()
+                    res.faults.append(ev)
+                    say(
+                        f"soak: t={ev['t']:.0f}s fault {kind}: fallback after"
+                        f" {ev.get('fallback_ms')} ms"
+                    )
+                time.sleep(0.05)
+            results = flows.wait(timeout=secs + 30)
+            segd = {"segment": seg_no, "seconds": secs}
+            for r in results:
+                segd[r.spec.label] = {
+                    "goodput_mbps": round(r.goodput_mbps, 3),
+                    "min_interval_mbps": round(min(r.intervals_mbps or [0.0]), 3),
+                    "longest_silence_s": r.longest_silence_s(),
+                    "error": r.error,
+                }
+            res.segments.append(segd)
+            say(
+                f"soak: segment {seg_no} done at t={time.monotonic() - t_start:.0f}s: "
+                + ", ".join(f"{r.spec.label} {r.goodput_mbps:.2f} Mb/s" for r in results)
+            )
+        close_daemon_window()
+        time.sleep(0.5)  # everything in flight drains
+        res.final = topo.stats()
+        daemon.terminate()
+    _judge(res, daemon_growth, verdict_timeout_us)
+    (out / "soak.json").write_text(json.dumps(res.__dict__, indent=1, default=str))
+    return res
+
+
+def _judge(res: SoakResult, daemon_growth: list[int], verdict_timeout_us: int) -> None:
+    st = res.final
+    f = res.figures
+    warm = [s for s in res.samples if s["t"] >= min(10.0, res.seconds / 3)]
+    if len(warm) >= 2:
+        f["router_rss_growth_kb"] = warm[-1]["router_rss_kb"] - warm[0]["router_rss_kb"]
+        span_h = max((warm[-1]["t"] - warm[0]["t"]) / 3600, 1e-9)
+        f["router_rss_growth_kb_per_h"] = round(f["router_rss_growth_kb"] / span_h, 1)
+    f["router_rss_kb"] = st["rss_kb"]
+    f["daemon_rss_growth_kb_max"] = max(daemon_growth) if daemon_growth else 0
+    f["daemon_instances"] = 1 + sum(1 for e in res.faults if e["kind"] != "sigstop")
+    f["faults"] = len(res.faults)
+    f["pool_in_use_end"] = st["pool_in_use"]
+    f["pool_max_in_use"] = st["pool_max_in_use"]
+    f["tx_fwd_packets"] = st["tx_fwd"]
+    f["conservation_gap_max"] = max(abs(s["conservation_gap"]) for s in res.samples)
+    f["write_errors"] = st["write_errors"]
+    f["pool_drops"] = st["pool_drops"]
+    rc = counters_by_name(st["ring_counters"])
+    f["ring_overflows"] = rc["overflows"]
+    f["ring_rejections"] = sum(v for n, v in rc.items() if n.startswith("rej_"))
+    f["src_verdict"] = rc["src_verdict"]
+    f["src_fallback"] = rc["src_fallback"]
+    fb = [e["fallback_ms"] for e in res.faults if e.get("fallback_ms") is not None]
+    if fb:
+        f["fallback_ms_max"] = round(max(fb), 3)
+    mins = [
+        v["min_interval_mbps"]
+        for s in res.segments
+        for k, v in s.items()
+        if isinstance(v, dict) and k != "udp-ect1"
+    ]
+    f["tcp_min_interval_mbps"] = min(mins) if mins else 0.0
+    f["longest_silence_s"] = max(
+        (v["longest_silence_s"] for s in res.segments for v in s.values() if isinstance(v, dict)),
+        default=0.0,
+    )
+    f["max_service_gap_ms"] = round(st["max_service_gap_ns"] / 1e6, 3)
+    p = res.problems
+    if f["conservation_gap_max"] != 0:
+        p.append(f"packets unaccounted for: gap up to {f['conservation_gap_max']}")
+    if st["lost_fwd"] or st["write_errors"] or st["pool_drops"] or st["bad_pkts"]:
+        p.append(
+            f"losses outside the AQM: write_errors {st['write_errors']}, pool_drops"
+            f" {st['pool_drops']}, bad_pkts {st['bad_pkts']}"
+        )
+    if st["pool_in_use"] > 8:
+        p.append(f"{st['pool_in_use']} packet buffers still in use after the traffic stopped")
+    for e in res.faults:
+        limit_ms = verdict_timeout_us / 1000 + 5
+        if e.get("fallback_ms") is None:
+            p.append(f"fault {e['kind']} at {e['t']} s: the router never fell back")
+        elif e["fallback_ms"] > limit_ms:
+            p.append(f"fault {e['kind']} at {e['t']} s: fallback after {e['fallback_ms']} ms")
+        if e["kind"] == "sigstop" and not e.get("alive_again"):
+            p.append(f"SIGSTOP at {e['t']} s: the daemon did not come back after SIGCONT")
+    for s in res.segments:
+        for k, v in s.items():
+            if isinstance(v, dict) and v["error"]:
+                p.append(f"segment {s['segment']} {k}: {v['error']}")
+            elif isinstance(v, dict) and v["longest_silence_s"] >= 1.0:
+                p.append(
+                    f"segment {s['segment']} {k}: stalled ({v['longest_silence_s']} s without data)"
+                )
+    if st["max_service_gap_ns"] > 50_000_000:
+        p.append(f"the link idled {st['max_service_gap_ns'] / 1e6:.1f} ms with packets queued")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="aqmllm-soak", description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=3600)
+    ap.add_argument("--fault-period", type=float, default=60)
+    ap.add_argument("--segment", type=float, default=30)
+    ap.add_argument("--out", default="out/soak")
+    args = ap.parse_args(argv)
+    if args.seconds < 10:
+        ap.error("--seconds must be at least 10")
+    why = missing_prerequisites()
+    if why:
+        print(f"soak: cannot run here: {why}", file=sys.stderr)
+        return 2
+    res = soak(args.seconds, Path(args.out), args.fault_period, args.segment)
+    for name, value in res.figures.items():
+        print(f"soak_{name}: {value}")
+    for prob in res.problems:
+        print(f"soak_problem: {prob}")
+    print(f"soak_ok: {int(not res.problems)}")
+    return 0 if not res.problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Real traffic through the emulated router: TCP with aqmllmd deciding, CE marks, RTTs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aqmllm.sim.emu.daemon_ctl import Daemon, counters_by_name, wait_ring
+from aqmllm.sim.emu.topology import EmuTopology, Host, host_ip
+from aqmllm.sim.emu.traffic import Flows, FlowSpec, Ping, available_ccs
+from aqmllm.sim.metrics import EV_DEQUEUE, EV_DROP, EV_MARK, LOG_DTYPE
+
+RATE = 20_000_000
+
+
+def _check_accounting(st: dict) -> None:
+    assert st["fwd_unaccounted"] == 0, st
+    assert st["lost_fwd"] == 0 and st["write_errors"] == 0 and st["pool_drops"] == 0, st
+
+
+@pytest.mark.parametrize("policy", ["fallback-echo", "model"])
+def test_tcp_crosses_the_bottleneck_with_aqmllmd_deciding(
+    emu_env: Path, tmp_path: Path, ring_path: str, policy: str
+) -> None:
+    hosts = [Host(host_ip(0), 10_000, True)]
+    with EmuTopology(RATE, 10_000, hosts, ring=ring_path, workdir=tmp_path) as topo:
+        wait_ring(ring_path)
+        d = Daemon(ring_path, policy=policy, log=tmp_path / "d.log")
+        try:
+            d.wait_attached()
+            flows = Flows(topo, [FlowSpec(host_ip(0), 5201, 4, "cubic")])
+            flows.start()
+            ping = Ping(topo, host_ip(0), 4)
+            (res,) = flows.wait(timeout=30)
+            rtts = ping.rtts_ms()
+            st = topo.stats()
+        finally:
+            d.terminate()
+        log = np.fromfile(topo.log_path, dtype=LOG_DTYPE)
+    assert not res.error
+    rc = counters_by_name(st["ring_counters"])
+    assert rc["records"] == st["rx_fwd"] - st["tail_drops"]  # every packet exported
+    assert st["by_src"]["verdict"] > 0.2 * st["tx_fwd"], st["by_src"]  # the daemon decides
+    assert rc["rej_kind"] == rc["rej_action"] == rc["rej_index"] == 0, rc
+    _check_accounting(st)
+    assert res.longest_silence_s() < 1.0
+    if policy == "fallback-echo":
+        # DualPI2's decisions through the daemon: the link is used
+        assert res.goodput_mbps > 0.7 * RATE / 1e6, res
+    else:
+        assert res.goodput_mbps > 0.5, res
+    # ping: 2 x 10 ms propagation plus the queue
+    assert len(rtts) > 40 and 19.5 < float(np.median(rtts)) < 80, rtts
+    deq = log[log["event"] == EV_DEQUEUE]
+    # one dequeue row per packet that left the AQM (sent, or still in the delay line)
+    assert len(deq) == st["tx_fwd"] + st["in_line_fwd"]
+    assert float(np.percentile(deq["sojourn"], 99)) < 0.2
+
+
+def test_ce_marks_reach_the_receiver_and_udp_ect1_is_l4s(emu_env: Path, tmp_path: Path) -> None:
+    # UDP ECT(1) slightly above a 5 Mbit/s link: the L queue marks, and every
+    # marked packet must arrive (a broken checksum would make the receiver drop it).
+    hosts = [Host(host_ip(0), 5_000, False)]
+    with EmuTopology(5_000_000, 5_000, hosts, workdir=tmp_path) as topo:
+        flows = Flows(topo, [FlowSpec(host_ip(0), 5201, 3, udp_mbps=5.5, tos="ect1")])
+        flows.start()
+        (res,) = flows.wait(timeout=30)
+        topo_stats = topo.stats()
+        log = np.fromfile(topo.log_path, dtype=LOG_DTYPE)
+    assert not res.error
+    marks = int((log["event"] == EV_MARK).sum())
+    drops = int((log["event"] == EV_DROP).sum())
+    assert marks > 100, topo_stats
+    assert (log["cls"][log["event"] == EV_DEQUEUE] == 1).mean() > 0.99  # ECT(1) -> L queue
+    # the receiver lost exactly what the AQM dropped: no marked packet was discarded
+    assert res.lost_packets == drops, (res.lost_packets, drops, marks)
+    _check_accounting(topo_stats)
+
+
+def test_reno_and_bbr_with_their_own_rtts(emu_env: Path, tmp_path: Path) -> None:
+    if "bbr" not in available_ccs():
+        pytest.skip("this kernel has no BBR")
+    hosts = [Host(host_ip(0), 5_000, True), Host(host_ip(1), 25_000, False)]
+    with EmuTopology(RATE, 5_000, hosts, fallback="pie", workdir=tmp_path) as topo:
+        ping_near = topo.exec(topo.ns_src, "ping", "-c", "3", "-i", "0.2", host_ip(0))
+        ping_far = topo.exec(topo.ns_src, "ping", "-c", "3", "-i", "0.2", host_ip(1))
+        flows = Flows(
+            topo,
+            [FlowSpec(host_ip(0), 5201, 4, "reno"), FlowSpec(host_ip(1), 5202, 4, "bbr")],
+        )
+        flows.start()
+        reno, bbr = flows.wait(timeout=30)
+        st = topo.stats()
+    rtt = [
+        float(x.split("time=")[1].split()[0]) for x in ping_far.stdout.splitlines() if "time=" in x
+    ]
+    assert rtt and all(49.5 < r < 70 for r in rtt), ping_far.stdout
+    rtt = [
+        float(x.split("time=")[1].split()[0]) for x in ping_near.stdout.splitlines() if "time=" in x
+    ]
+    assert rtt and all(9.5 < r < 30 for r in rtt), ping_near.stdout
+    assert reno.goodput_mbps > 1 and bbr.goodput_mbps > 1, (reno, bbr)
+    assert reno.goodput_mbps + bbr.goodput_mbps > 0.7 * RATE / 1e6
+    _check_accounting(st)
