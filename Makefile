@@ -34,7 +34,8 @@ $(VENV)/.stamp: pyproject.toml setup.py
 
 # The cffi extensions are rebuilt in place whenever the C core changes.
 EXT_STAMP := $(BUILD)/.ext-stamp
-$(EXT_STAMP): $(VENV)/.stamp bridge/ffi_build.py $(CORE_SRCS) $(CORE_HDRS)
+$(EXT_STAMP): $(VENV)/.stamp bridge/ffi_build.py setup.py $(CORE_SRCS) $(CORE_HDRS) \
+              $(wildcard models/csrc/*.c models/csrc/*.h)
 	@mkdir -p $(BUILD)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
@@ -54,6 +55,6 @@ lint: $(EXT_STAMP)
 	$(VENV)/bin/ruff check aqmllm bridge daemon models sim tests bench
 
 clean:
-	rm -rf $(BUILD) bridge/_aqmcore*.so bridge/_layout*.so
+	rm -rf $(BUILD) bridge/_aqmcore*.so bridge/_layout*.so models/_studentc*.so
 
 include $(sort $(wildcard mk/*.mk))

@@ -1,5 +1,11 @@
-"""Build hook: compiles the cffi binding of the portable C core at install."""
+"""Build hook: compiles the cffi bindings (ring ABI, portable C core, student fast path)."""
 
 from setuptools import setup
 
-setup(cffi_modules=["bridge/ffi_build.py:layout_builder", "bridge/ffi_build.py:core_builder"])
+setup(
+    cffi_modules=[
+        "bridge/ffi_build.py:layout_builder",
+        "bridge/ffi_build.py:core_builder",
+        "bridge/ffi_build.py:student_builder",
+    ]
+)

@@ -5,7 +5,7 @@ side: the portable core on a shm ring, packets held --hold-us before
 dequeue) runs against a real ``aqmllmd`` process and reports what the
 packet path saw: verdict latency (record published -> verdict visible in
 the ring), coverage (share of packets decided by the daemon rather than
-the fallback), overflows and late verdicts.  A last run offers 2M
+the fallback), overflows and late verdicts.  A last run offers 4M
 records/s, more than one daemon takes, with packets queued 10 ms, and
 counts the verdicts the producer accepted per second: the sustained
 decision rate.
@@ -153,7 +153,7 @@ def main() -> int:
         # Saturation: more records than one daemon can decide, each packet
         # queued 10 ms (a loaded bottleneck), so what limits the verdicts
         # the producer accepts is the daemon's rate, not the deadline.
-        r = run(args.producer, 2_000_000, args.seconds, model, daemon_args, tmp, hold_us=10_000)
+        r = run(args.producer, 4_000_000, args.seconds, model, daemon_args, tmp, hold_us=10_000)
         print(f"producer_pps_at_saturation: {r['pps']:.0f}")
         print(f"daemon_decisions_per_s: {r['verdicts_in'] / r['seconds']:.0f}")
         print(f"coverage_at_saturation: {r['coverage']:.4f}")

@@ -87,16 +87,17 @@ def teacher_latency() -> dict:
 
 def student_speed() -> dict:
 
-    from aqmllm.models.runtime import StudentPolicy
-    from aqmllm.models.student import StudentWeights, forward_logits, student_inputs
-
     from pathlib import Path
 
-    from aqmllm.models.runtime import load_policy
+    from aqmllm.models.runtime import StudentPolicy, load_policy
+    from aqmllm.models.student import StudentWeights, forward_logits, student_inputs
 
     shipped = Path(__file__).resolve().parents[1] / "models" / "shipped" / "student"
-    pol = load_policy(shipped) if (shipped / "manifest.json").exists() else StudentPolicy(
-        StudentWeights.random())
+    pol = (
+        load_policy(shipped)
+        if (shipped / "manifest.json").exists()
+        else StudentPolicy(StudentWeights.random())
+    )
     w = pol.weights
     recs, *_ = _states(8192)
     x, _ = student_inputs(recs, pol.history)

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "kmod" / "core"
 INCLUDE = ROOT / "kmod" / "include"
 LINUX = ROOT / "kmod" / "linux"
+STUDENT = ROOT / "models" / "csrc"
 DEV_HEADER = INCLUDE / "aqmllm_dev.h"
 HEADERS = [
     INCLUDE / "aqmllm_ring.h",
@@ -29,7 +30,7 @@ HEADERS = [
     CORE / "aqm_core.h",
     LINUX / "aqm_shm.h",
 ]
-DEFINE_RE = re.compile(r"^#define\s+(AQM[A-Z0-9_]*)\s+(\S.*?)\s*(?:/\*.*)?$")
+DEFINE_RE = re.compile(r"^#define\s+(AQ(?:M|S_)[A-Z0-9_]*)\s+(\S.*?)\s*(?:/\*.*)?$")
 
 
 def _compiler() -> str:
@@ -48,6 +49,7 @@ def _preprocessed_declarations(header: Path) -> str:
         f"-I{CORE}",
         f"-I{INCLUDE}",
         f"-I{LINUX}",
+        f"-I{STUDENT}",
         str(header),
     ]
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -70,15 +72,18 @@ def core_sources() -> list[str]:
     return sorted(str(p.relative_to(ROOT)) for p in found)
 
 
-def _builder(module: str, header: Path, headers: list[Path], sources: list[str]) -> FFI:
+def _builder(
+    module: str, header: Path, headers: list[Path], sources: list[str], opt: str = "-O2"
+) -> FFI:
     ffi = FFI()
     ffi.cdef(_preprocessed_declarations(header) + "\n" + _integer_constants(headers))
     ffi.set_source(
         module,
         f'#include "{header.name}"\n',
         sources=sources,
-        include_dirs=[str(CORE), str(INCLUDE), str(LINUX)],
-        extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
+        include_dirs=[str(CORE), str(INCLUDE), str(LINUX), str(STUDENT)],
+        extra_compile_args=[opt, "-std=c11", "-Wall", "-Wextra"],
+        libraries=["m"],
     )
     return ffi
 
@@ -87,7 +92,15 @@ def _builder(module: str, header: Path, headers: list[Path], sources: list[str])
 layout_builder = _builder("aqmllm.bridge._layout", DEV_HEADER, [HEADERS[0], DEV_HEADER], [])
 # The layout plus the portable core, for simulators, the emulator and tests on Linux.
 core_builder = _builder("aqmllm.bridge._aqmcore", HEADERS[-1], HEADERS, core_sources())
+# The student's features, history and MLP (the daemon's hot path; -O3 vectorises the layers).
+student_builder = _builder(
+    "aqmllm.models._studentc",
+    STUDENT / "student_fast.h",
+    [HEADERS[0], STUDENT / "student_fast.h"],
+    ["models/csrc/student_fast.c"],
+    opt="-O3",
+)
 
 if __name__ == "__main__":
-    for builder in (layout_builder, core_builder):
+    for builder in (layout_builder, core_builder, student_builder):
         builder.compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True)

@@ -34,6 +34,9 @@ class DistillConfig:
     dagger_rounds: int = 0
     dagger_seconds: float = 5.0
     max_states: int = 0  # subsample the pool (teacher labels cost a forward pass each)
+    # The return the teacher is conditioned on while it labels, as a percentile
+    # of the pool's returns-to-go; None keeps the one chosen at training.
+    target_return_percentile: float | None = None
 
 
 def _inputs(pool: Pool) -> np.ndarray:
@@ -42,7 +45,9 @@ def _inputs(pool: Pool) -> np.ndarray:
     ).astype(np.float32)
 
 
-def teacher_targets(teacher_dir: str | None, pool: Pool) -> np.ndarray:
+def teacher_targets(
+    teacher_dir: str | None, pool: Pool, target_return: float | None = None
+) -> np.ndarray:
     """(n, 3) target distributions: the teacher's, or the experts' actions."""
     if teacher_dir is None:
         onehot = np.zeros((len(pool), 3), np.float32)
@@ -53,7 +58,8 @@ def teacher_targets(teacher_dir: str | None, pool: Pool) -> np.ndarray:
     manifest, folder = read_manifest(teacher_dir)
     model = load_teacher(manifest, folder)
     out = np.empty((len(pool), 3), np.float32)
-    rtg = np.full(len(pool), model.spec.target_return, np.float32)
+    goal = model.spec.target_return if target_return is None else target_return
+    rtg = np.full(len(pool), goal, np.float32)
     with torch.no_grad():
         for i in tqdm(range(0, len(pool), 256), desc="teacher labels", unit="batch"):
             sl = slice(i, i + 256)
@@ -116,24 +122,30 @@ def distill(
     pool = merge_pools(pool_paths)
     train, val = split_by_scenario(pool, cfg.val_fraction, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    for name in ("train", "val"):
-        part = train if name == "train" else val
-        cap = cfg.max_states if name == "train" else cfg.max_states // 4
+    for split in ("train", "val"):
+        part = train if split == "train" else val
+        cap = cfg.max_states if split == "train" else cfg.max_states // 4
         if cfg.max_states and len(part) > cap:
             pick = np.zeros(len(part), bool)
             pick[rng.choice(len(part), cap, replace=False)] = True
-            if name == "train":
+            if split == "train":
                 train = part.subset(pick)
             else:
                 val = part.subset(pick)
+    goal = None
+    if cfg.target_return_percentile is not None:
+        goal = float(np.percentile(train.rtg, cfg.target_return_percentile))
+        metrics_goal = {"target_return": goal}
+    else:
+        metrics_goal = {}
     x, xv = _inputs(train), _inputs(val)
-    y, yv = teacher_targets(teacher, train), teacher_targets(teacher, val)
+    y, yv = teacher_targets(teacher, train, goal), teacher_targets(teacher, val, goal)
     m, mv = valid_action_mask(train.records), valid_action_mask(val.records)
     assert x.shape[1] == INPUT_DIM
     net, metrics = _fit(x, y, m, xv, yv, mv, cfg)
     for rnd in range(cfg.dagger_rounds if teacher else 0):
         visited = dagger_states(net, cfg, seed=cfg.seed + rnd)
-        yd = teacher_targets(teacher, visited)
+        yd = teacher_targets(teacher, visited, goal)
         x = np.concatenate([x, _inputs(visited)])
         y = np.concatenate([y, yd])
         m = np.concatenate([m, valid_action_mask(visited.records)])
@@ -141,6 +153,7 @@ def distill(
         metrics["dagger_rounds"] = rnd + 1
     weights = weights_from_torch(net)
     metrics["parameters"] = weights.n_params()
+    metrics.update(metrics_goal)
     save_checkpoint(
         out,
         "student",

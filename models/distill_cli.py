@@ -27,6 +27,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--max-states", type=int, default=0, help="train on at most this many pool states (0: all)"
     )
+    ap.add_argument(
+        "--target-return-percentile",
+        type=float,
+        help="condition the teacher on this percentile of the pool's returns while it labels"
+        " (default: the teacher's own target)",
+    )
     ap.add_argument("--name", default="student")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -36,6 +42,9 @@ def main(argv: list[str]) -> int:
         ap.error(f"--hidden {args.hidden!r}: expected comma-separated integers")
     if not hidden or min(hidden) < 1:
         ap.error("--hidden needs positive widths")
+    pct = args.target_return_percentile
+    if pct is not None and not 0 <= pct <= 100:
+        ap.error(f"--target-return-percentile {pct}: expected 0..100")
     from aqmllm.models.distill import DistillConfig, distill
 
     cfg = DistillConfig(
@@ -46,6 +55,7 @@ def main(argv: list[str]) -> int:
         seed=args.seed,
         dagger_rounds=args.dagger_rounds,
         max_states=args.max_states,
+        target_return_percentile=pct,
     )
     try:
         metrics = distill(args.pool, args.out, args.teacher, cfg, args.name)

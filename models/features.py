@@ -7,6 +7,10 @@ Two kinds of input, both normalised to roughly unit scale:
   queue's delay, backlog and signal rate, kept by :class:`QueueHistory`
   (the teacher's Conv1d reads them; the student reads their summary).
 
+The arithmetic lives once, in C (``models/csrc/student_fast.c``), used by
+training, collection and the daemon alike; this module names the features,
+fingerprints the schema and calls it.
+
 The schema is versioned and stored with every checkpoint and pool; a model
 or pool whose schema differs is refused.  numpy only: the daemon runs the
 student without torch.
@@ -21,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from aqmllm.bridge import layout
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the C side checks its AQS_SCHEMA_VERSION against this at import
 SERIES_LEN = 16
 TARGET_NS = {layout.CLASS_L: 1_000_000, layout.CLASS_C: 15_000_000}  # per-class delay targets
 
@@ -73,29 +77,50 @@ def class_target_ns(records: np.ndarray) -> np.ndarray:
     ).astype(np.float32)
 
 
+def _ffi():
+    from aqmllm.models._studentc import ffi, lib
+
+    if not _checked:
+        _check_c_schema(lib)
+    return ffi, lib
+
+
+_checked: list[bool] = []
+
+
+def _check_c_schema(lib) -> None:
+    """The names here and the arithmetic in C must describe one schema."""
+    c = (lib.AQS_SCHEMA_VERSION, lib.AQS_NSCALARS, lib.AQS_NCHANNELS, lib.AQS_SERIES_LEN)
+    py = (SCHEMA_VERSION, len(SCALAR_NAMES), len(SERIES_NAMES), SERIES_LEN)
+    targets = (lib.AQS_TARGET_L_NS, lib.AQS_TARGET_C_NS)
+    if (
+        c != py
+        or lib.AQS_NSUMMARY != len(SUMMARY_NAMES)
+        or targets
+        != (
+            TARGET_NS[layout.CLASS_L],
+            TARGET_NS[layout.CLASS_C],
+        )
+    ):
+        raise ImportError(f"student_fast.h {c} disagrees with models/features.py {py}: rebuild")
+    _checked.append(True)
+
+
+def as_records(records: np.ndarray) -> np.ndarray:
+    """Records as a C-contiguous array of the ring's record type (a view when possible)."""
+    if records.dtype != layout.RECORD_DTYPE:
+        raise ValueError(f"expected ring records ({layout.RECORD_DTYPE}), got {records.dtype}")
+    return np.ascontiguousarray(records)
+
+
 def scalar_features(records: np.ndarray) -> np.ndarray:
-    """(n, len(SCALAR_NAMES)) float32, from the records alone."""
-    n = len(records)
-    out = np.empty((n, len(SCALAR_NAMES)), dtype=np.float32)
-    target = class_target_ns(records)
-    ecn = records["ecn"]
-    flags = records["flags"]
-    out[:, 0] = np.log1p(records["sojourn_ns"] / target)
-    out[:, 1] = np.log1p(records["est_wait_ns"] / target)
-    out[:, 2] = np.log1p(records["qlen_pkts"].astype(np.float32)) / 8.0
-    out[:, 3] = np.log1p(records["qlen_bytes"].astype(np.float32)) / 16.0
-    out[:, 4] = np.log1p(records["other_qlen_pkts"].astype(np.float32)) / 8.0
-    out[:, 5] = records["fb_prob"] / np.float32(2.0**32)
-    out[:, 6] = records["cls"] == layout.CLASS_L
-    for i, code in enumerate((layout.ECN_NOT_ECT, layout.ECN_ECT1, layout.ECN_ECT0, layout.ECN_CE)):
-        out[:, 7 + i] = ecn == code
-    out[:, 11] = records["pkt_len"] / np.float32(1500.0)
-    out[:, 12] = np.log1p(records["recent_drops"].astype(np.float32)) / 5.0
-    out[:, 13] = np.log1p(records["recent_marks"].astype(np.float32)) / 5.0
-    out[:, 14] = (flags & 0x01) != 0
-    out[:, 15] = (flags & 0x02) != 0
-    out[:, 16] = (flags & 0x04) != 0
-    out[:, 17] = np.log1p(records["rate_kbps"].astype(np.float32)) / 20.0
+    """(n, len(SCALAR_NAMES)) float32, from the records alone (computed in C)."""
+    ffi, lib = _ffi()
+    recs = as_records(records)
+    out = np.empty((len(recs), len(SCALAR_NAMES)), dtype=np.float32)
+    lib.aqs_scalar_features(
+        ffi.from_buffer("struct aqmllm_record[]", recs), len(recs), ffi.from_buffer("float[]", out)
+    )
     return out
 
 
@@ -105,9 +130,11 @@ class QueueHistory:
 
     nqueues: int = 64
     series: np.ndarray = field(init=False)
+    scratch: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.series = np.zeros((self.nqueues, len(SERIES_NAMES), SERIES_LEN), np.float32)
+        self.scratch = np.zeros((self.nqueues, 4), np.float64)  # per-queue sums, kept zero
 
     def reset(self) -> None:
         self.series[:] = 0
@@ -119,6 +146,7 @@ class QueueHistory:
         grown = np.zeros((new, len(SERIES_NAMES), SERIES_LEN), np.float32)
         grown[: self.nqueues] = self.series
         self.series, self.nqueues = grown, new
+        self.scratch = np.zeros((new, 4), np.float64)
 
     def lookup(self, records: np.ndarray) -> np.ndarray:
         """(n, channels, SERIES_LEN): each record's queue history (before this batch)."""
@@ -130,34 +158,35 @@ class QueueHistory:
         """Append one snapshot per queue present in the batch: its means."""
         if len(records) == 0:
             return
-        q = records["queue_id"].astype(np.int64)
-        self._grow(int(q.max()))
-        count = np.bincount(q, minlength=self.nqueues).astype(np.float32)
-        present = count > 0
-        signal = scalars[:, 12] + scalars[:, 13]
-        snap = (
-            np.stack(
-                [
-                    np.bincount(q, scalars[:, 0], self.nqueues),
-                    np.bincount(q, scalars[:, 2], self.nqueues),
-                    np.bincount(q, signal, self.nqueues),
-                ],
-                axis=1,
-            )
-            / np.maximum(count, 1)[:, None]
+        ffi, lib = _ffi()
+        recs = as_records(records)
+        self._grow(int(recs["queue_id"].max()))
+        sc = np.ascontiguousarray(scalars, dtype=np.float32)
+        if sc.shape != (len(recs), len(SCALAR_NAMES)):
+            raise ValueError(f"scalars of shape {sc.shape} for {len(recs)} records")
+        rc = lib.aqs_history_update(
+            ffi.from_buffer("struct aqmllm_record[]", recs),
+            len(recs),
+            ffi.from_buffer("float[]", sc),
+            ffi.from_buffer("float[]", self.series),
+            self.nqueues,
+            ffi.from_buffer("double[]", self.scratch),
         )
-        rows = self.series[present]
-        rows[:, :, :-1] = rows[:, :, 1:]
-        rows[:, :, -1] = snap[present]
-        self.series[present] = rows
+        if rc != lib.AQS_OK:
+            raise ValueError(f"history update failed (code {rc})")
 
 
 def series_summary(series: np.ndarray) -> np.ndarray:
-    """(n, C, T) -> (n, 3C): mean, last value and trend of each channel."""
-    mean = series.mean(axis=2)
-    last = series[:, :, -1]
-    trend = last - series[:, :, : SERIES_LEN // 2].mean(axis=2)
-    return np.concatenate([mean, last, trend], axis=1).astype(np.float32)
+    """(n, C, T) -> (n, 3C): mean, last value and trend of each channel (in C)."""
+    ffi, lib = _ffi()
+    s = np.ascontiguousarray(series, dtype=np.float32)
+    if s.ndim != 3 or s.shape[1:] != (len(SERIES_NAMES), SERIES_LEN):
+        raise ValueError(
+            f"series of shape {s.shape}, expected (n, {len(SERIES_NAMES)}, {SERIES_LEN})"
+        )
+    out = np.empty((len(s), len(SUMMARY_NAMES)), dtype=np.float32)
+    lib.aqs_series_summary(ffi.from_buffer("float[]", s), len(s), ffi.from_buffer("float[]", out))
+    return out
 
 
 def valid_action_mask(records: np.ndarray) -> np.ndarray:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 from aqmllm.models.checkpoint import ModelError, load_tensors, read_manifest
-from aqmllm.models.features import QueueHistory
-from aqmllm.models.student import StudentWeights, masked_logits, student_inputs
+from aqmllm.models.features import QueueHistory, as_records
+from aqmllm.models.student import StudentWeights
 
 __all__ = ["ModelError", "StudentPolicy", "load_policy", "sample_actions"]
 
@@ -35,27 +35,72 @@ def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class StudentPolicy:
+    """The student as the daemon runs it: one C call per batch (features,
+    history, MLP, masking, sampling; ``models/csrc/student_fast.c``)."""
+
     def __init__(self, weights: StudentWeights, name: str = "student", seed: int = 1) -> None:
+        from aqmllm.models._studentc import ffi, lib
+
         self.weights = weights
         self.name = name
         self.history = QueueHistory()
         self._rng = np.random.default_rng(seed)
+        self._ffi, self._lib = ffi, lib
+        # C-contiguous float32 copies the layer structs point into, kept alive here.
+        self._arrays = [
+            (np.ascontiguousarray(w, np.float32), np.ascontiguousarray(b, np.float32))
+            for w, b in weights.layers
+        ]
+        self._layers = ffi.new("struct aqs_layer[]", len(self._arrays))
+        for i, (w, b) in enumerate(self._arrays):
+            if w.ndim != 2 or w.shape[1] > lib.AQS_MAX_WIDTH:
+                raise ModelError(
+                    f"{name}: layer {i} of shape {w.shape} (widest {lib.AQS_MAX_WIDTH})"
+                )
+            self._layers[i].w = ffi.from_buffer("float[]", w)
+            self._layers[i].b = ffi.from_buffer("float[]", b)
+            self._layers[i].n_in, self._layers[i].n_out = w.shape
 
     def reset(self) -> None:
         self.history.reset()
 
-    def probabilities(self, records: np.ndarray) -> np.ndarray:
-        x, scalars = student_inputs(records, self.history)
-        probs = softmax(masked_logits(self.weights, x, records))
-        if not np.isfinite(probs).all():
+    def _decide(self, records: np.ndarray, probs: np.ndarray | None) -> np.ndarray:
+        ffi, lib = self._ffi, self._lib
+        recs = as_records(records)
+        n = len(recs)
+        self.history._grow(int(recs["queue_id"].max(initial=0)))
+        uniforms = self._rng.random(n, dtype=np.float32)
+        actions = np.empty(n, dtype=np.uint8)
+        h = self.history
+        rc = lib.aqs_student_decide(
+            ffi.from_buffer("struct aqmllm_record[]", recs),
+            n,
+            ffi.from_buffer("float[]", h.series),
+            h.nqueues,
+            ffi.from_buffer("double[]", h.scratch),
+            self._layers,
+            len(self._arrays),
+            ffi.from_buffer("float[]", uniforms),
+            ffi.from_buffer("uint8_t[]", actions),
+            ffi.NULL if probs is None else ffi.from_buffer("float[]", probs),
+        )
+        if rc == lib.AQS_ENONFINITE:
             raise ModelError(f"{self.name}: non-finite output")
-        self.history.update(records, scalars)
+        if rc != lib.AQS_OK:
+            raise ModelError(f"{self.name}: the student's fast path refused the batch (code {rc})")
+        return actions
+
+    def probabilities(self, records: np.ndarray) -> np.ndarray:
+        """(n, 3) over {pass, drop, mark}; the history moves on as in decide()."""
+        probs = np.empty((len(records), 3), dtype=np.float32)
+        if len(records):
+            self._decide(records, probs)
         return probs
 
     def decide(self, records: np.ndarray) -> np.ndarray:
         if len(records) == 0:
             return np.zeros(0, dtype=np.uint8)
-        return sample_actions(self.probabilities(records), self._rng)
+        return self._decide(records, None)
 
     def queue_policies(self, records: np.ndarray) -> dict[int, tuple[float, float]]:
         probs = self.probabilities(records)

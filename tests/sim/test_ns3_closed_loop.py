@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from aqmllm.sim.scenario import SCENARIO_DIR, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("ns") is None,
-                                reason="the PyPI package ns3 is not installed")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("ns") is None, reason="the PyPI package ns3 is not installed"
+)
 AQMS = ("fifo", "dualpi2", "pie", "ns3-pie", "codel", "ns3-codel")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from aqmllm.sim.scenario import SCENARIO_DIR, ScenarioError, load_scenario, load_scenarios
 
 
@@ -15,7 +14,8 @@ def test_shipped_scenarios_load_and_eval_is_separate() -> None:
     assert len(train) >= 4 and len(evals) >= 3
     assert not {s.name for s in train} & {s.name for s in evals}
     assert any(s.rate_changes for s in train) and any(
-        f.kind == "udp" for s in train for f in s.flows)
+        f.kind == "udp" for s in train for f in s.flows
+    )
 
 
 BASE = '[bottleneck]\nrate_mbps = 10\n[[flows]]\nkind = "cubic"\n'
@@ -33,8 +33,10 @@ BASE = '[bottleneck]\nrate_mbps = 10\n[[flows]]\nkind = "cubic"\n'
         ("duration_s = 5\n" + BASE + "start_s = 3\nstop_s = 2\n", "is not after start_s"),
         ("duration_s = 5\n[bottleneck]\nrate_mbps = 10\n", "at least one \\[\\[flows\\]\\]"),
         ("duration_s = 5\nseeds = []\n" + BASE, "non-empty list"),
-        ("duration_s = 5\n" + BASE + "[[rate_changes]]\nat_s = 9\nrate_mbps = 5\n",
-         "at_s: 9 is above"),
+        (
+            "duration_s = 5\n" + BASE + "[[rate_changes]]\nat_s = 9\nrate_mbps = 5\n",
+            "at_s: 9 is above",
+        ),
         ("duration_s = 5\n[[flows\n", "not valid TOML"),
     ],
 )
