@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aqmllm.sim.emu.daemon_ctl import read_header
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCER = ROOT / "build" / "aqmllm-producer"
@@ -70,11 +71,15 @@ def _wait_for(path: Path, timeout: float = 10.0) -> None:
 def test_kill_9_mid_traffic_falls_back_without_a_stall(tmp_path: Path) -> None:
     ring = tmp_path / "ring"
     timeout_ns = 5_000_000
-    prod = _producer(ring, 3.0, 20000, "--verdict-timeout-us", str(timeout_ns // 1000))
+    prod = _producer(ring, 4.0, 20000, "--verdict-timeout-us", str(timeout_ns // 1000))
     _wait_for(ring)
     time.sleep(0.05)
     daemon = _daemon(ring)
-    time.sleep(1.2)  # the daemon decides for a while
+    # Time the kill from the attach: a loaded host may take a second to start Python.
+    end = time.monotonic() + 2.5
+    while read_header(str(ring))["daemon_pid"] != daemon.pid and time.monotonic() < end:
+        time.sleep(0.01)
+    time.sleep(1.0)  # the daemon decides for a while
     daemon.send_signal(signal.SIGKILL)
     daemon.wait()
     dead_ns = time.monotonic_ns()  # CLOCK_MONOTONIC: the producer's clock
@@ -89,8 +94,8 @@ def test_kill_9_mid_traffic_falls_back_without_a_stall(tmp_path: Path) -> None:
     # The packet path never waited on the dead daemon.
     assert res["max_gap_us"] < 250_000
     # Nothing stalled: every offered packet was served in the run's time.
-    assert res["packets"] == pytest.approx(60000, rel=0.05)
-    assert res["seconds"] < 3.5
+    assert res["packets"] == pytest.approx(80000, rel=0.05)
+    assert res["seconds"] < 4.5
     # The daemon decided while alive, the fallback after the kill.
     assert 0.15 < res["coverage"] < 0.85
     assert res["stale_daemon"] > 0
