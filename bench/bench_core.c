@@ -83,6 +83,21 @@ daemon_main(void *arg)
 	return (NULL);
 }
 
+/* BENCH_DEBUG=1: where the verdicts went (late ones explain a low share). */
+static void
+print_counters(const struct aqm_ring *r)
+{
+	fprintf(stderr, "records %llu verdicts_in %llu overflows %llu late %llu "
+	    "bad_seq %llu stale_daemon %llu fallback %llu\n",
+	    (unsigned long long)r->cnt[AQMLLM_CNT_RECORDS],
+	    (unsigned long long)r->cnt[AQMLLM_CNT_VERDICTS_IN],
+	    (unsigned long long)r->cnt[AQMLLM_CNT_OVERFLOWS],
+	    (unsigned long long)r->cnt[AQMLLM_CNT_REJ_LATE],
+	    (unsigned long long)r->cnt[AQMLLM_CNT_REJ_SEQ],
+	    (unsigned long long)r->cnt[AQMLLM_CNT_STALE_DAEMON],
+	    (unsigned long long)r->cnt[AQMLLM_CNT_SRC_FALLBACK]);
+}
+
 static double
 run_once(uint32_t fb, int attached, uint64_t *by_verdict)
 {
@@ -139,7 +154,8 @@ run_once(uint32_t fb, int attached, uint64_t *by_verdict)
 		pthread_join(th, NULL);
 	}
 	*by_verdict = r.cnt[AQMLLM_CNT_SRC_VERDICT];
-	if (getenv("BENCH_DEBUG")) fprintf(stderr, "rec %llu vin %llu ovf %llu late %llu seq %llu stale %llu fb %llu\n", (unsigned long long)r.cnt[0], (unsigned long long)r.cnt[AQMLLM_CNT_VERDICTS_IN], (unsigned long long)r.cnt[1], (unsigned long long)r.cnt[AQMLLM_CNT_REJ_LATE], (unsigned long long)r.cnt[AQMLLM_CNT_REJ_SEQ], (unsigned long long)r.cnt[AQMLLM_CNT_STALE_DAEMON], (unsigned long long)r.cnt[AQMLLM_CNT_SRC_FALLBACK]);
+	if (getenv("BENCH_DEBUG") != NULL)
+		print_counters(&r);
 	free(vt);
 	free(region);
 	return ((double)(t1 - t0) / (double)PACKETS);

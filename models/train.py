@@ -150,7 +150,7 @@ def train_teacher(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{float(acc):.2f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{float(acc):.2f}")
         metrics = evaluate(model, val, 256, device)
         metrics["epoch"] = epoch + 1
         history.append(metrics)

@@ -11,6 +11,12 @@
 #define	AQM_WINDOW_NS		(16 * AQM_NS_PER_MS)	/* recent counters */
 #define	AQM_MAX_LIMIT		(1U << 20)
 #define	AQM_DRAIN_PERIOD_NS	(50 * AQM_NS_PER_US)
+/*
+ * No daemon answers within 2 us of an enqueue (its wakeup alone takes
+ * longer): a packet leaving sooner is not worth a look at the verdict ring,
+ * which costs a cache miss on the line the daemon writes.
+ */
+#define	AQM_MIN_VERDICT_NS	(2 * AQM_NS_PER_US)
 
 static uint16_t
 sat16(uint32_t v)
@@ -403,11 +409,13 @@ aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	if (r != NULL) {
 		/*
 		 * Read the daemon's index only when this packet still waits for
-		 * its verdict, or once per drain period for policies: a verdict
-		 * already in the table needs no shared-line traffic.
+		 * a verdict that could have come, or once per drain period for
+		 * policies: a verdict already in the table needs no shared-line
+		 * traffic.
 		 */
-		if (p->seq == 0 || r->vt[p->seq & r->rec_mask].seq != p->seq ||
-		    r->vt[p->seq & r->rec_mask].state != AQM_VT_DECIDED ||
+		if (((p->seq == 0 || r->vt[p->seq & r->rec_mask].seq != p->seq ||
+		    r->vt[p->seq & r->rec_mask].state != AQM_VT_DECIDED) &&
+		    c.sojourn_ns >= AQM_MIN_VERDICT_NS) ||
 		    now_ns - r->last_drain_ns >= AQM_DRAIN_PERIOD_NS) {
 			r->last_drain_ns = now_ns;
 			aqm_ring_drain(r, now_ns);

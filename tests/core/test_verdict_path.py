@@ -293,3 +293,27 @@ def test_bad_geometry_and_params_refused() -> None:
     par.limit_pkts = 0
     q = ffi.new("struct aqm_queue *")
     assert lib.aqm_queue_init(q, 0, par, 1, 0) == lib.AQM_EINVAL
+
+
+def test_a_packet_too_young_for_any_verdict_skips_the_ring(h: Harness) -> None:
+    h.attach()
+    h.enqueue(ECT1)
+    h.enqueue(ECT1)
+    h.write_verdict(seq=1, action=MARK)
+    act, p = h.dequeue()  # the periodic drain reads the ring
+    assert (act, p.src) == (MARK, SRC_VERDICT)
+    # Seq 2 leaves 1 us after its enqueue: no daemon answers that fast, so
+    # the packet path does not touch the daemon's cache line for it.
+    h.write_verdict(seq=2, action=MARK)
+    h.now += 1_000
+    h.heartbeat()
+    act, p = h.dequeue()
+    assert p.src != SRC_VERDICT
+    # A packet that stayed 3 us gets the verdict waiting for it.
+    h.enqueue(ECT1)
+    h.write_verdict(seq=3, action=MARK)
+    h.now += 3_000
+    h.heartbeat()
+    act, p = h.dequeue()
+    assert (act, p.src) == (MARK, SRC_VERDICT)
+    assert h.counter("rej_late") == 1  # seq 2's verdict came for a departed packet
