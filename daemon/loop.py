@@ -187,6 +187,7 @@ class InferenceLoop:
         self._busy_since = 0.0  # perf_counter at the start of a model call, 0 when idle
         self._cost_ns = 0.0  # typical time of a model call (median of recent ones)
         self._costs: deque[float] = deque(maxlen=32)
+        self._calls = 0  # model calls; the median is refreshed every 8th (it costs ~20 us)
         self._gone_logged = False
         self._timed_out = False
         self._policies: deque[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = deque()
@@ -341,7 +342,8 @@ class InferenceLoop:
         elapsed = time.perf_counter() - t0
         self.stats.latencies_us.append(elapsed * 1e6)
         self._costs.append(elapsed * 1e9)
-        if len(self._costs) % 8 == 0 or len(self._costs) < 8:
+        self._calls += 1
+        if self._calls % 8 == 0 or len(self._costs) < 8:
             self._cost_ns = float(np.median(self._costs))
         if elapsed * 1000 > self.settings.model_timeout_ms:
             self.stats.timeouts += 1
