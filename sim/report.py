@@ -70,17 +70,48 @@ def write_report(report: dict, out: Path) -> None:
         " utilisation is bytes served over link capacity.",
         "",
     ]
-    head = ["scenario", "aqm", *[c for c, _ in COLUMNS]]
+    if any(r["runs"] > 1 for r in rows):
+        lines += ["Each row is the mean over its runs (seeds); the spread follows the table.", ""]
+    head = ["scenario", "aqm", "runs", *[c for c, _ in COLUMNS]]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["scenario"], r["aqm"]] + [
+        cells = [r["scenario"], r["aqm"], str(r["runs"])] + [
             "-" if np.isnan(r[c]) else f"{r[c]:.3g}" for c, _ in COLUMNS
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    lines += _spread_table(report)
     for title, name in plots:
         lines += [f"## {title}", "", f"![{title}]({name})", ""]
     (out / "report.md").write_text("\n".join(lines))
+
+
+SPREAD = [
+    ("L p99 ms", ("L", "delay_p99_ms")),
+    ("C p99 ms", ("C", "delay_p99_ms")),
+    ("util", ("utilisation",)),
+]
+
+
+def _spread_table(report: dict) -> list[str]:
+    """Min–max over seeds of the figures the goal is judged on: one seed hides noise."""
+    rows = [
+        (scen, aqm, runs)
+        for scen, by_aqm in report["scenarios"].items()
+        for aqm, runs in by_aqm.items()
+        if len(runs) > 1
+    ]
+    if not rows:
+        return []
+    head = ["scenario", "aqm", *[f"{c} min–max" for c, _ in SPREAD]]
+    lines = ["## Spread over seeds", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for scen, aqm, runs in rows:
+        cells = [scen, aqm]
+        for _, path in SPREAD:
+            vals = [v for v in (_get(r, path) for r in runs) if not np.isnan(v)]
+            cells.append(f"{min(vals):.3g}–{max(vals):.3g}" if vals else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _events(m: dict) -> np.ndarray | None:
@@ -158,7 +189,7 @@ def _plots(report: dict, out: Path) -> list[tuple[str, str]]:
     ax.set_ylabel("p99 queue delay (ms)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("delay against utilisation (one point per scenario)")
+    ax.set_title("delay against utilisation (one point per run)")
     fig.tight_layout()
     fig.savefig(out / "delay-utilisation.png", dpi=110)
     plt.close(fig)

@@ -3,6 +3,7 @@
     name = "two-cubic-one-dctcp"
     duration_s = 10
     seeds = [1, 2]
+    start_jitter_ms = 0     # ns-3: each flow starts up to this much later, drawn from the seed
     [bottleneck]
     rate_mbps = 20
     buffer_pkts = 1000
@@ -67,6 +68,7 @@ class Scenario:
     flows: tuple[Flow, ...]
     rate_changes: tuple[RateChange, ...] = ()
     seeds: tuple[int, ...] = (1,)
+    start_jitter_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,7 +108,16 @@ def parse_scenario(data: dict[str, Any], path: str) -> Scenario:
     _check_keys(
         path,
         data,
-        {"name", "duration_s", "seeds", "bottleneck", "flows", "rate_changes", "description"},
+        {
+            "name",
+            "duration_s",
+            "seeds",
+            "start_jitter_ms",
+            "bottleneck",
+            "flows",
+            "rate_changes",
+            "description",
+        },
     )
     num = (int, float)
     duration = float(_take(path, data, "duration_s", num, lo=0.1, hi=3600))
@@ -117,6 +128,7 @@ def parse_scenario(data: dict[str, Any], path: str) -> Scenario:
         or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
     ):
         raise ScenarioError(f"{path}.seeds: expected a non-empty list of integers")
+    jitter_ms = float(_take(path, data, "start_jitter_ms", num, 0.0, lo=0, hi=duration * 1000 / 2))
     bn = data.get("bottleneck")
     if not isinstance(bn, dict):
         raise ScenarioError(f"{path}: missing table [bottleneck]")
@@ -175,6 +187,7 @@ def parse_scenario(data: dict[str, Any], path: str) -> Scenario:
         tuple(flows),
         tuple(sorted(changes, key=lambda c: c.at_s)),
         tuple(seeds),
+        jitter_ms / 1000,
     )
 
 

@@ -11,6 +11,7 @@ queue disc).  Per-packet dequeue/drop/mark events are logged in C++.
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,14 @@ class RunSpec:
 
 def all_aqms() -> list[str]:
     return [*CORE_AQMS, *NS3_AQMS, *MODEL_AQMS]
+
+
+def flow_start_offsets(n: int, jitter_s: float, seed: int) -> list[float]:
+    """Per-flow start delays in [0, jitter_s), the same for every AQM run with this seed."""
+    if jitter_s <= 0:
+        return [0.0] * n
+    rng = random.Random(seed)
+    return [rng.uniform(0.0, jitter_s) for _ in range(n)]
 
 
 def _expand(sc: Scenario):
@@ -148,6 +157,9 @@ def run(spec: RunSpec, workdir: Path) -> dict:
     qlog.Attach(qd)
     n3.Ipv4GlobalRoutingHelper.PopulateRoutingTables()
 
+    # Seeds move the flows' start times; without jitter only the AQMs' own
+    # randomness differs between seeds, and deterministic AQMs repeat exactly.
+    starts = flow_start_offsets(len(flows), sc.start_jitter_s, spec.seed)
     sinks = []
     for i, f in enumerate(flows):
         port = 5000 + i
@@ -165,13 +177,13 @@ def run(spec: RunSpec, workdir: Path) -> dict:
             onoff.SetAttribute("OnTime", n3.StringValue("ns3::ConstantRandomVariable[Constant=1]"))
             onoff.SetAttribute("OffTime", n3.StringValue("ns3::ConstantRandomVariable[Constant=0]"))
             apps = onoff.Install(senders.Get(i))
-            apps.Start(n3.Seconds(f.start_s))
+            apps.Start(n3.Seconds(f.start_s + starts[i]))
             apps.Stop(n3.Seconds(stop))
         else:
             app = n3.CreateObject[n3.LlmBulkApp]()
             app.Setup(remote, bool(f.ecn or f.kind == "dctcp"))
             senders.Get(i).AddApplication(app)
-            app.SetStartTime(n3.Seconds(f.start_s + 0.001 * i))
+            app.SetStartTime(n3.Seconds(f.start_s + starts[i] + 0.001 * i))
             app.SetStopTime(n3.Seconds(stop))
     for change in sc.rate_changes:
         n3.LlmScheduleRate(dev, change.at_s, int(change.rate_mbps * 1e6))

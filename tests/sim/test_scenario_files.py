@@ -33,6 +33,8 @@ BASE = '[bottleneck]\nrate_mbps = 10\n[[flows]]\nkind = "cubic"\n'
         ("duration_s = 5\n" + BASE + "start_s = 3\nstop_s = 2\n", "is not after start_s"),
         ("duration_s = 5\n[bottleneck]\nrate_mbps = 10\n", "at least one \\[\\[flows\\]\\]"),
         ("duration_s = 5\nseeds = []\n" + BASE, "non-empty list"),
+        ("duration_s = 5\nstart_jitter_ms = -1\n" + BASE, "start_jitter_ms: -1 is below"),
+        ("duration_s = 5\nstart_jitter_ms = 3000\n" + BASE, "start_jitter_ms: 3000 is above"),
         (
             "duration_s = 5\n" + BASE + "[[rate_changes]]\nat_s = 9\nrate_mbps = 5\n",
             "at_s: 9 is above",
@@ -53,3 +55,21 @@ def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
         load_scenario(tmp_path / "nope.toml")
     with pytest.raises(ScenarioError, match="no \\*.toml scenario files"):
         load_scenarios([str(tmp_path)])
+
+
+def test_seeds_move_flow_starts_only_within_the_jitter(tmp_path: Path) -> None:
+    from aqmllm.sim.ns3.run import flow_start_offsets
+
+    f = tmp_path / "j.toml"
+    f.write_text("duration_s = 5\nstart_jitter_ms = 200\n" + BASE)
+    assert load_scenario(f).start_jitter_s == pytest.approx(0.2)
+    a, b = flow_start_offsets(4, 0.2, seed=11), flow_start_offsets(4, 0.2, seed=21)
+    assert a == flow_start_offsets(4, 0.2, seed=11)  # every AQM sees the same starts
+    assert a != b
+    assert all(0.0 <= x < 0.2 for x in a + b)
+    assert flow_start_offsets(3, 0.0, seed=11) == [0.0, 0.0, 0.0]
+
+
+def test_eval_scenarios_vary_between_seeds() -> None:
+    for s in load_scenarios([str(SCENARIO_DIR / "eval")]):
+        assert len(s.seeds) >= 3 and s.start_jitter_s > 0, s.name
