@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from aqmllm.sim.emu.daemon_ctl import Daemon, counters_by_name, garbage_verdicts, wait_ring
-from aqmllm.sim.emu.topology import EmuTopology, Host, host_ip, missing_prerequisites
+from aqmllm.sim.emu.topology import (
+    EmuError,
+    EmuTopology,
+    Host,
+    host_ip,
+    missing_prerequisites,
+)
 from aqmllm.sim.emu.traffic import Flows, FlowSpec
 
 FAULTS = ("kill9", "sigstop", "garbage")
@@ -38,6 +44,7 @@ class SoakResult:
     segments: list[dict[str, Any]] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    late_stats: list[float] = field(default_factory=list)  # soak t of unanswered stats requests
     figures: dict[str, float] = field(default_factory=dict)
 
 
@@ -51,6 +58,25 @@ def _fallback_after(st: dict[str, Any], t_ns: int) -> float | None:
         if t >= t_ns and alive == 0:
             return (t - t_ns) / 1e6
     return None
+
+
+def unplanned_fallbacks(
+    transitions: list[list[int]], fault_ns: list[int], window_ns: int = 5_000_000_000
+) -> tuple[int, float]:
+    """Times the router lost the daemon outside a fault window, and for how long in all (ms).
+
+    Such a loss is a heartbeat older than the verdict timeout: the daemon was
+    descheduled or slow, and the fallback decided meanwhile.
+    """
+    count, lost_ns = 0, 0
+    nexts = [*transitions[1:], None][: len(transitions)]
+    for (t, alive), nxt in zip(transitions, nexts, strict=True):
+        if alive != 0 or any(0 <= t - f <= window_ns for f in fault_ns):
+            continue
+        count += 1
+        if nxt is not None:
+            lost_ns += nxt[0] - t
+    return count, round(lost_ns / 1e6, 1)
 
 
 def soak(
@@ -96,7 +122,15 @@ def soak(
         seg_no = 0
 
         def sample() -> None:
-            st = topo.stats()
+            try:
+                st = topo.stats()
+            except EmuError:
+                # A router that is alive but slow to answer is a finding, not the end of the soak.
+                if topo.router is None or topo.router.poll() is not None:
+                    raise
+                res.late_stats.append(round(time.monotonic() - t_start, 1))
+                say(f"soak: t={res.late_stats[-1]:.0f}s the router did not answer a stats request")
+                return
             age = time.monotonic() - daemon_started
             drss = daemon.rss_kb()
             if drss > 0:
@@ -145,6 +179,7 @@ def soak(
                     ev: dict[str, Any] = {"kind": kind, "t": round(now - t_start, 2)}
                     if kind == "sigstop":
                         t_ns = daemon.stop()
+                        ev["t_ns"] = t_ns
                         time.sleep(2.0)
                         daemon.cont()
                         time.sleep(0.3)
@@ -153,6 +188,7 @@ def soak(
                         ev["alive_again"] = bool(st["daemon_alive"])
                     else:
                         t_ns = daemon.kill9()
+                        ev["t_ns"] = t_ns
                         daemon.terminate()
                         close_daemon_window()
                         time.sleep(0.5)
@@ -231,7 +267,17 @@ def _judge(res: SoakResult, daemon_growth: list[int], verdict_timeout_us: int) -
         default=0.0,
     )
     f["max_service_gap_ms"] = round(st["max_service_gap_ns"] / 1e6, 3)
+    f["unplanned_fallbacks"], f["unplanned_fallback_ms"] = unplanned_fallbacks(
+        st.get("alive_transitions", []), [e["t_ns"] for e in res.faults if "t_ns" in e]
+    )
+    f["stats_requests_unanswered"] = len(res.late_stats)
     p = res.problems
+    if res.late_stats:
+        p.append(
+            "the router left a stats request unanswered for 5 s at t = "
+            + ", ".join(f"{t:.0f}" for t in res.late_stats)
+            + " s"
+        )
     if f["conservation_gap_max"] != 0:
         p.append(f"packets unaccounted for: gap up to {f['conservation_gap_max']}")
     if st["lost_fwd"] or st["write_errors"] or st["pool_drops"] or st["bad_pkts"]:
