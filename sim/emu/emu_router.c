@@ -13,6 +13,7 @@
  *       [--host-delay IPV4=US]... [--limit PKTS] [--fallback dualpi2|pie|codel]
  *       [--ring PATH [--ring-entries N] [--verdict-timeout-us US]
  *       [--batch N]] [--pool N] [--log FILE] [--stats FILE] [--seed N]
+ *       [--rt-priority 1-99]
  *   emu-router --selftest
  *
  * Delays are one way; a host delay applies to packets to (A->B) and from
@@ -33,6 +34,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -711,7 +713,7 @@ usage(void)
 	    "[--delay-us US] [--host-delay IPV4=US]... [--limit PKTS]\n"
 	    "    [--fallback dualpi2|pie|codel] [--ring PATH] [--ring-entries N]"
 	    " [--verdict-timeout-us US]\n    [--batch N] [--pool N] [--log FILE]"
-	    " [--stats FILE] [--seed N]\n       emu-router --selftest\n");
+	    " [--stats FILE] [--seed N]\n    [--rt-priority 1-99]\n       emu-router --selftest\n");
 	exit(2);
 }
 
@@ -755,6 +757,7 @@ main(int argc, char **argv)
 		{ "log", required_argument, NULL, 'L' },
 		{ "stats", required_argument, NULL, 'S' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "rt-priority", required_argument, NULL, 'P' },
 		{ "selftest", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -767,7 +770,7 @@ main(int argc, char **argv)
 	struct timespec ts;
 	char cmd[256];
 	size_t cmdlen = 0;
-	int ch, error, stdin_open = 1;
+	int ch, error, stdin_open = 1, rt_prio = 0;
 	uint32_t i;
 
 	E.pool_size = 16384;
@@ -808,6 +811,9 @@ main(int argc, char **argv)
 		case 'S': E.stats_path = optarg; break;
 		case 's': seed = parse_u64("--seed", optarg, 0, UINT64_MAX); break;
 		case 'T': return (selftest());
+		case 'P':
+			rt_prio = (int)parse_u64("--rt-priority", optarg, 0, 99);
+			break;
 		case 'f':
 			if (strcmp(optarg, "dualpi2") == 0)
 				fb = AQMLLM_FB_DUALPI2;
@@ -870,6 +876,19 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * dummynet runs in the kernel, where no user process preempts it: with
+	 * --rt-priority the router gets SCHED_FIFO so that traffic generators
+	 * and the daemon sharing its cores cannot hold the link idle.
+	 */
+	if (rt_prio > 0) {
+		struct sched_param sp = { .sched_priority = rt_prio };
+
+		if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
+			fprintf(stderr, "emu-router: --rt-priority %d refused "
+			    "(%s); running at normal priority\n", rt_prio,
+			    strerror(errno));
+	}
 	/* Short sleeps must be short: 1 us timer slack. */
 	(void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);

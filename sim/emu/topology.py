@@ -93,11 +93,16 @@ class EmuTopology:
     workdir: Path = field(default_factory=lambda: Path("/tmp"))
     log: bool = True
     tcp_ecn: int = 1
+    # SCHED_FIFO for the router, as dummynet is never preempted by user
+    # processes (0: normal priority); refused without root, with a warning.
+    rt_priority: int = 10
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def __post_init__(self) -> None:
         if self.fallback not in FALLBACKS:
             raise EmuError(f"fallback {self.fallback!r}: choose from {', '.join(FALLBACKS)}")
+        if not 0 <= self.rt_priority <= 99:
+            raise EmuError(f"rt_priority {self.rt_priority}: 0 (off) to 99")
         if self.rate_bps < 1000:
             raise EmuError(f"rate {self.rate_bps} bit/s is below 1 kbit/s")
         self.ns_src, self.ns_dst = f"aqmsrc{self.tag}", f"aqmdst{self.tag}"
@@ -167,6 +172,8 @@ class EmuTopology:
             cmd += ["--host-delay", f"{h.addr}={int(h.delay_us)}"]
         if self.log:
             cmd += ["--log", str(self.log_path)]
+        if self.rt_priority:
+            cmd += ["--rt-priority", str(self.rt_priority)]
         if self.ring:
             cmd += ["--ring", self.ring, "--ring-entries", str(self.ring_entries)]
             if self.verdict_timeout_us:

@@ -22,6 +22,7 @@ def test_router_refuses_bad_arguments_by_name(emu_router: Path) -> None:
         (["--rate", "1000000", "--host-delay", "10.0.0.1"], "expected IPV4=US"),
         (["--rate", "1000000", "--host-delay", "nohost=5"], "'nohost' is not an IPv4"),
         (["--rate", "1000000", "--ring-entries", "100000000"], "--ring-entries"),
+        (["--rate", "1000000", "--rt-priority", "100"], "--rt-priority: '100'"),
     ]
     for extra, needle in cases:
         res = subprocess.run(
