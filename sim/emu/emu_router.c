@@ -13,7 +13,7 @@
  *       [--host-delay IPV4=US]... [--limit PKTS] [--fallback dualpi2|pie|codel]
  *       [--ring PATH [--ring-entries N] [--verdict-timeout-us US]
  *       [--batch N]] [--pool N] [--log FILE] [--stats FILE] [--seed N]
- *       [--rt-priority 1-99]
+ *       [--rt-priority 0-99]
  *   emu-router --selftest
  *
  * Delays are one way; a host delay applies to packets to (A->B) and from
@@ -713,7 +713,7 @@ usage(void)
 	    "[--delay-us US] [--host-delay IPV4=US]... [--limit PKTS]\n"
 	    "    [--fallback dualpi2|pie|codel] [--ring PATH] [--ring-entries N]"
 	    " [--verdict-timeout-us US]\n    [--batch N] [--pool N] [--log FILE]"
-	    " [--stats FILE] [--seed N]\n    [--rt-priority 1-99]\n       emu-router --selftest\n");
+	    " [--stats FILE] [--seed N]\n    [--rt-priority 0-99]\n       emu-router --selftest\n");
 	exit(2);
 }
 
@@ -878,8 +878,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/*
 	 * dummynet runs in the kernel, where no user process preempts it: with
-	 * --rt-priority the router gets SCHED_FIFO so that traffic generators
-	 * and the daemon sharing its cores cannot hold the link idle.
+	 * --rt-priority the router gets SCHED_FIFO, so traffic generators and
+	 * the daemon sharing its cores do not run ahead of it.
 	 */
 	if (rt_prio > 0) {
 		struct sched_param sp = { .sched_priority = rt_prio };

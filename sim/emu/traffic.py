@@ -18,6 +18,7 @@ from aqmllm.sim.emu.topology import EmuError, EmuTopology
 
 TCP_CCS = ("cubic", "reno", "bbr", "dctcp")
 TOS = {"not-ect": 0x00, "ect1": 0x01, "ect0": 0x02}
+UDP_PAYLOAD = 1200  # bytes per iperf3 datagram: 1228 on the wire with IPv4 + UDP headers
 
 
 def available_ccs() -> list[str]:
@@ -79,7 +80,7 @@ class FlowSpec:
                 "-b",
                 f"{self.udp_mbps / self.parallel:.4f}M",
                 "-l",
-                "1200",
+                str(UDP_PAYLOAD),
                 "--tos",
                 str(TOS[self.tos]),
             ]

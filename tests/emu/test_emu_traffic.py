@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from aqmllm.sim.emu.daemon_ctl import Daemon, counters_by_name, wait_ring
 from aqmllm.sim.emu.topology import EmuTopology, Host, host_ip
-from aqmllm.sim.emu.traffic import Flows, FlowSpec, Ping, available_ccs
+from aqmllm.sim.emu.traffic import UDP_PAYLOAD, Flows, FlowSpec, Ping, available_ccs
 from aqmllm.sim.metrics import EV_DEQUEUE, EV_DROP, EV_MARK, LOG_DTYPE
 
 RATE = 20_000_000
@@ -76,10 +76,10 @@ def test_ce_marks_reach_the_receiver_and_udp_ect1_is_l4s(emu_env: Path, tmp_path
     marks = int((log["event"] == EV_MARK).sum())
     drops = int((log["event"] == EV_DROP).sum())
     assert marks > 100, topo_stats
-    # every ECT(1) datagram (1200 B + IP/UDP headers) to the L queue; the
+    # every ECT(1) datagram (payload + IPv4/UDP headers) to the L queue; the
     # rest is iperf3's Not-ECT control connection
     deq = log[log["event"] == EV_DEQUEUE]
-    datagram = deq["bytes"] == 1200 + 28
+    datagram = deq["bytes"] == UDP_PAYLOAD + 28
     assert datagram.mean() > 0.95, np.unique(deq["bytes"], return_counts=True)
     assert (deq["cls"][datagram] == 1).all()
     assert (deq["cls"][~datagram] == 0).all()
