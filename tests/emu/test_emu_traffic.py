@@ -83,8 +83,17 @@ def test_ce_marks_reach_the_receiver_and_udp_ect1_is_l4s(emu_env: Path, tmp_path
     assert datagram.mean() > 0.95, np.unique(deq["bytes"], return_counts=True)
     assert (deq["cls"][datagram] == 1).all()
     assert (deq["cls"][~datagram] == 0).all()
-    # the receiver lost exactly what the AQM dropped: no marked packet was discarded
-    assert res.lost_packets == drops, (res.lost_packets, drops, marks)
+    # The receiver lost what the AQM dropped, no more: no marked packet was
+    # discarded. It sees a drop only as a gap before a later datagram, so the
+    # datagrams dropped after the last one delivered are not in its count.
+    # A couple fewer is allowed: a datagram dropped on arrival while the last
+    # delivered one still waited is newer than it, and so is unseen too.
+    is_dg = log["bytes"] == UDP_PAYLOAD + 28
+    dg_drops = (log["event"] == EV_DROP) & is_dg
+    last_deq = int(np.flatnonzero((log["event"] == EV_DEQUEUE) & is_dg)[-1])
+    unseen = int(dg_drops[last_deq:].sum())
+    seen = int(dg_drops.sum()) - unseen
+    assert seen - 2 <= res.lost_packets <= seen, (res.lost_packets, seen, unseen, drops, marks)
     _check_accounting(topo_stats)
 
 
