@@ -47,6 +47,7 @@ class LoopStats:
     by_action: dict[str, int] = field(default_factory=lambda: {"pass": 0, "drop": 0, "mark": 0})
     failures: int = 0
     timeouts: int = 0
+    stood_still: int = 0  # slow batches explained by the whole process being stopped
     policy_off_records: int = 0
     policies_written: int = 0
     resyncs: int = 0
@@ -185,6 +186,8 @@ class InferenceLoop:
         self._retry_at = 0.0
         self._stop = threading.Event()
         self._busy_since = 0.0  # perf_counter at the start of a model call, 0 when idle
+        self._dog_tick = 0.0  # the watchdog's last wake-up; 0 while it does not run
+        self._resumed_at = 0.0  # when the watchdog last found the process had stood still
         self._cost_ns = 0.0  # typical time of a model call (median of recent ones)
         self._costs: deque[float] = deque(maxlen=32)
         self._calls = 0  # model calls; the median is refreshed every 8th (it costs ~20 us)
@@ -327,6 +330,7 @@ class InferenceLoop:
                 self._cost_ns *= 0.5
                 self._costs.clear()
                 return 0
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         self._busy_since = t0
         try:
@@ -340,12 +344,13 @@ class InferenceLoop:
         finally:
             self._busy_since = 0.0
         elapsed = time.perf_counter() - t0
-        self.stats.latencies_us.append(elapsed * 1e6)
-        self._costs.append(elapsed * 1e9)
+        model_s = self._model_time(t0, cpu0)
+        self.stats.latencies_us.append(model_s * 1e6)
+        self._costs.append(model_s * 1e9)
         self._calls += 1
         if self._calls % 8 == 0 or len(self._costs) < 8:
             self._cost_ns = float(np.median(self._costs))
-        if elapsed * 1000 > self.settings.model_timeout_ms:
+        if model_s * 1000 > self.settings.model_timeout_ms:
             self.stats.timeouts += 1
             self._policy_off(
                 f"batch of {len(recs)} took {elapsed * 1000:.1f} ms"
@@ -368,6 +373,36 @@ class InferenceLoop:
         self.stats.by_action["mark"] += int(counts[layout.ACT_MARK])
         self.queues.add_actions(recs["queue_id"][:written], acts)
         return written
+
+    def _model_time(self, t0: float, cpu0: float) -> float:
+        """How long the model call took, less any time the whole process stood still.
+
+        SIGSTOP, or a machine that gives the daemon no CPU, stretches the
+        call's wall time without the model being slow; turning the policy off
+        for ``retry_after_s`` would then punish the model for the operator's
+        signal.  Such a stretch shows as a watchdog that could not wake
+        (it runs every few ms) and a process that burnt little CPU; a model
+        that spins, even holding the GIL, burns CPU and stays accountable.
+        """
+        now = time.perf_counter()
+        wall = now - t0
+        limit = self.settings.model_timeout_ms / 1000
+        if wall <= limit or not self._dog_tick:
+            return wall
+        if time.process_time() - cpu0 > wall / 2:
+            return wall
+        resumed = self._resumed_at
+        if resumed <= t0:
+            if now - self._dog_tick <= limit:
+                return wall  # the watchdog ran throughout: the model was slow
+            resumed = now  # the watchdog has not run since: still waking up
+        self.stats.stood_still += 1
+        log.warning(
+            "the daemon stood still for %.0f ms (stopped or starved of CPU); the kernel's"
+            " fallback decided meanwhile, the model keeps its turn",
+            (resumed - t0) * 1000,
+        )
+        return now - resumed
 
     # ---- producer restarts ----
     def follow_producer(self) -> bool:
@@ -406,10 +441,17 @@ class InferenceLoop:
     def _watchdog(self) -> None:
         """A model call that hangs: tell the kernel at once, then wait it out."""
         limit = self.settings.model_timeout_ms / 1000
-        while not self._stop.wait(min(limit / 2, 0.05)):
+        period = min(limit / 2, 0.05)
+        self._dog_tick = time.perf_counter()
+        while not self._stop.wait(period):
+            now = time.perf_counter()
+            if now - self._dog_tick - period > limit:
+                self._resumed_at = now  # the whole process stood still (see _model_time)
+            self._dog_tick = now
             limit = self.settings.model_timeout_ms / 1000
-            started = self._busy_since
-            if started and time.perf_counter() - started > limit:
+            period = min(limit / 2, 0.05)
+            started = max(self._busy_since, self._resumed_at) if self._busy_since else 0.0
+            if started and now - started > limit:
                 if not self._timed_out:
                     self._timed_out = True
                     self.ring.set_policy_off(True)
@@ -420,6 +462,7 @@ class InferenceLoop:
                     )
             else:
                 self._timed_out = False
+        self._dog_tick = 0.0
 
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
         dog = threading.Thread(target=self._watchdog, name="model-watchdog", daemon=True)

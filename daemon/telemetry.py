@@ -35,6 +35,7 @@ def snapshot(loop: InferenceLoop, teacher: Any | None = None) -> dict[str, Any]:
         "no_space": s.no_space,
         "failures": s.failures,
         "timeouts": s.timeouts,
+        "stood_still": s.stood_still,
         "policy_off_records": s.policy_off_records,
         "policies_written": s.policies_written,
         "resyncs": s.resyncs,
@@ -70,6 +71,7 @@ def prometheus_text(snap: dict[str, Any]) -> str:
         ("no_space", "verdicts lost: verdict ring full"),
         ("failures", "model failures (policy switched off)"),
         ("timeouts", "model batches slower than inference.model_timeout_ms"),
+        ("stood_still", "slow batches forgiven: the whole daemon was stopped or starved"),
         ("policy_off_records", "records seen while the policy was off"),
         ("policies_written", "per-queue policies written"),
     ):

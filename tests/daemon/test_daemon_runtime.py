@@ -3,6 +3,7 @@ telemetry (ZeroMQ PUB + Prometheus), a producer restarting under it."""
 
 from __future__ import annotations
 
+import ctypes
 import socket
 import threading
 import time
@@ -49,6 +50,23 @@ class Hangs:
 
     def decide(self, records: np.ndarray) -> np.ndarray:
         self.release.wait(10)
+        return np.full(len(records), layout.ACT_PASS, dtype=np.uint8)
+
+
+class FreezesTheProcess:
+    """Stands for SIGSTOP inside one test process: a C sleep that keeps the GIL,
+    so no other thread (the watchdog included) runs, and no CPU is burnt."""
+
+    name = "freezes"
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+        self.calls = 0
+
+    def decide(self, records: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 1:
+            ctypes.PyDLL(None).usleep(self.ms * 1000)
         return np.full(len(records), layout.ACT_PASS, dtype=np.uint8)
 
 
@@ -129,6 +147,34 @@ def test_watchdog_turns_the_policy_off_while_a_model_hangs(
     assert not t.is_alive()
     assert loop.stats.timeouts == 1 and "took" in loop.off_reason
     assert loop.stats.verdicts == 0  # the late answer was thrown away
+
+
+def test_a_stopped_process_is_not_a_slow_model(producer: ShmProducer, ring: Ring) -> None:
+    # SIGSTOP for longer than the model timeout, landing inside a model call:
+    # the kernel fell back on the stale heartbeat, but the model is not to
+    # blame and must decide again at once, not after retry_after_s.
+    model = FreezesTheProcess(300)
+    loop = InferenceLoop(ring, lambda: model, LoopSettings(model_timeout_ms=30))
+    t = threading.Thread(target=loop.run, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.1)  # the watchdog is running
+        producer.now += 100_000
+        producer.enqueue(4)
+        end = time.monotonic() + 5
+        while loop.stats.stood_still == 0:
+            assert time.monotonic() < end, "the call never finished"
+            time.sleep(0.005)
+        producer.enqueue(4)
+        while loop.stats.verdicts < 4:
+            assert time.monotonic() < end, loop.stats
+            time.sleep(0.005)
+    finally:
+        loop.stop()
+        t.join(5)
+    assert loop.stats.timeouts == 0 and loop.stats.failures == 0, loop.off_reason
+    assert loop.policy is model and int(ring.hdr["daemon_state"]) == lib.AQMLLM_DS_ATTACHED
+    assert max(loop.stats.latencies_us) < 30_000  # the frozen time is not the model's
 
 
 def test_telemetry_over_zmq_and_prometheus(producer: ShmProducer, ring: Ring) -> None:
