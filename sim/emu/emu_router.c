@@ -53,6 +53,8 @@
 #define	TICK_NS		(1000 * 1000ULL)	/* counters, liveness */
 #define	LATE_SLACK_NS	(2 * 1000 * 1000ULL)	/* link credit after a late wake */
 #define	MAX_TRANS	256
+#define	MAX_GAPS	64			/* longest service gaps kept */
+#define	GAP_REPORT_NS	(10 * 1000 * 1000ULL)	/* gaps longer than this are kept */
 #define	DIR_FWD		0
 #define	DIR_REV		1
 
@@ -92,6 +94,15 @@ struct trans {
 	int alive;
 };
 
+/*
+ * A time the link idled with packets queued, and where the router's time
+ * went just before it: asleep past the wake-up it asked for (the kernel or
+ * the hypervisor did not run it) or busy in its own loop.
+ */
+struct gap {
+	uint64_t t_ns, gap_ns, oversleep_ns, work_ns;
+};
+
 static struct {
 	int fd[2];
 	char name[2][IFNAMSIZ];
@@ -112,6 +123,11 @@ static struct {
 	uint64_t t0_ns, link_free_ns, last_tick_ns;
 	uint64_t max_gap_ns;
 	int backlogged;			/* the link had work at link_free_ns */
+	uint64_t oversleep_ns, work_ns;	/* of the last loop iteration */
+	uint64_t max_stats_ns;		/* the slowest write_stats */
+	struct gap gaps[MAX_GAPS];
+	uint32_t ngaps;
+	uint64_t gaps_total;
 	int alive;
 	struct trans trans[MAX_TRANS];
 	uint32_t ntrans;
@@ -406,6 +422,15 @@ write_stats(uint64_t now)
 	for (i = 0; i < E.ntrans; i++)
 		fprintf(f, "%s[%llu, %d]", i ? ", " : "",
 		    (unsigned long long)E.trans[i].t_ns, E.trans[i].alive);
+	fprintf(f, "],\n \"max_stats_write_ns\": %llu, \"service_gaps_total\": "
+	    "%llu, \"service_gaps\": [", (unsigned long long)E.max_stats_ns,
+	    (unsigned long long)E.gaps_total);
+	for (i = 0; i < E.ngaps; i++)
+		fprintf(f, "%s[%llu, %llu, %llu, %llu]", i ? ", " : "",
+		    (unsigned long long)E.gaps[i].t_ns,
+		    (unsigned long long)E.gaps[i].gap_ns,
+		    (unsigned long long)E.gaps[i].oversleep_ns,
+		    (unsigned long long)E.gaps[i].work_ns);
 	fprintf(f, "]}\n");
 	if (fclose(f) != 0 || rename(tmp, E.stats_path) != 0)
 		fprintf(stderr, "emu-router: cannot write %s: %s\n",
@@ -435,6 +460,33 @@ note_alive(uint64_t now)
 }
 
 /* ---- the packet path ---- */
+
+static void
+note_gap(uint64_t now, uint64_t gap)
+{
+	uint32_t i, slot;
+
+	if (gap > E.max_gap_ns)
+		E.max_gap_ns = gap;
+	if (gap < GAP_REPORT_NS)
+		return;
+	E.gaps_total++;
+	/* Keep the longest ones: the shortest kept makes room. */
+	if (E.ngaps < MAX_GAPS)
+		slot = E.ngaps++;
+	else {
+		slot = 0;
+		for (i = 1; i < MAX_GAPS; i++)
+			if (E.gaps[i].gap_ns < E.gaps[slot].gap_ns)
+				slot = i;
+		if (E.gaps[slot].gap_ns >= gap)
+			return;
+	}
+	E.gaps[slot].t_ns = now;
+	E.gaps[slot].gap_ns = gap;
+	E.gaps[slot].oversleep_ns = E.oversleep_ns;
+	E.gaps[slot].work_ns = E.work_ns;
+}
 
 static void
 heads(uint64_t enq[2], uint32_t hlen[2])
@@ -524,9 +576,8 @@ serve(uint64_t now)
 		/* Keep the link's credit after a late wakeup, within limits. */
 		start = now - E.link_free_ns <= LATE_SLACK_NS ? E.link_free_ns :
 		    now;
-		if (start > E.link_free_ns && E.backlogged &&
-		    start - E.link_free_ns > E.max_gap_ns)
-			E.max_gap_ns = start - E.link_free_ns;
+		if (start > E.link_free_ns && E.backlogged)
+			note_gap(now, start - E.link_free_ns);
 		tx_ns = (uint64_t)b->len * 8 * 1000000000ULL / E.rate_bps;
 		E.link_free_ns = start + tx_ns;
 		(void)parse(b->data, b->len, DIR_FWD, &ecn, &hash, &addr);
@@ -763,6 +814,7 @@ main(int argc, char **argv)
 	};
 	const char *tun_a = NULL, *tun_b = NULL, *log_path = NULL;
 	uint64_t vtimeout_ns = 0, seed = 1, now, next, wake;
+	uint64_t t_top = 0, t_poll = 0, t_back = 0, t_stats;
 	uint32_t limit = 1000, entries = 4096, batch = 0, fb = AQMLLM_FB_DUALPI2;
 	struct aqm_params par;
 	struct pollfd pfd[3];
@@ -900,6 +952,10 @@ main(int argc, char **argv)
 
 	while (!want_quit) {
 		now = aqm_shm_now_ns();
+		/* Where the time went since the last iteration's top. */
+		if (t_back != 0)
+			E.work_ns = (t_poll - t_top) + (now - t_back);
+		t_top = now;
 		rx(0, now);
 		rx(1, now);
 		serve(now);
@@ -913,7 +969,11 @@ main(int argc, char **argv)
 		if (want_stats) {
 			/* A fresh clock: the request may be newer than now. */
 			want_stats = 0;
-			write_stats(aqm_shm_now_ns());
+			t_stats = aqm_shm_now_ns();
+			write_stats(t_stats);
+			t_stats = aqm_shm_now_ns() - t_stats;
+			if (t_stats > E.max_stats_ns)
+				E.max_stats_ns = t_stats;
 		}
 		wake = E.last_tick_ns + TICK_NS;
 		if (next < wake)
@@ -925,13 +985,19 @@ main(int argc, char **argv)
 		pfd[2].fd = stdin_open ? 0 : -1;
 		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
 		now = aqm_shm_now_ns();
+		t_poll = now;
 		if (wake > now) {
 			ts.tv_sec = (time_t)((wake - now) / 1000000000ULL);
 			ts.tv_nsec = (long)((wake - now) % 1000000000ULL);
 			if (ppoll(pfd, 3, &ts, NULL) < 0 && errno != EINTR)
 				die("ppoll: %s", strerror(errno));
-		} else
+			t_back = aqm_shm_now_ns();
+			E.oversleep_ns = t_back > wake ? t_back - wake : 0;
+		} else {
 			pfd[2].revents = 0;
+			t_back = now;
+			E.oversleep_ns = 0;
+		}
 		if (stdin_open && (pfd[2].revents & (POLLIN | POLLHUP))) {
 			ssize_t n = read(0, cmd + cmdlen, sizeof(cmd) - 1 - cmdlen);
 

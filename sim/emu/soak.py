@@ -9,7 +9,10 @@ or replaced for a second by a writer of garbage verdicts.  Every second the
 router's and the daemon's RSS and the router's counters are sampled.  The
 result is checked (packet conservation, no buffer leak, no write errors, no
 stalled flow, fallback after each kill within the verdict timeout) and
-printed as ``name: value`` lines; the samples go to OUT/soak.json.
+printed as ``name: value`` lines; the samples go to OUT/soak.json.  A link
+idle for more than 50 ms with packets queued is reported with its time and
+its cause as the router saw it: asleep past its wake-up (not run, with the
+host's steal time around it) or busy in its own loop.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class SoakResult:
     problems: list[str] = field(default_factory=list)
     late_stats: list[float] = field(default_factory=list)  # soak t of unanswered stats requests
     figures: dict[str, float] = field(default_factory=dict)
+    t0_ns: int = 0  # CLOCK_MONOTONIC at the start, the router's clock too
 
 
 def conservation_gap(st: dict[str, Any]) -> int:
@@ -58,6 +62,45 @@ def _fallback_after(st: dict[str, Any], t_ns: int) -> float | None:
         if t >= t_ns and alive == 0:
             return (t - t_ns) / 1e6
     return None
+
+
+def host_steal_ms() -> int:
+    """CPU time the hypervisor took from this machine's vCPUs since boot (ms), 0 if unknown."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) * 1000 // os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def explain_gap(
+    gap: list[int], t0_ns: int, samples: list[dict[str, Any]], max_stats_ns: int
+) -> str:
+    """One service gap in words: when, and where the router's time went."""
+    t_ns, gap_ns, oversleep_ns, work_ns = gap
+    t = (t_ns - t0_ns) / 1e9
+    text = f"the link idled {gap_ns / 1e6:.1f} ms with packets queued at t = {t:.1f} s: "
+    if oversleep_ns >= gap_ns / 2:
+        text += (
+            f"the router woke {oversleep_ns / 1e6:.1f} ms after the time it asked for"
+            " (it was not run: the kernel or the hypervisor"
+        )
+        before = [s for s in samples if s["t"] <= t]
+        after = [s for s in samples if s["t"] > t]
+        if before and after and after[0]["steal_ms"] >= before[-1]["steal_ms"]:
+            steal = after[0]["steal_ms"] - before[-1]["steal_ms"]
+            span = after[0]["t"] - before[-1]["t"]
+            text += f"; host steal {steal} ms in the {span:.1f} s around it"
+        return text + ")"
+    if work_ns >= gap_ns / 2:
+        return text + (
+            f"the router's own loop was busy {work_ns / 1e6:.1f} ms"
+            f" (slowest stats write {max_stats_ns / 1e6:.1f} ms)"
+        )
+    return text + (
+        f"unexplained (overslept {oversleep_ns / 1e6:.1f} ms, busy {work_ns / 1e6:.1f} ms)"
+    )
 
 
 def unplanned_fallbacks(
@@ -117,6 +160,8 @@ def soak(
         daemon_rss: list[tuple[float, int]] = []  # (age s, kB) of the current daemon
         daemon_growth: list[int] = []
         t_start = time.monotonic()
+        res.t0_ns = time.monotonic_ns()
+        steal0 = host_steal_ms()
         next_fault = t_start + fault_period
         k = 0
         seg_no = 0
@@ -146,6 +191,7 @@ def soak(
                     "conservation_gap": conservation_gap(st),
                     "write_errors": st["write_errors"],
                     "alive": st["daemon_alive"],
+                    "steal_ms": host_steal_ms() - steal0,
                 }
             )
 
@@ -267,6 +313,10 @@ def _judge(res: SoakResult, daemon_growth: list[int], verdict_timeout_us: int) -
         default=0.0,
     )
     f["max_service_gap_ms"] = round(st["max_service_gap_ns"] / 1e6, 3)
+    f["service_gaps_over_10ms"] = st["service_gaps_total"]
+    f["max_stats_write_ms"] = round(st["max_stats_write_ns"] / 1e6, 3)
+    if res.samples:
+        f["host_steal_ms"] = res.samples[-1]["steal_ms"]
     f["unplanned_fallbacks"], f["unplanned_fallback_ms"] = unplanned_fallbacks(
         st.get("alive_transitions", []), [e["t_ns"] for e in res.faults if "t_ns" in e]
     )
@@ -303,7 +353,10 @@ def _judge(res: SoakResult, daemon_growth: list[int], verdict_timeout_us: int) -
                 p.append(
                     f"segment {s['segment']} {k}: stalled ({v['longest_silence_s']} s without data)"
                 )
-    if st["max_service_gap_ns"] > 50_000_000:
+    long_gaps = sorted(g for g in st["service_gaps"] if g[1] > 50_000_000)
+    for g in long_gaps:
+        p.append(explain_gap(g, res.t0_ns, res.samples, st["max_stats_write_ns"]))
+    if st["max_service_gap_ns"] > 50_000_000 and not long_gaps:
         p.append(f"the link idled {st['max_service_gap_ns'] / 1e6:.1f} ms with packets queued")
 
 

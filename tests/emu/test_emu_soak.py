@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aqmllm.sim.emu.soak import soak, unplanned_fallbacks
+from aqmllm.sim.emu.soak import explain_gap, soak, unplanned_fallbacks
 
 
 def test_short_soak_has_no_growth_leak_or_stall(emu_env: Path, tmp_path: Path) -> None:
@@ -32,3 +32,17 @@ def test_unplanned_fallbacks_exclude_the_injected_faults() -> None:
     assert unplanned_fallbacks(transitions, [99 * ms]) == (2, 12.0)
     assert unplanned_fallbacks(transitions, [99 * ms, 8_999 * ms, 19_000 * ms]) == (0, 0.0)
     assert unplanned_fallbacks([], []) == (0, 0.0)
+
+
+def test_a_long_gap_is_explained_by_where_the_router_spent_its_time() -> None:
+    ms = 1_000_000
+    t0 = 5_000 * ms
+    samples = [{"t": 9.5, "steal_ms": 100}, {"t": 10.5, "steal_ms": 160}]
+    slept = explain_gap([t0 + 10_000 * ms, 60 * ms, 58 * ms, 1 * ms], t0, samples, 3 * ms)
+    assert slept.startswith("the link idled 60.0 ms with packets queued at t = 10.0 s")
+    assert "woke 58.0 ms after the time it asked for" in slept
+    assert "host steal 60 ms in the 1.0 s around it" in slept
+    busy = explain_gap([t0 + 10_000 * ms, 60 * ms, 1 * ms, 55 * ms], t0, samples, 54 * ms)
+    assert "own loop was busy 55.0 ms (slowest stats write 54.0 ms)" in busy
+    neither = explain_gap([t0, 60 * ms, 20 * ms, 20 * ms], t0, samples, 0)
+    assert "unexplained (overslept 20.0 ms, busy 20.0 ms)" in neither

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from aqmllm.sim.emu.daemon_ctl import Daemon, counters_by_name, wait_ring
+from aqmllm.sim.emu.soak import explain_gap
 from aqmllm.sim.emu.topology import EmuTopology, Host, host_ip
 from aqmllm.sim.emu.traffic import UDP_PAYLOAD, Flows, FlowSpec, Ping, available_ccs
 from aqmllm.sim.metrics import EV_DEQUEUE, EV_DROP, EV_MARK, LOG_DTYPE
@@ -95,6 +98,33 @@ def test_ce_marks_reach_the_receiver_and_udp_ect1_is_l4s(emu_env: Path, tmp_path
     seen = int(dg_drops.sum()) - unseen
     assert seen - 2 <= res.lost_packets <= seen, (res.lost_packets, seen, unseen, drops, marks)
     _check_accounting(topo_stats)
+
+
+def test_a_router_that_is_not_run_shows_as_an_overslept_service_gap(
+    emu_env: Path, tmp_path: Path
+) -> None:
+    # The soak explains each long idle of the link; here the cause is known:
+    # the router is stopped for 300 ms while UDP keeps its queue backlogged.
+    hosts = [Host(host_ip(0), 5_000, False)]
+    with EmuTopology(5_000_000, 5_000, hosts, workdir=tmp_path, log=False) as topo:
+        assert topo.router is not None
+        flows = Flows(topo, [FlowSpec(host_ip(0), 5201, 3, udp_mbps=6)])
+        flows.start()
+        time.sleep(1.5)
+        t_stop = time.monotonic_ns()
+        os.kill(topo.router.pid, signal.SIGSTOP)
+        time.sleep(0.3)
+        os.kill(topo.router.pid, signal.SIGCONT)
+        t_cont = time.monotonic_ns()
+        flows.wait(timeout=30)
+        st = topo.stats()
+    gap = max(st["service_gaps"], key=lambda g: g[1])
+    t_ns, gap_ns, oversleep_ns, _ = gap
+    assert st["service_gaps_total"] >= 1 and st["max_service_gap_ns"] == gap_ns
+    assert t_stop < t_ns < t_cont + 50_000_000, (t_stop, gap, t_cont)
+    assert 250e6 < gap_ns < 450e6 and oversleep_ns > gap_ns / 2, gap
+    why = explain_gap(gap, t_stop, [], st["max_stats_write_ns"])
+    assert "after the time it asked for" in why, why
 
 
 def test_reno_and_bbr_with_their_own_rtts(emu_env: Path, tmp_path: Path) -> None:
