@@ -25,6 +25,7 @@
 #include <netpfil/ipfw/dn_heap.h>
 #include <netpfil/ipfw/ip_dn_private.h>
 #include <netpfil/ipfw/dn_aqm.h>
+#include <netpfil/ipfw/dn_sched.h>	/* _SI() */
 
 #include "llm_pktq.h"
 #include "llm_var.h"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,21 @@ def test_kernel_sources_compile_against_freebsd_headers() -> None:
     # without a source tree the dummynet glue is reported, not silently dropped
     assert "skipped (need dummynet's private headers" in res.stdout
     assert "dn_llm_sched.c" in res.stdout and "dn_llm_aqm.c" in res.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ziglang") is None, reason="ziglang is absent")
+def test_a_dummynet_header_directory_without_the_headers_is_named(tmp_path: Path) -> None:
+    (tmp_path / "netpfil/ipfw").mkdir(parents=True)
+    (tmp_path / "netpfil/ipfw/ip_fw_private.h").write_text("/* only this one */\n")
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "kmod/check/kmod_check.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "FREEBSD_DN_HEADERS": str(tmp_path)},
+    )
+    assert res.returncode != 0
+    assert f"FREEBSD_DN_HEADERS={tmp_path} has no netpfil/ipfw/dn_heap.h" in res.stderr
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ziglang") is None, reason="ziglang is absent")
