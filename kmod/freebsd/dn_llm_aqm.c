@@ -44,6 +44,36 @@ struct llm_aqm_q {
 
 static struct dn_aqm llm_aqm_desc;
 
+/* Queue instances and configured flowsets pin the module. */
+static void
+llm_aqm_ref(int *count, int delta)
+{
+	dummynet_sched_lock();
+	*count += delta;
+	dummynet_sched_unlock();
+}
+
+int
+llm_aqm_busy(void)
+{
+	int n;
+
+	dummynet_sched_lock();
+	n = llm_aqm_desc.ref_count + llm_aqm_desc.cfg_ref_count;
+	dummynet_sched_unlock();
+	return (n != 0);
+}
+
+/* Room for one more packet: dummynet's queue size in bytes, or our limit. */
+static int
+llm_aqm_full(const struct dn_queue *q, const struct llm_aqm_q *lq,
+    uint32_t len)
+{
+	if (q->fs->fs.flags & DN_QSIZE_BYTES)
+		return (q->ni.len_bytes + len > (uint32_t)q->fs->fs.qsize);
+	return (q->ni.length >= lq->aq.par.limit_pkts);
+}
+
 static int
 llm_aqm_enqueue(struct dn_queue *q, struct mbuf *m)
 {
@@ -53,7 +83,7 @@ llm_aqm_enqueue(struct dn_queue *q, struct mbuf *m)
 	uint64_t heads[2];
 	int act;
 
-	if (lq == NULL || q->ni.length >= lq->aq.par.limit_pkts)
+	if (lq == NULL || llm_aqm_full(q, lq, m->m_pkthdr.len))
 		goto drop;
 	memset(&p, 0, sizeof(p));
 	p.len = m->m_pkthdr.len;
@@ -62,18 +92,18 @@ llm_aqm_enqueue(struct dn_queue *q, struct mbuf *m)
 	/* One FIFO: the head's age stands for both classes. */
 	h = llm_metaq_head(&lq->meta);
 	heads[0] = heads[1] = h != NULL ? h->enq_ns : 0;
-	r = llm_ring_lock();
+	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
 	act = aqm_enqueue(&lq->aq, r, &p, heads, llm_now_ns());
+	if (act == AQMLLM_ACT_PASS && llm_metaq_push(&lq->meta, &p) != 0) {
+		aqm_forget(&lq->aq, r, &p);	/* no room for its metadata */
+		act = AQMLLM_ACT_DROP;
+	}
 	if (r != NULL) {
 		llm_ring_kick(r);
 		llm_ring_unlock(r);
 	}
 	if (act != AQMLLM_ACT_PASS)
 		goto drop;
-	if (llm_metaq_push(&lq->meta, &p) != 0) {
-		aqm_forget(&lq->aq, NULL, &p);
-		goto drop;
-	}
 	mq_append(&q->mq, m);
 	update_stats(q, p.len, 0);
 	return (0);
@@ -95,7 +125,7 @@ llm_aqm_dequeue(struct dn_queue *q)
 
 	if (lq == NULL)
 		return (NULL);
-	r = llm_ring_lock();
+	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
 	now = llm_now_ns();
 	while ((m = q->mq.head) != NULL &&
 	    (h = llm_metaq_head(&lq->meta)) != NULL) {
@@ -144,15 +174,18 @@ llm_aqm_init(struct dn_queue *q)
 	lq->meta.cap = llm_metaq_cap(cfg->par.limit_pkts);
 	lq->meta.slot = malloc(lq->meta.cap * sizeof(struct aqm_pkt),
 	    M_DUMMYNET, M_NOWAIT | M_ZERO);
-	if (lq->meta.slot == NULL || llm_queue_id_alloc(&lq->qid) != 0)
+	if (lq->meta.slot == NULL)
 		goto fail;
+	/* Every ring slot taken: this queue is the fallback's alone. */
+	if (llm_queue_id_alloc(&lq->qid) != 0)
+		lq->qid = LLM_QID_NONE;
 	if (aqm_queue_init(&lq->aq, lq->qid, &cfg->par,
 	    (uint64_t)(uintptr_t)q ^ arc4random(), llm_now_ns()) != 0) {
 		llm_queue_id_free(lq->qid);
 		goto fail;
 	}
 	q->aqm_status = lq;
-	llm_aqm_desc.ref_count++;
+	llm_aqm_ref(&llm_aqm_desc.ref_count, 1);
 	return (0);
 fail:
 	free(lq->meta.slot, M_DUMMYNET);
@@ -171,7 +204,7 @@ llm_aqm_cleanup(struct dn_queue *q)
 	free(lq->meta.slot, M_DUMMYNET);
 	free(lq, M_DUMMYNET);
 	q->aqm_status = NULL;
-	llm_aqm_desc.ref_count--;
+	llm_aqm_ref(&llm_aqm_desc.ref_count, -1);
 	return (0);
 }
 
@@ -180,6 +213,16 @@ llm_aqm_config(struct dn_fsk *fs, struct dn_extra_parms *ep, int len)
 {
 	struct llm_aqm_cfg *cfg;
 
+	/*
+	 * config_aqm() has deconfigured the AQM that held this flowset; a
+	 * configuration still here was left by a failed attempt (dummynet
+	 * then unhooks the AQM without freeing it) and was never counted.
+	 * Ours leaves none on failure.
+	 */
+	if (fs->aqmcfg != NULL) {
+		free(fs->aqmcfg, M_DUMMYNET);
+		fs->aqmcfg = NULL;
+	}
 	if (ep == NULL || len < (int)sizeof(*ep))
 		return (EINVAL);
 	if (ep->par[0] < -1 || ep->par[0] >= AQMLLM_FB_COUNT)
@@ -197,10 +240,8 @@ llm_aqm_config(struct dn_fsk *fs, struct dn_extra_parms *ep, int len)
 		free(cfg, M_DUMMYNET);
 		return (EINVAL);
 	}
-	if (fs->aqmcfg != NULL)
-		free(fs->aqmcfg, M_DUMMYNET);
 	fs->aqmcfg = cfg;
-	llm_aqm_desc.cfg_ref_count++;
+	llm_aqm_ref(&llm_aqm_desc.cfg_ref_count, 1);
 	return (0);
 }
 
@@ -211,7 +252,7 @@ llm_aqm_deconfig(struct dn_fsk *fs)
 		free(fs->aqmcfg, M_DUMMYNET);
 		fs->aqmcfg = NULL;
 		fs->aqmfp = NULL;
-		llm_aqm_desc.cfg_ref_count--;
+		llm_aqm_ref(&llm_aqm_desc.cfg_ref_count, -1);
 	}
 	return (0);
 }

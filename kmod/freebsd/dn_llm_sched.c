@@ -32,13 +32,91 @@
 
 #define	DN_SCHED_LLM	64	/* unique among dummynet schedulers */
 
+/* Per configured scheduler: whether it holds a reference on the module. */
+struct llm_schk {
+	int		counted;
+};
+
+/*
+ * Per scheduler instance.  Dummynet takes the memory right after a
+ * !DN_MULTIQUEUE instance for its queue (si_new, si_destroy and the idle
+ * drain read (si + 1) as a struct dn_queue), so one comes first, as in
+ * fq_pie: its counters are the ones dummynet shows and tests.
+ */
 struct llm_si {
+	struct dn_queue	main_q;
 	struct mq	q[2];		/* AQMLLM_CLASS_C, AQMLLM_CLASS_L */
 	struct llm_metaq meta[2];
 	struct aqm_queue aq;
-	uint32_t	qid;
+	uint32_t	qid;		/* LLM_QID_NONE: no slot in the ring */
 	int		ok;
 };
+
+static struct dn_alg llm_sched_desc;
+
+/* Instances and configured schedulers pin the module (see llm_sched_busy). */
+static void
+llm_sched_ref(int delta)
+{
+	dummynet_sched_lock();
+	llm_sched_desc.ref_count += delta;
+	dummynet_sched_unlock();
+}
+
+int
+llm_sched_busy(void)
+{
+	int n;
+
+	dummynet_sched_lock();
+	n = llm_sched_desc.ref_count;
+	dummynet_sched_unlock();
+	return (n != 0);
+}
+
+/* The ring, locked, for an instance that has a slot in it; else NULL. */
+static struct aqm_ring *
+llm_si_ring(const struct llm_si *si)
+{
+	return (si->qid != LLM_QID_NONE ? llm_ring_lock() : NULL);
+}
+
+enum llm_move { LLM_IN, LLM_IN_DROP, LLM_OUT, LLM_OUT_DROP };
+
+/*
+ * Dummynet's counters for the instance and its queue: arrivals (dropped
+ * ones too, as dn_enqueue() counts them), backlog and drops.  Every drop
+ * also counts in io_pkt_drop, which dummynet_io() expects enqueue to do.
+ */
+static void
+llm_si_count(struct dn_sch_inst *_si, struct llm_si *si, uint32_t len,
+    enum llm_move how)
+{
+	struct dn_flow *ni[2] = { &_si->ni, &si->main_q.ni };
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		switch (how) {
+		case LLM_IN:
+			ni[k]->length++;
+			ni[k]->len_bytes += len;
+			/* FALLTHROUGH */
+		case LLM_IN_DROP:
+			ni[k]->tot_pkts++;
+			ni[k]->tot_bytes += len;
+			break;
+		case LLM_OUT:
+		case LLM_OUT_DROP:
+			ni[k]->length--;
+			ni[k]->len_bytes -= len;
+			break;
+		}
+		if (how == LLM_IN_DROP || how == LLM_OUT_DROP)
+			ni[k]->drops++;
+	}
+	if (how == LLM_IN_DROP || how == LLM_OUT_DROP)
+		V_dn_cfg.io_pkt_drop++;
+}
 
 static int
 llm_si_enqueue(struct dn_sch_inst *_si, struct dn_queue *q __unused,
@@ -50,12 +128,10 @@ llm_si_enqueue(struct dn_sch_inst *_si, struct dn_queue *q __unused,
 	uint64_t heads[2];
 	int act, k;
 
-	if (!si->ok) {
-		FREE_PKT(m);
-		return (1);
-	}
 	memset(&p, 0, sizeof(p));
 	p.len = m->m_pkthdr.len;
+	if (!si->ok)
+		goto drop;
 	p.flow_hash = m->m_pkthdr.flowid;
 	p.ecn = llm_ecn_of(mtodo(m, dn_tag_get(m)->iphdr_off));
 	for (k = 0; k < 2; k++) {
@@ -63,25 +139,26 @@ llm_si_enqueue(struct dn_sch_inst *_si, struct dn_queue *q __unused,
 
 		heads[k] = h != NULL ? h->enq_ns : 0;
 	}
-	r = llm_ring_lock();
+	r = llm_si_ring(si);
 	act = aqm_enqueue(&si->aq, r, &p, heads, llm_now_ns());
+	if (act == AQMLLM_ACT_PASS &&
+	    llm_metaq_push(&si->meta[p.cls], &p) != 0) {
+		aqm_forget(&si->aq, r, &p);	/* no room for its metadata */
+		act = AQMLLM_ACT_DROP;
+	}
 	if (r != NULL) {
 		llm_ring_kick(r);
 		llm_ring_unlock(r);
 	}
-	if (act != AQMLLM_ACT_PASS || llm_metaq_push(&si->meta[p.cls], &p)) {
-		if (act == AQMLLM_ACT_PASS)	/* no room for metadata */
-			aqm_forget(&si->aq, NULL, &p);
-		_si->ni.drops++;
-		FREE_PKT(m);
-		return (1);
-	}
+	if (act != AQMLLM_ACT_PASS)
+		goto drop;
 	mq_append(&si->q[p.cls], m);
-	_si->ni.length++;
-	_si->ni.len_bytes += p.len;
-	_si->ni.tot_pkts++;
-	_si->ni.tot_bytes += p.len;
+	llm_si_count(_si, si, p.len, LLM_IN);
 	return (0);
+drop:
+	llm_si_count(_si, si, p.len, LLM_IN_DROP);
+	FREE_PKT(m);
+	return (1);
 }
 
 static struct mbuf *
@@ -95,7 +172,9 @@ llm_si_dequeue(struct dn_sch_inst *_si)
 	uint32_t lens[2];
 	int act, cls, k;
 
-	r = llm_ring_lock();
+	if (!si->ok)
+		return (NULL);
+	r = llm_si_ring(si);
 	now = llm_now_ns();
 	for (;;) {
 		for (k = 0; k < 2; k++) {
@@ -103,21 +182,27 @@ llm_si_dequeue(struct dn_sch_inst *_si)
 			heads[k] = h != NULL ? h->enq_ns : 0;
 			lens[k] = h != NULL ? h->len : 0;
 		}
+		m = NULL;
 		cls = aqm_select(&si->aq, heads, lens, now);
-		if (cls < 0 || (m = si->q[cls].head) == NULL) {
-			m = NULL;
+		if (cls < 0 || (h = llm_metaq_head(&si->meta[cls])) == NULL ||
+		    (m = si->q[cls].head) == NULL)
 			break;
-		}
 		si->q[cls].head = m->m_nextpkt;
+		si->q[cls].count--;
 		m->m_nextpkt = NULL;
-		p = *llm_metaq_head(&si->meta[cls]);
+		p = *h;
 		llm_metaq_pop(&si->meta[cls]);
-		_si->ni.length--;
-		_si->ni.len_bytes -= p.len;
 		act = aqm_dequeue(&si->aq, r, &p, heads, now);
 		if (act == AQMLLM_ACT_DROP) {
-			_si->ni.drops++;
+			llm_si_count(_si, si, p.len, LLM_OUT_DROP);
 			FREE_PKT(m);
+			continue;
+		}
+		llm_si_count(_si, si, p.len, LLM_OUT);
+		/* Dummynet keeps rcvif as an index while a packet waits. */
+		if (m->m_pkthdr.rcvif != NULL &&
+		    __predict_false(m_rcvif_restore(m) == NULL)) {
+			m_freem(m);	/* the interface went away meanwhile */
 			continue;
 		}
 		/* ecn_mark() finds the IP header through the dummynet tag. */
@@ -125,6 +210,8 @@ llm_si_dequeue(struct dn_sch_inst *_si)
 			(void)ecn_mark(m);
 		break;
 	}
+	if (si->main_q.ni.length == 0)
+		si->main_q.q_time = V_dn_cfg.curr_time;
 	if (r != NULL) {
 		llm_ring_kick(r);
 		llm_ring_unlock(r);
@@ -140,6 +227,9 @@ llm_si_new(struct dn_sch_inst *_si)
 	uint32_t cap, k;
 
 	memset(si, 0, sizeof(*si));
+	set_oid(&si->main_q.ni.oid, DN_QUEUE, sizeof(si->main_q));
+	si->main_q._si = _si;
+	si->main_q.fs = _si->sched->fs;
 	cap = llm_metaq_cap(par.limit_pkts);
 	for (k = 0; k < 2; k++) {
 		si->meta[k].cap = cap;
@@ -148,14 +238,16 @@ llm_si_new(struct dn_sch_inst *_si)
 		if (si->meta[k].slot == NULL)
 			goto fail;
 	}
+	/* Every ring slot taken: this instance is the fallback's alone. */
 	if (llm_queue_id_alloc(&si->qid) != 0)
-		goto fail;
+		si->qid = LLM_QID_NONE;
 	if (aqm_queue_init(&si->aq, si->qid, &par,
 	    (uint64_t)(uintptr_t)_si ^ arc4random(), llm_now_ns()) != 0) {
 		llm_queue_id_free(si->qid);
 		goto fail;
 	}
 	si->ok = 1;
+	llm_sched_ref(1);
 	return (0);
 fail:
 	for (k = 0; k < 2; k++)
@@ -168,30 +260,62 @@ static int
 llm_si_free(struct dn_sch_inst *_si)
 {
 	struct llm_si *si = (struct llm_si *)(_si + 1);
+	struct aqm_ring *r;
+	struct aqm_pkt *h;
 	int k;
 
+	if (!si->ok)
+		return (0);
+	/* Queued packets leave undecided: their verdict slots are free. */
+	r = llm_si_ring(si);
+	for (k = 0; k < 2; k++) {
+		while ((h = llm_metaq_head(&si->meta[k])) != NULL) {
+			aqm_forget(&si->aq, r, h);
+			llm_metaq_pop(&si->meta[k]);
+		}
+	}
+	llm_ring_unlock(r);
 	for (k = 0; k < 2; k++) {
 		dn_free_pkts(si->q[k].head);
 		si->q[k].head = si->q[k].tail = NULL;
 		free(si->meta[k].slot, M_DUMMYNET);
 		si->meta[k].slot = NULL;
 	}
-	if (si->ok)
-		llm_queue_id_free(si->qid);
+	llm_queue_id_free(si->qid);
 	si->ok = 0;
+	llm_sched_ref(-1);
+	return (0);
+}
+
+/* Called on every configuration of the scheduler; counted once. */
+static int
+llm_sched_config(struct dn_schk *s)
+{
+	struct llm_schk *ls = (struct llm_schk *)(s + 1);
+
+	if (!ls->counted) {
+		ls->counted = 1;
+		llm_sched_ref(1);
+	}
 	return (0);
 }
 
 static int
-llm_sched_config(struct dn_schk *s __unused)
+llm_sched_destroy(struct dn_schk *s)
 {
+	struct llm_schk *ls = (struct llm_schk *)(s + 1);
+
+	if (ls->counted) {
+		ls->counted = 0;
+		llm_sched_ref(-1);
+	}
 	return (0);
 }
 
 static int
 llm_sched_getconfig(struct dn_schk *s __unused, struct dn_extra_parms *ep)
 {
-	strlcpy(ep->name, "llm", sizeof(ep->name));
+	strlcpy(ep->name, llm_sched_desc.name, sizeof(ep->name));
 	ep->par[0] = llm_tun.fallback;
 	ep->par[1] = llm_tun.limit_pkts;
 	return (0);
@@ -201,13 +325,13 @@ static struct dn_alg llm_sched_desc = {
 	_SI( .type = )		DN_SCHED_LLM,
 	_SI( .name = )		"LLM",
 	_SI( .flags = )		0,
-	_SI( .schk_datalen = )	0,
+	_SI( .schk_datalen = )	sizeof(struct llm_schk),
 	_SI( .si_datalen = )	sizeof(struct llm_si),
 	_SI( .q_datalen = )	0,
 	_SI( .enqueue = )	llm_si_enqueue,
 	_SI( .dequeue = )	llm_si_dequeue,
 	_SI( .config = )	llm_sched_config,
-	_SI( .destroy = )	NULL,
+	_SI( .destroy = )	llm_sched_destroy,
 	_SI( .new_sched = )	llm_si_new,
 	_SI( .free_sched = )	llm_si_free,
 	_SI( .new_fsk = )	NULL,
@@ -216,6 +340,10 @@ static struct dn_alg llm_sched_desc = {
 	_SI( .free_queue = )	NULL,
 	_SI( .getconfig = )	llm_sched_getconfig,
 };
+
+/* The instance's queue must sit where dummynet looks for it. */
+_Static_assert(offsetof(struct llm_si, main_q) == 0,
+    "dummynet reads (si + 1) as a struct dn_queue");
 
 int
 llm_sched_modevent(int type)

@@ -1,7 +1,7 @@
 /*
  * dn_aqm_llm module events: the ring and /dev/aqmllm first, then the
  * dummynet scheduler and AQM "llm"; unload in the reverse order, refusing
- * while dummynet still has queues of ours.
+ * (EBUSY) while a dummynet scheduler, queue or flowset still uses ours.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -37,6 +37,9 @@ llm_modevent(module_t mod __unused, int type, void *data __unused)
 		}
 		return (error);
 	case MOD_UNLOAD:
+		/* Pipes and queues that use llm must be deleted first. */
+		if (llm_sched_busy() || llm_aqm_busy())
+			return (EBUSY);
 		error = llm_aqm_modevent(MOD_UNLOAD);
 		if (error != 0)
 			return (error);

@@ -10,6 +10,7 @@
 
 #define	LLM_NQUEUES_DEFAULT	256
 #define	LLM_RING_DEFAULT	16384
+#define	LLM_QID_NONE		UINT32_MAX	/* no ring slot: fallback only */
 
 /* Tunables and sysctl-visible settings. */
 struct llm_tunables {
@@ -41,9 +42,15 @@ void	llm_queue_id_free(uint32_t id);
 uint64_t llm_now_ns(void);
 int	llm_ring_reconfigure(void);		/* sysctl changed batch/timeout */
 
-/* Dummynet registration (dn_llm_sched.c, dn_llm_aqm.c). */
+/*
+ * Dummynet registration (dn_llm_sched.c, dn_llm_aqm.c).  Busy while any
+ * dummynet object uses them: dummynet's own unload would tear an AQM off
+ * its flowsets without its lock, and keeps pointers to a scheduler.
+ */
 int	llm_sched_modevent(int type);
 int	llm_aqm_modevent(int type);
+int	llm_sched_busy(void);
+int	llm_aqm_busy(void);
 
 /* sysctl registration (llm_sysctl.c). */
 void	llm_sysctl_defaults(void);
