@@ -32,7 +32,10 @@
 
 #define	DN_AQM_LLM	64	/* unique among dummynet AQMs, never 0 */
 
+#define	LLM_AQM_CFG_MAGIC	0x6c6c6d43	/* "llmC": a configuration of ours */
+
 struct llm_aqm_cfg {
+	uint32_t	magic;
 	struct aqm_params par;
 };
 
@@ -59,9 +62,9 @@ llm_aqm_busy(void)
 	int n;
 
 	dummynet_sched_lock();
-	n = llm_aqm_desc.ref_count + llm_aqm_desc.cfg_ref_count;
+	n = llm_aqm_desc.ref_count != 0 || llm_aqm_desc.cfg_ref_count != 0;
 	dummynet_sched_unlock();
-	return (n != 0);
+	return (n);
 }
 
 /* Room for one more packet: dummynet's queue size in bytes, or our limit. */
@@ -127,8 +130,16 @@ llm_aqm_dequeue(struct dn_queue *q)
 		return (NULL);
 	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
 	now = llm_now_ns();
-	while ((m = q->mq.head) != NULL &&
-	    (h = llm_metaq_head(&lq->meta)) != NULL) {
+	for (;;) {
+		/* The mbuf and metadata FIFOs move together. */
+		m = NULL;
+		if ((h = llm_metaq_head(&lq->meta)) == NULL ||
+		    (m = q->mq.head) == NULL) {
+			KASSERT(h == NULL && q->mq.head == NULL,
+			    ("dn_aqm_llm: packet and metadata queues differ"));
+			m = NULL;
+			break;
+		}
 		q->mq.head = m->m_nextpkt;
 		m->m_nextpkt = NULL;
 		p = *h;
@@ -166,7 +177,8 @@ llm_aqm_init(struct dn_queue *q)
 	struct llm_aqm_cfg *cfg = q->fs->aqmcfg;
 	struct llm_aqm_q *lq;
 
-	if (cfg == NULL)
+	/* Another AQM's configuration (dummynet can leave one): not ours. */
+	if (cfg == NULL || cfg->magic != LLM_AQM_CFG_MAGIC)
 		return (EINVAL);
 	lq = malloc(sizeof(*lq), M_DUMMYNET, M_NOWAIT | M_ZERO);
 	if (lq == NULL)
@@ -197,9 +209,18 @@ static int
 llm_aqm_cleanup(struct dn_queue *q)
 {
 	struct llm_aqm_q *lq = q->aqm_status;
+	struct aqm_ring *r;
+	struct aqm_pkt *h;
 
 	if (lq == NULL)
 		return (0);
+	/* Packets still queued leave undecided: their verdict slots are free. */
+	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
+	while ((h = llm_metaq_head(&lq->meta)) != NULL) {
+		aqm_forget(&lq->aq, r, h);
+		llm_metaq_pop(&lq->meta);
+	}
+	llm_ring_unlock(r);
 	llm_queue_id_free(lq->qid);
 	free(lq->meta.slot, M_DUMMYNET);
 	free(lq, M_DUMMYNET);
@@ -214,13 +235,15 @@ llm_aqm_config(struct dn_fsk *fs, struct dn_extra_parms *ep, int len)
 	struct llm_aqm_cfg *cfg;
 
 	/*
-	 * config_aqm() has deconfigured the AQM that held this flowset; a
-	 * configuration still here was left by a failed attempt (dummynet
-	 * then unhooks the AQM without freeing it) and was never counted.
-	 * Ours leaves none on failure.
+	 * A configuration still here was not deconfigured: a flowset without
+	 * a scheduler is reconfigured without deconfig, and another AQM's
+	 * failed attempt leaves its own.  Ours is counted: uncount it.
 	 */
 	if (fs->aqmcfg != NULL) {
-		free(fs->aqmcfg, M_DUMMYNET);
+		cfg = fs->aqmcfg;
+		if (cfg->magic == LLM_AQM_CFG_MAGIC)
+			llm_aqm_ref(&llm_aqm_desc.cfg_ref_count, -1);
+		free(cfg, M_DUMMYNET);
 		fs->aqmcfg = NULL;
 	}
 	if (ep == NULL || len < (int)sizeof(*ep))
@@ -230,6 +253,7 @@ llm_aqm_config(struct dn_fsk *fs, struct dn_extra_parms *ep, int len)
 	cfg = malloc(sizeof(*cfg), M_DUMMYNET, M_NOWAIT | M_ZERO);
 	if (cfg == NULL)
 		return (ENOMEM);
+	cfg->magic = LLM_AQM_CFG_MAGIC;
 	cfg->par = llm_tun.defaults;
 	if (ep->par[0] >= 0)
 		cfg->par.fb_id = (uint32_t)ep->par[0];
@@ -248,11 +272,15 @@ llm_aqm_config(struct dn_fsk *fs, struct dn_extra_parms *ep, int len)
 static int
 llm_aqm_deconfig(struct dn_fsk *fs)
 {
+	struct llm_aqm_cfg *cfg;
+
 	if (fs != NULL && fs->aqmcfg != NULL) {
-		free(fs->aqmcfg, M_DUMMYNET);
+		cfg = fs->aqmcfg;
+		if (cfg->magic == LLM_AQM_CFG_MAGIC)
+			llm_aqm_ref(&llm_aqm_desc.cfg_ref_count, -1);
+		free(cfg, M_DUMMYNET);
 		fs->aqmcfg = NULL;
 		fs->aqmfp = NULL;
-		llm_aqm_ref(&llm_aqm_desc.cfg_ref_count, -1);
 	}
 	return (0);
 }
@@ -262,7 +290,7 @@ llm_aqm_getconfig(struct dn_fsk *fs, struct dn_extra_parms *ep)
 {
 	struct llm_aqm_cfg *cfg = fs->aqmcfg;
 
-	if (cfg == NULL)
+	if (cfg == NULL || cfg->magic != LLM_AQM_CFG_MAGIC)
 		return (EINVAL);
 	strlcpy(ep->name, llm_aqm_desc.name, sizeof(ep->name));
 	ep->par[0] = cfg->par.fb_id;

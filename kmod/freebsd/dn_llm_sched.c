@@ -49,10 +49,11 @@ struct llm_si {
 	struct llm_metaq meta[2];
 	struct aqm_queue aq;
 	uint32_t	qid;		/* LLM_QID_NONE: no slot in the ring */
-	int		ok;
+	int		ok;		/* set up: tables, slot, reference */
 };
 
 static struct dn_alg llm_sched_desc;
+static int	llm_si_setup(struct dn_sch_inst *_si, struct llm_si *si);
 
 /* Instances and configured schedulers pin the module (see llm_sched_busy). */
 static void
@@ -130,7 +131,7 @@ llm_si_enqueue(struct dn_sch_inst *_si, struct dn_queue *q __unused,
 
 	memset(&p, 0, sizeof(p));
 	p.len = m->m_pkthdr.len;
-	if (!si->ok)
+	if (!si->ok && llm_si_setup(_si, si) != 0)
 		goto drop;
 	p.flow_hash = m->m_pkthdr.flowid;
 	p.ecn = llm_ecn_of(mtodo(m, dn_tag_get(m)->iphdr_off));
@@ -219,20 +220,21 @@ llm_si_dequeue(struct dn_sch_inst *_si)
 	return (m);
 }
 
+/*
+ * The tables are set up with the first packet, not in new_sched: dummynet
+ * frees an instance without free_sched when an AQM configured on the
+ * scheduler's own flowset fails to initialise after new_sched succeeded.
+ */
 static int
-llm_si_new(struct dn_sch_inst *_si)
+llm_si_setup(struct dn_sch_inst *_si, struct llm_si *si)
 {
-	struct llm_si *si = (struct llm_si *)(_si + 1);
 	struct aqm_params par = llm_tun.defaults;
 	uint32_t cap, k;
 
-	memset(si, 0, sizeof(*si));
-	set_oid(&si->main_q.ni.oid, DN_QUEUE, sizeof(si->main_q));
-	si->main_q._si = _si;
-	si->main_q.fs = _si->sched->fs;
 	cap = llm_metaq_cap(par.limit_pkts);
 	for (k = 0; k < 2; k++) {
 		si->meta[k].cap = cap;
+		si->meta[k].head = si->meta[k].tail = 0;
 		si->meta[k].slot = malloc(cap * sizeof(struct aqm_pkt),
 		    M_DUMMYNET, M_NOWAIT | M_ZERO);
 		if (si->meta[k].slot == NULL)
@@ -250,10 +252,31 @@ llm_si_new(struct dn_sch_inst *_si)
 	llm_sched_ref(1);
 	return (0);
 fail:
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < 2; k++) {
 		free(si->meta[k].slot, M_DUMMYNET);
-	memset(si, 0, sizeof(*si));
+		si->meta[k].slot = NULL;
+	}
 	return (ENOMEM);
+}
+
+static int
+llm_si_new(struct dn_sch_inst *_si)
+{
+	struct llm_si *si = (struct llm_si *)(_si + 1);
+	static int warned;
+
+	memset(si, 0, sizeof(*si));
+	set_oid(&si->main_q.ni.oid, DN_QUEUE, sizeof(si->main_q));
+	si->main_q._si = _si;
+	si->main_q.fs = _si->sched->fs;
+	if (_si->sched->fs != NULL && _si->sched->fs->aqmfp != NULL &&
+	    !warned) {
+		warned = 1;
+		printf("dn_aqm_llm: the AQM configured on scheduler %d is not "
+		    "used; llm decides on its own\n",
+		    _si->sched->sch.sched_nr);
+	}
+	return (0);
 }
 
 static int

@@ -39,7 +39,7 @@
 static MALLOC_DEFINE(M_AQMLLM, "aqmllm", "aqmllm ring tables");
 
 static struct llm_softc {
-	struct mtx	mtx;		/* ring, tables, owner, knlist */
+	struct mtx	mtx;		/* ring, tables, owner, opens, knlist */
 	struct aqm_ring	ring;
 	vm_object_t	obj;
 	vm_offset_t	kva;
@@ -53,8 +53,17 @@ static struct llm_softc {
 	struct cdev	*dev;
 	void		*owner;		/* the attached daemon's cdevpriv */
 	uint64_t	wakeups;
-	int		ready;
+	int		opens;		/* descriptors open on the device */
+	int		closing;	/* unloading: no new opens */
+	int		ready;		/* changed under mtx */
 } llm_sc;
+
+/*
+ * The lock outlives the ring: sysctl handlers and the packet path may test
+ * `ready' under it until the kernel has removed the module's sysctls, which
+ * happens after MOD_UNLOAD and before the SYSUNINITs.
+ */
+MTX_SYSINIT(llm_ring_mtx, &llm_sc.mtx, "aqmllm ring", MTX_DEF);
 
 static d_open_t		llm_open;
 static d_ioctl_t	llm_ioctl;
@@ -125,7 +134,6 @@ llm_ring_create(void)
 	sc->vt = malloc(entries * sizeof(*sc->vt), M_AQMLLM, M_WAITOK | M_ZERO);
 	sc->pol = malloc(LLM_NQUEUES_DEFAULT * sizeof(*sc->pol), M_AQMLLM,
 	    M_WAITOK | M_ZERO);
-	mtx_init(&sc->mtx, "aqmllm ring", NULL, MTX_DEF);
 	knlist_init_mtx(&sc->sel.si_note, &sc->mtx);
 	error = aqm_ring_init(&sc->ring, (void *)sc->kva, sc->size, entries,
 	    entries, LLM_NQUEUES_DEFAULT, sc->vt, sc->pol);
@@ -137,7 +145,9 @@ llm_ring_create(void)
 		return (EINVAL);
 	}
 	sc->ring.hdr->fb_id = llm_tun.fallback;
+	mtx_lock(&sc->mtx);
 	sc->ready = 1;
+	mtx_unlock(&sc->mtx);
 	return (0);
 }
 
@@ -148,7 +158,9 @@ llm_ring_destroy(void)
 	vm_page_t m;
 	int i;
 
+	mtx_lock(&sc->mtx);
 	sc->ready = 0;
+	mtx_unlock(&sc->mtx);
 	if (sc->kva != 0) {
 		pmap_qremove(sc->kva, sc->npages);
 		kva_free(sc->kva, ptoa(sc->npages));
@@ -166,11 +178,11 @@ llm_ring_destroy(void)
 		vm_object_deallocate(sc->obj);
 		sc->obj = NULL;
 	}
-	if (mtx_initialized(&sc->mtx)) {
+	if (sc->sel.si_note.kl_lockarg != NULL) {
 		knlist_clear(&sc->sel.si_note, 0);
 		seldrain(&sc->sel);
 		knlist_destroy(&sc->sel.si_note);
-		mtx_destroy(&sc->mtx);
+		sc->sel.si_note.kl_lockarg = NULL;
 	}
 	free(sc->vt, M_AQMLLM);
 	free(sc->pol, M_AQMLLM);
@@ -181,9 +193,11 @@ llm_ring_destroy(void)
 struct aqm_ring *
 llm_ring_lock(void)
 {
-	if (!llm_sc.ready)
-		return (NULL);
 	mtx_lock(&llm_sc.mtx);
+	if (!llm_sc.ready) {
+		mtx_unlock(&llm_sc.mtx);
+		return (NULL);
+	}
 	return (&llm_sc.ring);
 }
 
@@ -214,9 +228,11 @@ llm_ring_reconfigure(void)
 {
 	int error;
 
-	if (!llm_sc.ready)
-		return (0);
 	mtx_lock(&llm_sc.mtx);
+	if (!llm_sc.ready) {
+		mtx_unlock(&llm_sc.mtx);
+		return (0);
+	}
 	error = aqm_ring_configure(&llm_sc.ring, llm_tun.batch_size,
 	    (uint64_t)llm_tun.verdict_timeout_us * 1000);
 	llm_sc.ring.hdr->fb_id = llm_tun.fallback;
@@ -229,9 +245,11 @@ llm_queue_id_alloc(uint32_t *id)
 {
 	uint32_t i;
 
-	if (!llm_sc.ready)
-		return (ENXIO);
 	mtx_lock(&llm_sc.mtx);
+	if (!llm_sc.ready) {
+		mtx_unlock(&llm_sc.mtx);
+		return (ENXIO);
+	}
 	for (i = 0; i < LLM_NQUEUES_DEFAULT; i++) {
 		if (!llm_sc.qid_used[i]) {
 			llm_sc.qid_used[i] = 1;
@@ -249,10 +267,10 @@ llm_queue_id_alloc(uint32_t *id)
 void
 llm_queue_id_free(uint32_t id)
 {
-	if (!llm_sc.ready || id >= LLM_NQUEUES_DEFAULT)
+	if (id >= LLM_NQUEUES_DEFAULT)
 		return;
 	mtx_lock(&llm_sc.mtx);
-	if (llm_sc.qid_used[id]) {
+	if (llm_sc.ready && llm_sc.qid_used[id]) {
 		llm_sc.qid_used[id] = 0;
 		llm_sc.queues--;
 		llm_sc.pol[id].expiry_ns = 0;
@@ -269,25 +287,58 @@ llm_dtor(void *data)
 	mtx_lock(&sc->mtx);
 	if (sc->owner == data) {
 		sc->owner = NULL;
-		aqm_ring_set_attached(&sc->ring, 0);
+		if (sc->ready)
+			aqm_ring_set_attached(&sc->ring, 0);
 	}
+	sc->opens--;
 	mtx_unlock(&sc->mtx);
 	free(data, M_AQMLLM);
+}
+
+/*
+ * Unloading: refused while a descriptor is open (its knotes and mappings
+ * would outlive the module's code); otherwise no new open is accepted
+ * until llm_dev_quiesce(0).
+ */
+int
+llm_dev_quiesce(int on)
+{
+	struct llm_softc *sc = &llm_sc;
+	int error = 0;
+
+	mtx_lock(&sc->mtx);
+	if (on && sc->opens > 0)
+		error = EBUSY;
+	else
+		sc->closing = on;
+	mtx_unlock(&sc->mtx);
+	return (error);
 }
 
 static int
 llm_open(struct cdev *dev __unused, int oflags __unused, int devtype __unused,
     struct thread *td __unused)
 {
+	struct llm_softc *sc = &llm_sc;
 	void *token;
 	int error;
 
-	if (!llm_sc.ready)
-		return (ENXIO);
 	token = malloc(sizeof(int), M_AQMLLM, M_WAITOK | M_ZERO);
-	error = devfs_set_cdevpriv(token, llm_dtor);
-	if (error != 0)
+	mtx_lock(&sc->mtx);
+	if (!sc->ready || sc->closing) {
+		mtx_unlock(&sc->mtx);
 		free(token, M_AQMLLM);
+		return (ENXIO);
+	}
+	sc->opens++;
+	mtx_unlock(&sc->mtx);
+	error = devfs_set_cdevpriv(token, llm_dtor);
+	if (error != 0) {
+		mtx_lock(&sc->mtx);
+		sc->opens--;
+		mtx_unlock(&sc->mtx);
+		free(token, M_AQMLLM);
+	}
 	return (error);
 }
 
@@ -416,8 +467,8 @@ llm_mmap_single(struct cdev *dev __unused, vm_ooffset_t *offset,
 {
 	struct llm_softc *sc = &llm_sc;
 
-	if ((nprot & PROT_EXEC) != 0 || *offset != 0 || size > sc->size ||
-	    sc->obj == NULL)
+	if ((nprot & PROT_EXEC) != 0 || *offset != 0 ||
+	    size > ptoa(sc->npages) || sc->obj == NULL)
 		return (EINVAL);
 	vm_object_reference(sc->obj);
 	*object = sc->obj;

@@ -1,7 +1,8 @@
 /*
  * dn_aqm_llm module events: the ring and /dev/aqmllm first, then the
  * dummynet scheduler and AQM "llm"; unload in the reverse order, refusing
- * (EBUSY) while a dummynet scheduler, queue or flowset still uses ours.
+ * (EBUSY) while a dummynet scheduler, queue or flowset still uses ours or
+ * a descriptor is open on /dev/aqmllm.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -40,12 +41,23 @@ llm_modevent(module_t mod __unused, int type, void *data __unused)
 		/* Pipes and queues that use llm must be deleted first. */
 		if (llm_sched_busy() || llm_aqm_busy())
 			return (EBUSY);
-		error = llm_aqm_modevent(MOD_UNLOAD);
+		error = llm_dev_quiesce(1);
 		if (error != 0)
 			return (error);
+		error = llm_aqm_modevent(MOD_UNLOAD);
+		if (error != 0) {
+			(void)llm_dev_quiesce(0);
+			return (error);
+		}
 		error = llm_sched_modevent(MOD_UNLOAD);
+		/* A configuration may have taken llm while it was unhooked. */
+		if (error == 0 && (llm_sched_busy() || llm_aqm_busy())) {
+			(void)llm_sched_modevent(MOD_LOAD);
+			error = EBUSY;
+		}
 		if (error != 0) {
 			(void)llm_aqm_modevent(MOD_LOAD);
+			(void)llm_dev_quiesce(0);
 			return (error);
 		}
 		llm_dev_destroy();

@@ -40,7 +40,8 @@ SYSCTL_UINT(_net_inet_ip_dummynet_llm, OID_AUTO, ring_entries,
 static int
 llm_sysctl_u32(SYSCTL_HANDLER_ARGS)
 {
-	uint32_t *field = arg1, v = *field;
+	struct aqm_params trial;
+	uint32_t *field = arg1, v = *field, old;
 	int error;
 
 	error = sysctl_handle_32(oidp, &v, 0, req);
@@ -48,10 +49,25 @@ llm_sysctl_u32(SYSCTL_HANDLER_ARGS)
 		return (error);
 	if (v < 1 || v > (uint32_t)arg2)
 		return (EINVAL);
+	if (field == &llm_tun.limit_pkts) {
+		/* e.g. below the guardrail's minimum backlog */
+		trial = llm_tun.defaults;
+		trial.limit_pkts = v;
+		if (aqm_params_validate(&trial) != 0)
+			return (EINVAL);
+	}
+	old = *field;
 	*field = v;
+	error = llm_ring_reconfigure();
+	if (error != 0) {
+		/* The ring refused it (a batch larger than the ring): undo. */
+		*field = old;
+		(void)llm_ring_reconfigure();
+		return (error);
+	}
 	if (field == &llm_tun.limit_pkts)
 		llm_tun.defaults.limit_pkts = v;
-	return (llm_ring_reconfigure());
+	return (0);
 }
 
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, batch_size,

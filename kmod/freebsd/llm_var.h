@@ -29,6 +29,7 @@ int	llm_ring_create(void);
 void	llm_ring_destroy(void);
 int	llm_dev_create(void);
 void	llm_dev_destroy(void);
+int	llm_dev_quiesce(int on);	/* EBUSY while a descriptor is open */
 
 /*
  * The packet path's access to the shared ring.  The ring is global to the
