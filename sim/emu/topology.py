@@ -107,7 +107,14 @@ class EmuTopology:
         self.tun_a, self.tun_b = f"aqa{self.tag}", f"aqb{self.tag}"
         self.workdir = Path(self.workdir)
         self.log_path = self.workdir / f"emu-{self.tag}.bin"
-        self.stats_path = self.workdir / f"emu-{self.tag}.json"
+        # The router writes its statistics from its packet loop whenever
+        # asked: on tmpfs in microseconds, while a disk's journal can hold the
+        # write for tens of ms (a soak saw a 28 ms stats write idle the link).
+        # The last dump is kept in the workdir when the router stops.
+        self.final_stats_path = self.workdir / f"emu-{self.tag}.json"
+        shm = Path("/dev/shm")
+        stats_dir = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir
+        self.stats_path = stats_dir / f"aqmllm-emu-{self.tag}.json"
         self.err_path = self.workdir / f"emu-{self.tag}.err"
         self.router: subprocess.Popen[str] | None = None
         self.t0_ns = 0
@@ -311,6 +318,12 @@ class EmuTopology:
             try:
                 os.unlink(self.ring)
             except FileNotFoundError:
+                pass
+        if self.stats_path != self.final_stats_path:
+            try:
+                self.final_stats_path.write_text(self.stats_path.read_text())
+                self.stats_path.unlink()
+            except OSError:
                 pass
         with _live_lock:
             _live.discard(self)
