@@ -254,7 +254,7 @@ llm_aqm_config(struct dn_fsk *fs, struct dn_extra_parms *ep, int len)
 	if (cfg == NULL)
 		return (ENOMEM);
 	cfg->magic = LLM_AQM_CFG_MAGIC;
-	cfg->par = llm_tun.defaults;
+	llm_tun_params(&cfg->par);
 	if (ep->par[0] >= 0)
 		cfg->par.fb_id = (uint32_t)ep->par[0];
 	/* dummynet's own queue size is the limit, when given in packets */

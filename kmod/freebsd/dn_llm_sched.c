@@ -228,9 +228,10 @@ llm_si_dequeue(struct dn_sch_inst *_si)
 static int
 llm_si_setup(struct dn_sch_inst *_si, struct llm_si *si)
 {
-	struct aqm_params par = llm_tun.defaults;
+	struct aqm_params par;
 	uint32_t cap, k;
 
+	llm_tun_params(&par);
 	cap = llm_metaq_cap(par.limit_pkts);
 	for (k = 0; k < 2; k++) {
 		si->meta[k].cap = cap;

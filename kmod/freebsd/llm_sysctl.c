@@ -22,6 +22,21 @@ struct llm_tunables llm_tun = {
 
 static const char *llm_fb_names[AQMLLM_FB_COUNT] = { "dualpi2", "pie", "codel" };
 
+/*
+ * Guards llm_tun.defaults between sysctl writers and the packet path that
+ * copies it for a new queue (under the dummynet lock: a leaf mutex).
+ */
+static struct mtx llm_tun_mtx;
+MTX_SYSINIT(llm_tun, &llm_tun_mtx, "aqmllm tunables", MTX_DEF);
+
+void
+llm_tun_params(struct aqm_params *par)
+{
+	mtx_lock(&llm_tun_mtx);
+	*par = llm_tun.defaults;
+	mtx_unlock(&llm_tun_mtx);
+}
+
 void
 llm_sysctl_defaults(void)
 {
@@ -51,7 +66,7 @@ llm_sysctl_u32(SYSCTL_HANDLER_ARGS)
 		return (EINVAL);
 	if (field == &llm_tun.limit_pkts) {
 		/* e.g. below the guardrail's minimum backlog */
-		trial = llm_tun.defaults;
+		llm_tun_params(&trial);
 		trial.limit_pkts = v;
 		if (aqm_params_validate(&trial) != 0)
 			return (EINVAL);
@@ -65,8 +80,11 @@ llm_sysctl_u32(SYSCTL_HANDLER_ARGS)
 		(void)llm_ring_reconfigure();
 		return (error);
 	}
-	if (field == &llm_tun.limit_pkts)
+	if (field == &llm_tun.limit_pkts) {
+		mtx_lock(&llm_tun_mtx);
 		llm_tun.defaults.limit_pkts = v;
+		mtx_unlock(&llm_tun_mtx);
+	}
 	return (0);
 }
 
@@ -94,8 +112,10 @@ llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
 		return (error);
 	for (i = 0; i < AQMLLM_FB_COUNT; i++) {
 		if (strcmp(buf, llm_fb_names[i]) == 0) {
+			mtx_lock(&llm_tun_mtx);
 			llm_tun.fallback = i;
 			llm_tun.defaults.fb_id = i;
+			mtx_unlock(&llm_tun_mtx);
 			return (llm_ring_reconfigure());
 		}
 	}
@@ -122,7 +142,8 @@ llm_sysctl_param(SYSCTL_HANDLER_ARGS)
 	uint64_t v;
 	char *base;
 
-	base = (char *)&llm_tun.defaults;
+	llm_tun_params(&trial);
+	base = (char *)&trial;
 	v = in_us ? *(uint64_t *)(base + off) / 1000 :
 	    *(uint32_t *)(base + off);
 	error = sysctl_handle_64(oidp, &v, 0, req);
@@ -130,14 +151,18 @@ llm_sysctl_param(SYSCTL_HANDLER_ARGS)
 		return (error);
 	if (v > 0xffffffffULL)
 		return (EINVAL);
+	mtx_lock(&llm_tun_mtx);
 	trial = llm_tun.defaults;
 	if (in_us)
 		*(uint64_t *)((char *)&trial + off) = v * 1000;
 	else
 		*(uint32_t *)((char *)&trial + off) = (uint32_t)v;
-	if (aqm_params_validate(&trial) != 0)
+	if (aqm_params_validate(&trial) != 0) {
+		mtx_unlock(&llm_tun_mtx);
 		return (EINVAL);
+	}
 	llm_tun.defaults = trial;
+	mtx_unlock(&llm_tun_mtx);
 	return (0);
 }
 

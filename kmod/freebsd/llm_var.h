@@ -55,5 +55,6 @@ int	llm_aqm_busy(void);
 
 /* sysctl registration (llm_sysctl.c). */
 void	llm_sysctl_defaults(void);
+void	llm_tun_params(struct aqm_params *par);	/* a consistent copy */
 
 #endif /* _DN_LLM_VAR_H_ */
