@@ -50,6 +50,9 @@ class SoakResult:
     late_stats: list[float] = field(default_factory=list)  # soak t of unanswered stats requests
     figures: dict[str, float] = field(default_factory=dict)
     t0_ns: int = 0  # CLOCK_MONOTONIC at the start, the router's clock too
+    # Every daemon liveness change the router reported; it keeps only its last
+    # 256, fewer than an hour has, so each stats sample's are merged in here.
+    transitions: dict[int, int] = field(default_factory=dict)
 
 
 def conservation_gap(st: dict[str, Any]) -> int:
@@ -101,6 +104,35 @@ def explain_gap(
     return text + (
         f"unexplained (overslept {oversleep_ns / 1e6:.1f} ms, busy {work_ns / 1e6:.1f} ms)"
     )
+
+
+STEAL_HEAVY_MS_PER_S = 200  # a second in which the hypervisor took a fifth of a CPU or more
+
+
+def steal_rate_around(samples: list[dict[str, Any]], t: float) -> float | None:
+    """Host steal (ms per second) in the sampling interval that holds soak time t."""
+    for before, after in zip(samples, samples[1:], strict=False):
+        if before["t"] <= t < after["t"]:
+            span = after["t"] - before["t"]
+            return (after["steal_ms"] - before["steal_ms"]) / span if span > 0 else None
+    return None
+
+
+def in_heavy_steal(samples: list[dict[str, Any]], times_s: list[float]) -> int:
+    """How many of these soak times fall in a second of heavy host steal."""
+    rates = [steal_rate_around(samples, t) for t in times_s]
+    return sum(1 for r in rates if r is not None and r >= STEAL_HEAVY_MS_PER_S)
+
+
+def unplanned_fallback_times(
+    transitions: list[list[int]], fault_ns: list[int], window_ns: int = 5_000_000_000
+) -> list[int]:
+    """When (router ns) the daemon was lost outside a fault window."""
+    return [
+        t
+        for t, alive in transitions
+        if alive == 0 and not any(0 <= t - f <= window_ns for f in fault_ns)
+    ]
 
 
 def unplanned_fallbacks(
@@ -176,6 +208,7 @@ def soak(
                 res.late_stats.append(round(time.monotonic() - t_start, 1))
                 say(f"soak: t={res.late_stats[-1]:.0f}s the router did not answer a stats request")
                 return
+            res.transitions.update((int(t), int(a)) for t, a in st["alive_transitions"])
             age = time.monotonic() - daemon_started
             drss = daemon.rss_kb()
             if drss > 0:
@@ -317,9 +350,22 @@ def _judge(res: SoakResult, daemon_growth: list[int], verdict_timeout_us: int) -
     f["max_stats_write_ms"] = round(st["max_stats_write_ns"] / 1e6, 3)
     if res.samples:
         f["host_steal_ms"] = res.samples[-1]["steal_ms"]
+    fault_ns = [e["t_ns"] for e in res.faults if "t_ns" in e]
+    res.transitions.update((int(t), int(a)) for t, a in st.get("alive_transitions", []))
+    transitions = [[t, a] for t, a in sorted(res.transitions.items())]
+    f["daemon_liveness_changes"] = len(transitions)
     f["unplanned_fallbacks"], f["unplanned_fallback_ms"] = unplanned_fallbacks(
-        st.get("alive_transitions", []), [e["t_ns"] for e in res.faults if "t_ns" in e]
+        transitions, fault_ns
     )
+    # Were they the VM losing its CPUs?  Compare with the share of such seconds.
+    lost_s = [(t - res.t0_ns) / 1e9 for t in unplanned_fallback_times(transitions, fault_ns)]
+    f["unplanned_fallbacks_in_heavy_steal"] = in_heavy_steal(res.samples, lost_s)
+    if len(res.samples) >= 2:
+        f["seconds_in_heavy_steal_share"] = round(
+            in_heavy_steal(res.samples, [s["t"] for s in res.samples[:-1]])
+            / (len(res.samples) - 1),
+            3,
+        )
     f["stats_requests_unanswered"] = len(res.late_stats)
     p = res.problems
     if res.late_stats:

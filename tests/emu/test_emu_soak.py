@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aqmllm.sim.emu.soak import explain_gap, soak, unplanned_fallbacks
+from aqmllm.sim.emu.soak import explain_gap, in_heavy_steal, soak, unplanned_fallbacks
 
 
 def test_short_soak_has_no_growth_leak_or_stall(emu_env: Path, tmp_path: Path) -> None:
@@ -16,6 +16,8 @@ def test_short_soak_has_no_growth_leak_or_stall(emu_env: Path, tmp_path: Path) -
     assert f["daemon_rss_growth_kb_max"] < 8192, f
     assert f["pool_in_use_end"] == 0 and f["conservation_gap_max"] == 0
     assert f["src_verdict"] > 0 and f["src_fallback"] > 0
+    # each fault took the daemon away and brought one back
+    assert f["daemon_liveness_changes"] >= 2 * f["faults"], f
     assert (tmp_path / "soak.json").exists()
 
 
@@ -46,3 +48,14 @@ def test_a_long_gap_is_explained_by_where_the_router_spent_its_time() -> None:
     assert "own loop was busy 55.0 ms (slowest stats write 54.0 ms)" in busy
     neither = explain_gap([t0, 60 * ms, 20 * ms, 20 * ms], t0, samples, 0)
     assert "unexplained (overslept 20.0 ms, busy 20.0 ms)" in neither
+
+
+def test_heavy_steal_is_counted_per_sampled_second() -> None:
+    samples = [
+        {"t": 0.0, "steal_ms": 0},
+        {"t": 1.0, "steal_ms": 20},  # 20 ms/s: an ordinary second
+        {"t": 2.0, "steal_ms": 420},  # 400 ms/s: the hypervisor took the CPUs
+        {"t": 4.0, "steal_ms": 820},  # 200 ms/s over two seconds: heavy too
+    ]
+    assert in_heavy_steal(samples, [0.5, 1.5, 3.9]) == 2
+    assert in_heavy_steal(samples, [0.5, 4.0, 9.0, -1.0]) == 0  # outside the samples
