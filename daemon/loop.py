@@ -186,7 +186,8 @@ class InferenceLoop:
         self._retry_at = 0.0
         self._stop = threading.Event()
         self._busy_since = 0.0  # perf_counter at the start of a model call, 0 when idle
-        self._dog_tick = 0.0  # the watchdog's last wake-up; 0 while it does not run
+        # The watchdog's last wake-up (perf_counter, process CPU); None while it does not run.
+        self._dog_mark: tuple[float, float] | None = None
         self._resumed_at = 0.0  # when the watchdog last found the process had stood still
         self._cost_ns = 0.0  # typical time of a model call (median of recent ones)
         self._costs: deque[float] = deque(maxlen=32)
@@ -330,7 +331,6 @@ class InferenceLoop:
                 self._cost_ns *= 0.5
                 self._costs.clear()
                 return 0
-        cpu0 = time.process_time()
         t0 = time.perf_counter()
         self._busy_since = t0
         try:
@@ -344,7 +344,7 @@ class InferenceLoop:
         finally:
             self._busy_since = 0.0
         elapsed = time.perf_counter() - t0
-        model_s = self._model_time(t0, cpu0)
+        model_s = self._model_time(t0)
         self.stats.latencies_us.append(model_s * 1e6)
         self._costs.append(model_s * 1e9)
         self._calls += 1
@@ -374,7 +374,13 @@ class InferenceLoop:
         self.queues.add_actions(recs["queue_id"][:written], acts)
         return written
 
-    def _model_time(self, t0: float, cpu0: float) -> float:
+    def _stood_still(self, now: float, cpu: float, mark: tuple[float, float]) -> bool:
+        """Since the watchdog's mark: far longer than it sleeps, with little CPU burnt."""
+        limit = self.settings.model_timeout_ms / 1000
+        gap = now - mark[0]
+        return gap - min(limit / 2, 0.05) > limit and cpu - mark[1] < gap / 2
+
+    def _model_time(self, t0: float) -> float:
         """How long the model call took, less any time the whole process stood still.
 
         SIGSTOP, or a machine that gives the daemon no CPU, stretches the
@@ -386,16 +392,15 @@ class InferenceLoop:
         """
         now = time.perf_counter()
         wall = now - t0
-        limit = self.settings.model_timeout_ms / 1000
-        if wall <= limit or not self._dog_tick:
-            return wall
-        if time.process_time() - cpu0 > wall / 2:
+        mark = self._dog_mark
+        if wall * 1000 <= self.settings.model_timeout_ms or mark is None:
             return wall
         resumed = self._resumed_at
         if resumed <= t0:
-            if now - self._dog_tick <= limit:
-                return wall  # the watchdog ran throughout: the model was slow
-            resumed = now  # the watchdog has not run since: still waking up
+            # The watchdog has not woken since: is it the process that stood still?
+            if not self._stood_still(now, time.process_time(), mark):
+                return wall  # the model was slow
+            resumed = now
         self.stats.stood_still += 1
         log.warning(
             "the daemon stood still for %.0f ms (stopped or starved of CPU); the kernel's"
@@ -442,12 +447,13 @@ class InferenceLoop:
         """A model call that hangs: tell the kernel at once, then wait it out."""
         limit = self.settings.model_timeout_ms / 1000
         period = min(limit / 2, 0.05)
-        self._dog_tick = time.perf_counter()
+        # CPU time is read here, every few ms, not around each model call.
+        self._dog_mark = (time.perf_counter(), time.process_time())
         while not self._stop.wait(period):
-            now = time.perf_counter()
-            if now - self._dog_tick - period > limit:
-                self._resumed_at = now  # the whole process stood still (see _model_time)
-            self._dog_tick = now
+            now, cpu = time.perf_counter(), time.process_time()
+            if self._stood_still(now, cpu, self._dog_mark):
+                self._resumed_at = now  # see _model_time
+            self._dog_mark = (now, cpu)
             limit = self.settings.model_timeout_ms / 1000
             period = min(limit / 2, 0.05)
             started = max(self._busy_since, self._resumed_at) if self._busy_since else 0.0
@@ -462,7 +468,7 @@ class InferenceLoop:
                     )
             else:
                 self._timed_out = False
-        self._dog_tick = 0.0
+        self._dog_mark = None
 
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
         dog = threading.Thread(target=self._watchdog, name="model-watchdog", daemon=True)
