@@ -18,6 +18,7 @@ host's steal time around it) or busy in its own loop.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import sys
@@ -89,12 +90,9 @@ def explain_gap(
             f"the router woke {oversleep_ns / 1e6:.1f} ms after the time it asked for"
             " (it was not run: the kernel or the hypervisor"
         )
-        before = [s for s in samples if s["t"] <= t]
-        after = [s for s in samples if s["t"] > t]
-        if before and after and after[0]["steal_ms"] >= before[-1]["steal_ms"]:
-            steal = after[0]["steal_ms"] - before[-1]["steal_ms"]
-            span = after[0]["t"] - before[-1]["t"]
-            text += f"; host steal {steal} ms in the {span:.1f} s around it"
+        around = steal_around(samples, t)
+        if around is not None:
+            text += f"; host steal {around[0]} ms in the {around[1]:.1f} s around it"
         return text + ")"
     if work_ns >= gap_ns / 2:
         return text + (
@@ -109,13 +107,19 @@ def explain_gap(
 STEAL_HEAVY_MS_PER_S = 200  # a second in which the hypervisor took a fifth of a CPU or more
 
 
+def steal_around(samples: list[dict[str, Any]], t: float) -> tuple[int, float] | None:
+    """Host steal (ms) and the span (s) of the sampling interval that holds soak time t."""
+    i = bisect.bisect_right([s["t"] for s in samples], t)
+    if not 0 < i < len(samples):
+        return None
+    before, after = samples[i - 1], samples[i]
+    return after["steal_ms"] - before["steal_ms"], after["t"] - before["t"]
+
+
 def steal_rate_around(samples: list[dict[str, Any]], t: float) -> float | None:
     """Host steal (ms per second) in the sampling interval that holds soak time t."""
-    for before, after in zip(samples, samples[1:], strict=False):
-        if before["t"] <= t < after["t"]:
-            span = after["t"] - before["t"]
-            return (after["steal_ms"] - before["steal_ms"]) / span if span > 0 else None
-    return None
+    around = steal_around(samples, t)
+    return around[0] / around[1] if around is not None and around[1] > 0 else None
 
 
 def in_heavy_steal(samples: list[dict[str, Any]], times_s: list[float]) -> int:
@@ -124,15 +128,16 @@ def in_heavy_steal(samples: list[dict[str, Any]], times_s: list[float]) -> int:
     return sum(1 for r in rates if r is not None and r >= STEAL_HEAVY_MS_PER_S)
 
 
+def _unplanned(t: int, alive: int, fault_ns: list[int], window_ns: int) -> bool:
+    """A loss of the daemon (alive 0) that no injected fault explains."""
+    return alive == 0 and not any(0 <= t - f <= window_ns for f in fault_ns)
+
+
 def unplanned_fallback_times(
     transitions: list[list[int]], fault_ns: list[int], window_ns: int = 5_000_000_000
 ) -> list[int]:
     """When (router ns) the daemon was lost outside a fault window."""
-    return [
-        t
-        for t, alive in transitions
-        if alive == 0 and not any(0 <= t - f <= window_ns for f in fault_ns)
-    ]
+    return [t for t, alive in transitions if _unplanned(t, alive, fault_ns, window_ns)]
 
 
 def unplanned_fallbacks(
@@ -146,7 +151,7 @@ def unplanned_fallbacks(
     count, lost_ns = 0, 0
     nexts = [*transitions[1:], None][: len(transitions)]
     for (t, alive), nxt in zip(transitions, nexts, strict=True):
-        if alive != 0 or any(0 <= t - f <= window_ns for f in fault_ns):
+        if not _unplanned(t, alive, fault_ns, window_ns):
             continue
         count += 1
         if nxt is not None:
@@ -360,12 +365,14 @@ def _judge(res: SoakResult, daemon_growth: list[int], verdict_timeout_us: int) -
     # Were they the VM losing its CPUs?  Compare with the share of such seconds.
     lost_s = [(t - res.t0_ns) / 1e9 for t in unplanned_fallback_times(transitions, fault_ns)]
     f["unplanned_fallbacks_in_heavy_steal"] = in_heavy_steal(res.samples, lost_s)
-    if len(res.samples) >= 2:
-        f["seconds_in_heavy_steal_share"] = round(
-            in_heavy_steal(res.samples, [s["t"] for s in res.samples[:-1]])
-            / (len(res.samples) - 1),
-            3,
-        )
+    pairs = list(zip(res.samples, res.samples[1:], strict=False))
+    heavy = [
+        (b["steal_ms"] - a["steal_ms"]) >= STEAL_HEAVY_MS_PER_S * (b["t"] - a["t"])
+        for a, b in pairs
+        if b["t"] > a["t"]
+    ]
+    if heavy:
+        f["seconds_in_heavy_steal_share"] = round(sum(heavy) / len(heavy), 3)
     f["stats_requests_unanswered"] = len(res.late_stats)
     p = res.problems
     if res.late_stats:
