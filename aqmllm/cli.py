@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("aqmllm.models.train_cli", "offline RL training of the LLM teacher"),
     "distill": ("aqmllm.models.distill_cli", "distil the teacher into the line-rate student"),
     "collect": ("aqmllm.sim.collect_cli", "collect experience pools from the expert AQMs in ns-3"),
+    "scenarios": ("aqmllm.sim.generate_cli", "generate training scenarios from families"),
     "evaluate": ("aqmllm.sim.evaluate_cli", "closed-loop ns-3 evaluation against baseline AQMs"),
     "emulate": ("aqmllm.sim.emulate_cli", "real TCP through the emulated router and aqmllmd"),
 }

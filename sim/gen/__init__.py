@@ -1,0 +1,1 @@
+"""Scenario generation from families (issue 16)."""
