@@ -1,0 +1,1 @@
+"""Interval-tier learning: reward, pools v2, offline RL, CMA-ES, behaviour policies."""
