@@ -17,7 +17,6 @@ from aqmllm.models.rl.pool import (
     write_interval_pool,
 )
 from aqmllm.models.rl.records import FB_CODEL, FB_DUALPI2, FB_PIE, empty
-
 from rl_helpers import SCHEMA, toy_episodes
 
 
