@@ -85,3 +85,15 @@ def load_backbone(spec: str):
         return AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelError(f"backbone {path}: cannot load: {exc}") from None
+
+
+def with_lora(base, r: int, alpha: int, targets: list[str]):
+    """Freeze the backbone and add LoRA adapters (peft) on the named projections."""
+    from peft import LoraConfig, get_peft_model
+
+    for p in base.parameters():
+        p.requires_grad_(False)
+    cfg = LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(targets), bias="none"
+    )
+    return get_peft_model(base, cfg)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
-from aqmllm.models.backbone import load_backbone
+from aqmllm.models.backbone import load_backbone, with_lora
 from aqmllm.models.checkpoint import ModelError, load_tensors, save_checkpoint
 from aqmllm.models.features import (
     SCALAR_NAMES,
@@ -77,18 +77,7 @@ class Teacher(nn.Module):
         hidden = base.config.hidden_size
         if spec.lora:
             # LoRA: the pretrained weights stay frozen, only adapters learn.
-            for p in base.parameters():
-                p.requires_grad_(False)
-            from peft import LoraConfig, get_peft_model
-
-            cfg = LoraConfig(
-                r=spec.lora_r,
-                lora_alpha=spec.lora_alpha,
-                lora_dropout=0.0,
-                target_modules=list(spec.lora_targets),
-                bias="none",
-            )
-            base = get_peft_model(base, cfg)
+            base = with_lora(base, spec.lora_r, spec.lora_alpha, spec.lora_targets)
         self.backbone = base
         self.encoder = StateEncoder(hidden, spec.d_enc)
         self.head = nn.Linear(hidden, 3)  # the L4S-LM head
