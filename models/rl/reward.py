@@ -103,12 +103,18 @@ def utilisation(records: np.ndarray) -> np.ndarray:
     return np.clip(np.where(cap_bytes > 0, by_rate, by_busy), 0.0, 1.0)
 
 
-def demand(records: np.ndarray, nominal_ns: float | None = None) -> np.ndarray:
-    """Intervals in which an under-used link is the AQM's business."""
+def active(records: np.ndarray) -> np.ndarray:
+    """Something arrived in the interval or is still queued."""
+    return (_total(records, "arr_pkts") > 0) | (_total(records, "backlog_pkts") > 0)
+
+
+def demand(records: np.ndarray, nominal_ns: float | np.ndarray | None = None) -> np.ndarray:
+    """Intervals in which an under-used link is the AQM's business: active, and not the
+    record that follows an idle gap (longer than GAP_FACTOR x the nominal interval; by
+    default the sequence's median)."""
     interval = records["interval_ns"].astype(np.float64)
-    nominal = float(np.median(interval)) if nominal_ns is None else nominal_ns
-    active = (_total(records, "arr_pkts") > 0) | (_total(records, "backlog_pkts") > 0)
-    return active & (interval <= GAP_FACTOR * nominal)
+    nominal = np.median(interval) if nominal_ns is None else nominal_ns
+    return active(records) & (interval <= GAP_FACTOR * nominal)
 
 
 def reward_terms(records: np.ndarray, nominal_ns: float | None = None) -> dict[str, np.ndarray]:
