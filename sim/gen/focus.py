@@ -2,7 +2,7 @@
 
 A focus file is JSON: a list (or ``{"entries": [...]}``) of entries, each
 with ``gap`` (how far the policy trails DualPI2 there; > 0 trails, e.g.
-minus models/rl/objective.py's episode score) and either ``file`` (a
+minus the episode score of models/rl/reward.py) and either ``file`` (a
 generated scenario, whose point is read from its ``# aqmllm-point:`` line)
 or ``point`` (a latent dict).  Parents are drawn with probability
 proportional to their positive gap; a new scenario is the parent's point
