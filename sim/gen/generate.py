@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aqmllm.sim.gen.build import MARKER, build_scenario, header_lines, to_toml
+from aqmllm.sim.gen.build import MARKER, base_view, build_scenario, header_lines, to_toml
 from aqmllm.sim.gen.family import LATENTS, Family
 from aqmllm.sim.gen.focus import FocusEntry, parent_weights
 from aqmllm.sim.gen.heldout import CollisionError, HeldOut, read_held_out
@@ -98,8 +98,8 @@ def plan(
         )
         table = build_scenario(point, extended, name, seeds, family.start_jitter_ms, description)
         held.check_scenario(name, seeds, path)
-        if not extended:
-            parse_scenario(table, str(path))  # what we write must load with today's loader
+        # what we write must load with today's loader (extended keys: their base view)
+        parse_scenario(base_view(table) if extended else table, str(path))
         text = to_toml(table, header_lines(family.name, seed, i, point, parent))
         plans.append(Generated(path, name, point, parent, text))
     return plans
