@@ -33,7 +33,7 @@ from aqmllm.models.rl.heads import action_log_prob
 
 @dataclass
 class IQLConfig:
-    gamma: float = 0.95  # per 16 ms interval: a horizon of ~20 intervals (0.3 s, a few RTTs)
+    gamma: float = 0.98  # per 16 ms interval: a horizon of ~50 intervals (0.8 s, 4 RTTs at 200 ms)
     expectile: float = 0.7
     beta: float = 3.0  # inverse temperature of the advantage weights
     max_weight: float = 100.0
