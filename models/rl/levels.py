@@ -104,9 +104,16 @@ def nearest_levels(
     return out
 
 
+DEFAULT_STEP_US = 1000.0  # DualPI2's L step (RFC 9332), what step level 0 keeps by default
+
+
 def sorted_levels(knob: int) -> np.ndarray:
-    """The knob's level indices in increasing value (for policies that step up/down)."""
-    return np.argsort(np.asarray(KNOBS[knob].levels), kind="stable")
+    """The knob's level indices in increasing effective value (for policies that step up or
+    down); the step's "keep" level counts as the default 1 ms step."""
+    values = np.asarray(KNOBS[knob].levels, float)
+    if knob == STEP:
+        values = np.where(values == 0, DEFAULT_STEP_US, values)
+    return np.argsort(values, kind="stable")
 
 
 def table() -> dict[str, dict[str, object]]:

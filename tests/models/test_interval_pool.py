@@ -37,6 +37,8 @@ def test_level_tables_and_masks() -> None:
         np.array([-1.0]), np.array([-3.0]), np.array([2.9]), np.array([3900])
     )
     assert back.tolist() == [[3, 1, 6, 5]]
+    step_values = [levels.KNOBS[levels.STEP].levels[i] for i in levels.sorted_levels(levels.STEP)]
+    assert step_values == [250, 500, 0, 1000, 2000, 4000]  # "keep" sits at the default 1 ms
     with pytest.raises(ValueError, match="knob step"):
         levels.to_residual(np.array([[0, 0, 0, 6]]))
 
