@@ -86,6 +86,22 @@ def load_focus(path: str | Path, family: Family) -> list[FocusEntry]:
     return out
 
 
+def write_focus(path: str | Path, gaps: dict[str, float]) -> Path:
+    """A focus file from {generated scenario file: gap}, e.g. gap = -episode score, averaged
+    over the run's seeds."""
+    entries = []
+    for f, gap in sorted(gaps.items()):
+        if not np.isfinite(gap):
+            raise FamilyError(f"{f}: gap {gap!r} is not a finite number")
+        entries.append({"file": str(Path(f).resolve()), "gap": float(gap)})
+    if not entries:
+        raise FamilyError("no scenarios to focus on")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"entries": entries}, indent=1) + "\n")
+    return out
+
+
 def parent_weights(entries: list[FocusEntry], temperature: float = 1.0) -> np.ndarray:
     """Draw probabilities: positive gaps only, sharpened by 1/temperature."""
     gaps = np.array([max(e.gap, 0.0) for e in entries])

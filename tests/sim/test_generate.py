@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aqmllm.sim.gen import limits
 from aqmllm.sim.gen.family import FamilyError, family_names, load_family, parse_family
-from aqmllm.sim.gen.focus import load_focus, point_of_file
+from aqmllm.sim.gen.focus import load_focus, point_of_file, write_focus
 from aqmllm.sim.gen.generate import plan, scenario_name, write
 from aqmllm.sim.gen.heldout import CollisionError, read_held_out
 from aqmllm.sim.generate_cli import main as cli_main
@@ -180,15 +180,8 @@ def test_focus_samples_near_the_largest_gaps(tmp_path: Path) -> None:
     fam = load_family("steady")
     held = _no_held(tmp_path)
     seeds = write(plan(fam, 3, 1, tmp_path / "prev", held=held), tmp_path / "prev")
-    focus = tmp_path / "focus.json"
-    focus.write_text(
-        json.dumps(
-            [
-                {"file": str(seeds[0]), "gap": 0.8},
-                {"file": str(seeds[1]), "gap": -0.5},
-                {"file": str(seeds[2]), "gap": 0.0},
-            ]
-        )
+    focus = write_focus(
+        tmp_path / "focus.json", {str(seeds[0]): 0.8, str(seeds[1]): -0.5, str(seeds[2]): 0.0}
     )
     entries = load_focus(focus, fam)
     gens = plan(fam, 20, 2, tmp_path / "new", entries, focus_share=1.0, radius=0.05, held=held)
@@ -299,3 +292,26 @@ def test_cli_generates_and_reports_errors(tmp_path: Path, capsys) -> None:
         )
         == 2
     )
+
+
+def test_bad_focus_files_are_refused(tmp_path: Path) -> None:
+    fam = load_family("steady")
+    hand = tmp_path / "hand.toml"
+    hand.write_text('name = "x"\n')
+    outside = plan(load_family("wide"), 20, 1, tmp_path / "w", held=_no_held(tmp_path))
+    far = next(g for g in outside if g.point["udp_load"] > 0)  # steady has no UDP
+    cases = [
+        ([{"file": str(hand)}], "finite number 'gap'"),
+        ([{"file": str(hand), "gap": 1.0}], "not a generated scenario"),
+        ([{"point": far.point, "gap": 1.0}], "lies outside family steady"),
+        ([{"point": {"rate_mbps": 5}, "gap": 1.0}], "lacks latent"),
+        ([], "non-empty list"),
+    ]
+    for i, (entries, message) in enumerate(cases):
+        f = tmp_path / f"f{i}.json"
+        f.write_text(json.dumps(entries))
+        with pytest.raises(FamilyError, match=message):
+            load_focus(f, fam)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(FamilyError, match="not valid JSON"):
+        load_focus(tmp_path / "bad.json", fam)
