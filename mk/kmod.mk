@@ -1,8 +1,21 @@
 # FreeBSD module checks that run on Linux.
 
-.PHONY: kmod-check man-lint
+.PHONY: kmod-check man-lint glue-test
 kmod-check: $(EXT_STAMP)
 	$(PY) kmod/check/kmod_check.py
+
+# The FreeBSD glue's portable decisions (kmod/freebsd/llm_glue.h), on Linux.
+GLUE_SRCS := $(filter-out %/dn_llm_aqm.c %/dn_llm_sched.c %/llm_dev.c %/llm_module.c \
+               %/llm_sysctl.c,$(wildcard kmod/freebsd/*.c))
+GLUE_TEST := $(BUILD)/test_glue
+$(GLUE_TEST): tests/kmod/c/test_glue.c $(GLUE_SRCS) kmod/freebsd/llm_glue.h $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined \
+	    -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include -I$(ROOT)/kmod/freebsd \
+	    -o $@ tests/kmod/c/test_glue.c $(GLUE_SRCS) $(CORE_SRCS)
+
+glue-test: $(GLUE_TEST)
+	$(GLUE_TEST)
 
 man-lint:
 	@command -v mandoc >/dev/null || (apt-get update -qq && apt-get install -y -qq mandoc)

@@ -51,7 +51,13 @@ int	llm_ring_reconfigure(void);		/* sysctl changed batch/timeout */
 int	llm_sched_modevent(int type);
 int	llm_aqm_modevent(int type);
 int	llm_sched_busy(void);
-int	llm_aqm_busy(void);
+int	llm_sched_refs(void);		/* under dummynet's sched_mtx */
+/*
+ * The unload gate (dn_llm_aqm.c): close it and count every user in every
+ * vnet (EBUSY, reopened, if any), or open it again after a refusal.
+ */
+int	llm_users_close(void);
+void	llm_users_open(void);
 
 /* sysctl registration (llm_sysctl.c). */
 void	llm_sysctl_defaults(void);
