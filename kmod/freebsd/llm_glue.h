@@ -108,4 +108,27 @@ struct llm_aqm_args {
 int	llm_aqm_parse(const struct llm_aqm_args *a,
 	    const struct aqm_params *defaults, struct aqm_params *out);
 
+/* ---- /dev/aqmllm requests (llm_ctl.c) ---- */
+
+#include "aqmllm_dev.h"
+
+/*
+ * May a descriptor opened for reading (and writing) make request nr?
+ * Reading the geometry and the counters needs FREAD; becoming, leaving
+ * or mapping the daemon's ring needs FREAD and FWRITE.  ENOTTY for an
+ * unknown request, EBADF for a descriptor opened without the access.
+ */
+int	llm_ioctl_access(unsigned nr, int can_read, int can_write);
+
+/* The daemon's ownership of the ring, as the request handlers decide it. */
+#define	LLM_OWNER_NONE	0	/* no daemon attached */
+#define	LLM_OWNER_SELF	1	/* this descriptor is the daemon */
+#define	LLM_OWNER_OTHER	2	/* another descriptor is */
+
+int	llm_attach_decide(const struct aqmllm_attach *at, int owner);
+int	llm_detach_decide(int owner);
+int	llm_map_decide(int owner);
+
+/* ---- tunables (llm_tun.c) ---- */
+
 #endif /* _DN_LLM_GLUE_H_ */

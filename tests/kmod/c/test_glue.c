@@ -254,6 +254,41 @@ test_aqm_parse(void)
 	CHECK(llm_aqm_parse(&a, &d, &out) == EINVAL);
 }
 
+/* Finding 6: a read-only descriptor reads; only the daemon writes or maps. */
+static void
+test_ioctl_access(void)
+{
+	struct aqmllm_attach at = { AQMLLM_ABI_VERSION, 0 };
+	unsigned nr;
+
+	for (nr = AQMLLM_IOC_INFO_NR; nr <= AQMLLM_IOC_MAP_NR; nr++) {
+		int reads = nr == AQMLLM_IOC_INFO_NR || nr == AQMLLM_IOC_STATS_NR;
+
+		CHECK(llm_ioctl_access(nr, 1, 1) == 0);
+		CHECK(llm_ioctl_access(nr, 1, 0) == (reads ? 0 : EBADF));
+		CHECK(llm_ioctl_access(nr, 0, 1) == EBADF);
+		CHECK(llm_ioctl_access(nr, 0, 0) == EBADF);
+	}
+	CHECK(llm_ioctl_access(0, 1, 1) == ENOTTY);
+	CHECK(llm_ioctl_access(AQMLLM_IOC_MAP_NR + 1, 1, 1) == ENOTTY);
+	CHECK(llm_ioctl_access(~0U, 1, 1) == ENOTTY);
+
+	CHECK(llm_attach_decide(&at, LLM_OWNER_NONE) == 0);
+	CHECK(llm_attach_decide(&at, LLM_OWNER_SELF) == 0);
+	CHECK(llm_attach_decide(&at, LLM_OWNER_OTHER) == EBUSY);
+	at.flags = 1;
+	CHECK(llm_attach_decide(&at, LLM_OWNER_NONE) == EINVAL);
+	at.flags = 0;
+	at.abi_version = AQMLLM_ABI_VERSION + 1;
+	CHECK(llm_attach_decide(&at, LLM_OWNER_NONE) == EPROGMISMATCH);
+	CHECK(llm_detach_decide(LLM_OWNER_SELF) == 0);
+	CHECK(llm_detach_decide(LLM_OWNER_OTHER) == EPERM);
+	CHECK(llm_detach_decide(LLM_OWNER_NONE) == EPERM);
+	CHECK(llm_map_decide(LLM_OWNER_SELF) == 0);
+	CHECK(llm_map_decide(LLM_OWNER_OTHER) == EPERM);
+	CHECK(llm_map_decide(LLM_OWNER_NONE) == EPERM);
+}
+
 int
 main(void)
 {
@@ -265,6 +300,7 @@ main(void)
 	test_gate();
 	test_fs_use();
 	test_aqm_parse();
+	test_ioctl_access();
 	printf("%d passed, %d failed\n", checks - failures, failures);
 	return (failures != 0);
 }
