@@ -131,4 +131,41 @@ int	llm_map_decide(int owner);
 
 /* ---- tunables (llm_tun.c) ---- */
 
+#define	LLM_RING_DEFAULT	16384
+
+/* Tunables and sysctl-visible settings. */
+struct llm_tunables {
+	uint32_t batch_size;
+	uint32_t fallback;		/* AQMLLM_FB_* for new queues */
+	uint32_t verdict_timeout_us;
+	uint32_t ring_entries;		/* loader tunable */
+	uint32_t limit_pkts;		/* per queue */
+	struct aqm_params defaults;	/* fallback parameters for new queues */
+};
+
+/* The u32 tunables a sysctl writes, with their ranges. */
+#define	LLM_TUN_BATCH		0	/* 1 .. ring_entries, <= 65536 */
+#define	LLM_TUN_TIMEOUT		1	/* 1 .. 4 s, in us */
+#define	LLM_TUN_LIMIT		2	/* 1 .. 2^20, and the defaults validate */
+
+#define	LLM_BATCH_MAX		65536U
+#define	LLM_TIMEOUT_US_MAX	4000000U
+#define	LLM_LIMIT_MAX		(1U << 20)
+
+extern const char *const llm_fb_names[AQMLLM_FB_COUNT];
+
+/*
+ * Each write is tried on the caller's copy and succeeds only if the whole
+ * set is still valid (the ring accepts the batch size and timeout, the
+ * fallback parameters validate); on an error the copy is unchanged.  The
+ * caller serialises writers and publishes the copy.
+ */
+int	llm_tun_set_u32(struct llm_tunables *t, int which, uint64_t v);
+int	llm_tun_set_fallback(struct llm_tunables *t, const char *name);
+/* A fallback parameter: a u64 of ns (in_us: written in us) or a u32. */
+int	llm_tun_set_param(struct llm_tunables *t, size_t off, int in_us,
+	    uint64_t v);
+/* Whether the full set is one the ring and the core accept. */
+int	llm_tun_valid(const struct llm_tunables *t);
+
 #endif /* _DN_LLM_GLUE_H_ */

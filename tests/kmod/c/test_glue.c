@@ -4,6 +4,7 @@
  * flowsets use llm, and the parse of llm's AQM parameters.
  * Prints one line per failed check and exits non-zero if any failed.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -289,6 +290,63 @@ test_ioctl_access(void)
 	CHECK(llm_map_decide(LLM_OWNER_NONE) == EPERM);
 }
 
+static void
+tun_init(struct llm_tunables *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->batch_size = 64;
+	t->fallback = AQMLLM_FB_DUALPI2;
+	t->verdict_timeout_us = 10000;
+	t->ring_entries = 16384;
+	t->limit_pkts = 10000;
+	aqm_params_defaults(&t->defaults, t->fallback);
+	t->defaults.limit_pkts = t->limit_pkts;
+}
+
+/* Finding 7: every write checked against the whole set before it is kept. */
+static void
+test_tunables(void)
+{
+	struct llm_tunables t, before;
+	const size_t tgt = offsetof(struct aqm_params, dualpi2.target_ns);
+	const size_t k = offsetof(struct aqm_params, dualpi2.k);
+
+	tun_init(&t);
+	CHECK(llm_tun_valid(&t));
+#define	REFUSED(call) do {						\
+	before = t;							\
+	CHECK((call) == EINVAL);					\
+	CHECK(memcmp(&before, &t, sizeof(t)) == 0);			\
+} while (0)
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_BATCH, 0));
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_BATCH, 16385));	/* > ring */
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_BATCH, 1ULL << 32));
+	CHECK(llm_tun_set_u32(&t, LLM_TUN_BATCH, 16384) == 0 &&
+	    t.batch_size == 16384);
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_TIMEOUT, 0));
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_TIMEOUT, LLM_TIMEOUT_US_MAX + 1));
+	CHECK(llm_tun_set_u32(&t, LLM_TUN_TIMEOUT, LLM_TIMEOUT_US_MAX) == 0);
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_LIMIT, 1));	/* < guard minimum */
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_LIMIT, LLM_LIMIT_MAX + 1));
+	CHECK(llm_tun_set_u32(&t, LLM_TUN_LIMIT, 2) == 0 &&
+	    t.limit_pkts == 2 && t.defaults.limit_pkts == 2);
+	REFUSED(llm_tun_set_u32(&t, 7, 1));
+	CHECK(llm_tun_set_fallback(&t, "pie") == 0 &&
+	    t.fallback == AQMLLM_FB_PIE && t.defaults.fb_id == AQMLLM_FB_PIE);
+	REFUSED(llm_tun_set_fallback(&t, "PIE"));
+	REFUSED(llm_tun_set_fallback(&t, ""));
+	REFUSED(llm_tun_set_fallback(&t, "dualpi2 "));
+	CHECK(llm_tun_set_param(&t, tgt, 1, 20000) == 0 &&
+	    t.defaults.dualpi2.target_ns == 20000000ULL);
+	REFUSED(llm_tun_set_param(&t, tgt, 1, 0));
+	REFUSED(llm_tun_set_param(&t, tgt, 1, 1ULL << 32));
+	REFUSED(llm_tun_set_param(&t, tgt + 1, 1, 1000));	/* misaligned */
+	REFUSED(llm_tun_set_param(&t, sizeof(t.defaults), 0, 1));
+	CHECK(llm_tun_set_param(&t, k, 0, 2) == 0);
+	CHECK(llm_tun_valid(&t));
+#undef REFUSED
+}
+
 int
 main(void)
 {
@@ -301,6 +359,7 @@ main(void)
 	test_fs_use();
 	test_aqm_parse();
 	test_ioctl_access();
+	test_tunables();
 	printf("%d passed, %d failed\n", checks - failures, failures);
 	return (failures != 0);
 }
