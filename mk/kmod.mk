@@ -20,3 +20,18 @@ glue-test: $(GLUE_TEST)
 man-lint:
 	@command -v mandoc >/dev/null || (apt-get update -qq && apt-get install -y -qq mandoc)
 	mandoc -T lint -W warning kmod/man/*.[48]
+
+# shellcheck for the rc.d script and the FreeBSD acceptance script; best
+# effort (the lint falls back to sh -n, and says so, without it).
+.PHONY: lint-deps shell-lint
+lint-deps:
+	@command -v shellcheck >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck) \
+	  >/dev/null 2>&1; } || echo "note: shellcheck unavailable; shell lint is sh -n only"
+
+system-deps: lint-deps
+
+SHELL_SCRIPTS := rc.d/aqmllmd.in kmod/check/freebsd-acceptance.sh
+shell-lint: lint-deps
+	for f in $(SHELL_SCRIPTS); do sh -n $$f || exit 1; done
+	command -v shellcheck >/dev/null && shellcheck -s sh $(SHELL_SCRIPTS)
