@@ -111,6 +111,7 @@ fi
 
 # ---- build and load ----
 check "build the module" make -C "${KMOD_DIR}" SYSDIR="${SYSDIR}"
+KO="$(make -C "${KMOD_DIR}" -V .OBJDIR)/dn_aqm_llm.ko"
 kldstat -q -m dummynet || kldload dummynet
 if ! kldstat -q -m ipfw; then
 	kenv net.inet.ip.fw.default_to_accept=1 >/dev/null
@@ -121,7 +122,7 @@ fi
 failed_load_is_clean()
 {
 	kenv net.inet.ip.dummynet.llm.ring_entries=1000 >/dev/null
-	if kldload "${KMOD_DIR}/dn_aqm_llm.ko" 2>/dev/null; then
+	if kldload "${KO}" 2>/dev/null; then
 		kenv -u net.inet.ip.dummynet.llm.ring_entries
 		echo "a ring of 1000 entries (not a power of two) was accepted"
 		return 1
@@ -131,7 +132,7 @@ failed_load_is_clean()
 	dnctl pipe ${P1} config bw 1Mbit/s codel && dnctl pipe ${P1} delete
 }
 check "a failed load leaves dummynet usable" failed_load_is_clean
-check "load dn_aqm_llm" kldload "${KMOD_DIR}/dn_aqm_llm.ko"
+check "load dn_aqm_llm" kldload "${KO}"
 check "module registered" kldstat -q -m dn_aqm_llm
 
 # ---- sysctls and device ----
