@@ -3,7 +3,7 @@
 # requests, sysctl writes and the IP_DUMMYNET3 message aqmllmctl builds.
 #
 #   make fuzz          >= 10^7 executions over all targets, with figures
-#   make fuzz-build    the targets only
+#   make fuzz-targets  the targets only
 # `make test` runs a short run (tests/fuzz/test_fuzz_targets.py).
 
 FUZZ_CC      ?= clang
@@ -19,8 +19,8 @@ FUZZ_DEPS    := $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_GLUE) kmod/freebsd/llm_glue.h \
                 $(wildcard tests/fuzz/*.h)
 FUZZ_RUNS    ?= 10000000
 
-.PHONY: fuzz fuzz-build fuzz-deps
-fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) $(FUZZ_DIR)/dnmsg_check
+.PHONY: fuzz fuzz-targets fuzz-deps
+fuzz-targets: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) $(FUZZ_DIR)/dnmsg_check
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_DIR)
@@ -43,5 +43,5 @@ fuzz-deps:
 
 system-deps: fuzz-deps
 
-fuzz: fuzz-deps fuzz-build $(EXT_STAMP)
+fuzz: fuzz-deps fuzz-targets $(EXT_STAMP)
 	nice -n 10 $(PY) tests/fuzz/run_fuzz.py --build $(FUZZ_DIR) --runs $(FUZZ_RUNS)

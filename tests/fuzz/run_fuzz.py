@@ -29,7 +29,7 @@ MAX_LEN = {"ring": 1024, "ioctl": 512, "sysctl": 1024, "dnmsg": 2048}
 def run_target(build: Path, name: str, runs: int, seed: int) -> dict[str, int]:
     binary = build / f"fuzz_{name}"
     if not binary.exists():
-        raise SystemExit(f"run_fuzz: {binary} is missing (make fuzz-build)")
+        raise SystemExit(f"run_fuzz: {binary} is missing (make fuzz-targets)")
     work, art = build / "work" / name, build / "artifacts" / name
     shutil.rmtree(art, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
