@@ -13,12 +13,16 @@ $(EMU_ROUTER): sim/emu/emu_router.c $(CORE_SRCS) $(CORE_HDRS) $(LINUX_SRCS) $(LI
 emu-router: $(EMU_ROUTER)
 
 # iperf3 and ping come from Debian; installed here when missing (best effort:
-# the emulator tests skip with the reason when they are still absent).
+# the emulator tests skip with the reason when they are still absent).  irtt
+# measures latency under load (ping stands in without it); nftables rewrites
+# TCP's ECT(0) to ECT(1) for flows with ecn = "ect1".
+EMU_APT := iperf3 iputils-ping irtt nftables
 emu-deps:
-	@command -v iperf3 >/dev/null 2>&1 && command -v ping >/dev/null 2>&1 || \
+	@command -v iperf3 >/dev/null 2>&1 && command -v ping >/dev/null 2>&1 && \
+	  command -v irtt >/dev/null 2>&1 && command -v nft >/dev/null 2>&1 || \
 	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 iputils-ping) >/dev/null 2>&1; } || \
-	  echo "note: iperf3/ping unavailable; the emulator tests will be skipped"
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(EMU_APT)) >/dev/null 2>&1; } || \
+	  echo "note: some of $(EMU_APT) unavailable; the emulator tests that need them will be skipped"
 
 test: emu-router emu-deps
 
