@@ -9,8 +9,27 @@ $(EMU_ROUTER): sim/emu/emu_router.c $(CORE_SRCS) $(CORE_HDRS) $(LINUX_SRCS) $(LI
 	@mkdir -p $(BUILD)
 	$(CC) $(EMU_CFLAGS) -o $@ sim/emu/emu_router.c $(CORE_SRCS) $(LINUX_SRCS)
 
-.PHONY: emu-router emu-deps emu-test soak soak-short
+.PHONY: emu-router emu-deps emu-test soak soak-short emu-gens
 emu-router: $(EMU_ROUTER)
+
+# Traffic generators of the emulator (each file's header says how to run it):
+# the Prague-like scalable sender over UDP and its receiver.
+GEN_CFLAGS  := -std=c11 -O2 -Wall -Wextra -Werror
+GEN_HDRS    := sim/emu/gen_common.h
+PRAGUE_SEND := $(BUILD)/aqmllm-prague-send
+PRAGUE_RECV := $(BUILD)/aqmllm-prague-recv
+EMU_GENS    := $(PRAGUE_SEND) $(PRAGUE_RECV)
+
+$(PRAGUE_SEND): sim/emu/prague_send.c sim/emu/prague_cc.c sim/emu/prague_cc.h \
+                sim/emu/prague_wire.h $(GEN_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/prague_send.c sim/emu/prague_cc.c -lm
+
+$(PRAGUE_RECV): sim/emu/prague_recv.c sim/emu/prague_wire.h $(GEN_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/prague_recv.c
+
+emu-gens: $(EMU_GENS)
 
 # iperf3 and ping come from Debian; installed here when missing (best effort:
 # the emulator tests skip with the reason when they are still absent).  irtt
@@ -24,9 +43,9 @@ emu-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(EMU_APT)) >/dev/null 2>&1; } || \
 	  echo "note: some of $(EMU_APT) unavailable; the emulator tests that need them will be skipped"
 
-test: emu-router emu-deps
+test: emu-router emu-gens emu-deps
 
-emu-test: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
+emu-test: $(EXT_STAMP) $(EMU_ROUTER) $(EMU_GENS) emu-deps
 	$(PY) -m pytest tests/emu $(PYTEST_ARGS)
 
 # An hour of real traffic through router and daemon with faults injected,
