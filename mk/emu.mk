@@ -13,12 +13,23 @@ $(EMU_ROUTER): sim/emu/emu_router.c $(CORE_SRCS) $(CORE_HDRS) $(LINUX_SRCS) $(LI
 emu-router: $(EMU_ROUTER)
 
 # Traffic generators of the emulator (each file's header says how to run it):
-# the Prague-like scalable sender over UDP and its receiver.
+# the Prague-like scalable sender over UDP and its receiver; the web client
+# and server (finite TCP transfers from a schedule, flow completion times).
 GEN_CFLAGS  := -std=c11 -O2 -Wall -Wextra -Werror
 GEN_HDRS    := sim/emu/gen_common.h
 PRAGUE_SEND := $(BUILD)/aqmllm-prague-send
 PRAGUE_RECV := $(BUILD)/aqmllm-prague-recv
-EMU_GENS    := $(PRAGUE_SEND) $(PRAGUE_RECV)
+WEB_CLIENT  := $(BUILD)/aqmllm-web-client
+WEB_SERVER  := $(BUILD)/aqmllm-web-server
+EMU_GENS    := $(PRAGUE_SEND) $(PRAGUE_RECV) $(WEB_CLIENT) $(WEB_SERVER)
+
+$(WEB_CLIENT): sim/emu/web_client.c sim/emu/web_wire.h $(GEN_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/web_client.c
+
+$(WEB_SERVER): sim/emu/web_server.c sim/emu/web_wire.h $(GEN_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/web_server.c
 
 $(PRAGUE_SEND): sim/emu/prague_send.c sim/emu/prague_cc.c sim/emu/prague_cc.h \
                 sim/emu/prague_wire.h $(GEN_HDRS)
