@@ -48,6 +48,7 @@ class PragueSpec:
     rtt_ref_ms: float = 25.0
     report_ms: int = 100
     mss: int = PRAGUE_MSS
+    pacing_credit: int = 0  # packets a late wake-up may send back to back, beyond the due one
     # receiver-side impairments, for tests of the sender
     drop: float = 0.0
     reorder: float = 0.0
@@ -102,6 +103,8 @@ class PragueSpec:
             str(self.rtt_ref_ms),
             "--report-ms",
             str(self.report_ms),
+            "--pacing-credit",
+            str(self.pacing_credit),
             "--rt-priority",
             str(self.rt_priority),
         ]

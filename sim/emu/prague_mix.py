@@ -46,8 +46,12 @@ def run_mix(
     warmup_s: float = 2.0,
     fallback: str = "dualpi2",
     limit: int = 1000,
+    prague: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One run: a flow per entry of ``kinds`` (prague, or a Linux TCP with ECN), equal RTTs."""
+    """One run: a flow per entry of ``kinds`` (prague, or a Linux TCP with ECN), equal RTTs.
+
+    ``prague``: PragueSpec fields for every Prague flow (e.g. pacing_credit).
+    """
     for k in kinds:
         if k not in KINDS:
             raise ValueError(f"flow kind {k!r}: choose from {', '.join(KINDS)}")
@@ -55,7 +59,9 @@ def run_mix(
     specs: list[Any] = []
     for i, k in enumerate(kinds):
         if k == "prague":
-            specs.append(PragueSpec(host_ip(i), 6000 + i, seconds, label=f"{k}{i}"))
+            specs.append(
+                PragueSpec(host_ip(i), 6000 + i, seconds, label=f"{k}{i}", **(prague or {}))
+            )
         else:
             specs.append(FlowSpec(host_ip(i), 5201 + i, seconds, k, label=f"{k}{i}"))
     with EmuTopology(
@@ -109,7 +115,10 @@ def _flow(r: FlowResult, warmup_s: float) -> dict[str, Any]:
         out["ce_fraction_steady"] = _steady_ce(steady)
         out["alpha_mean"] = float(np.mean([x["alpha"] for x in steady])) if steady else 0.0
         out["lost_pkts"] = r.lost_packets
-        out["rtos"] = int(r.sender.get("rtos", 0))
+        for k in ("rtos", "spurious_losses", "loss_reductions", "ce_reductions", "sent_pkts"):
+            out[k] = int(r.sender.get(k, 0))
+        for k in ("rx_pkts", "impaired_drops", "impaired_reorders", "reordered_pkts", "dup_pkts"):
+            out[k] = int(r.receiver.get(k, 0))
         out["owd_ms"] = r.receiver.get("owd_ms", {})
     else:
         skip = int(warmup_s / 0.5)

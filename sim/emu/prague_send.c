@@ -7,7 +7,8 @@
  *   aqmllm-prague-send --dst IPV4 --port N --seconds S [--mss BYTES]
  *       [--ecn ect1|ect0|not-ect] [--rtt-ref-ms MS] [--ai PKTS]
  *       [--g-shift N] [--init-cwnd PKTS] [--pacing-ss X] [--pacing-ca X]
- *       [--min-rto-ms MS] [--report-ms MS] [--rt-priority 0-99]
+ *       [--pacing-credit PKTS] [--min-rto-ms MS] [--report-ms MS]
+ *       [--rt-priority 0-99]
  *   aqmllm-prague-send --selftest
  *
  * Every data packet carries the codepoint --ecn (ECT(1) by default).  The
@@ -68,6 +69,7 @@ static struct {
 	uint64_t min_rto_ns, last_progress_ns, loss_timer_ns;
 	unsigned backoff, reo_mult;
 	uint64_t next_send_ns;
+	uint64_t credit;	/* pacing credit, packets */
 	/* the receiver's counters as last seen */
 	uint64_t fb_rx_pkts, fb_rx_bytes, fb_ce_bytes, fb_not_l4s;
 	/* totals */
@@ -323,9 +325,9 @@ send_ready(uint64_t now)
 	/* at most 64 packets between two looks at the ACKs */
 	while (can_send() && burst++ < 64) {
 		gap = pkt_interval_ns();
-		/* after a late wake-up at most one packet's worth of credit */
-		if (S.next_send_ns + gap < now)
-			S.next_send_ns = now - gap;
+		/* after a late wake-up at most --pacing-credit packets of credit */
+		if (S.next_send_ns + S.credit * gap < now)
+			S.next_send_ns = now - S.credit * gap;
 		if (now < S.next_send_ns)
 			return;
 		d->h.magic = htonl(PW_MAGIC);
@@ -594,8 +596,9 @@ usage(void)
 	fprintf(stderr, "usage: " PROG " --dst IPV4 --port N --seconds S "
 	    "[--mss BYTES] [--ecn ect1|ect0|not-ect]\n"
 	    "    [--rtt-ref-ms MS] [--ai PKTS] [--g-shift N] [--init-cwnd PKTS]"
-	    " [--pacing-ss X]\n    [--pacing-ca X] [--min-rto-ms MS] "
-	    "[--report-ms MS] [--rt-priority 0-99]\n       " PROG
+	    " [--pacing-ss X]\n    [--pacing-ca X] [--pacing-credit PKTS] "
+	    "[--min-rto-ms MS] [--report-ms MS]\n    [--rt-priority 0-99]\n"
+	    "       " PROG
 	    " --selftest\n");
 	exit(2);
 }
@@ -617,6 +620,7 @@ main(int argc, char **argv)
 		{ "pacing-ca", required_argument, NULL, 'C' },
 		{ "min-rto-ms", required_argument, NULL, 'o' },
 		{ "report-ms", required_argument, NULL, 'R' },
+		{ "pacing-credit", required_argument, NULL, 'c' },
 		{ "rt-priority", required_argument, NULL, 'P' },
 		{ "selftest", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
@@ -635,6 +639,11 @@ main(int argc, char **argv)
 	struct sigaction sa;
 
 	S.mss = 1200;
+	/* Strict pacing by default: paired runs at 20 Mbit/s (two flows) gave
+	 * utilisation 0.978 vs 0.89 and shares 50/50 vs 60/40 without credit
+	 * (a late wake-up's back-to-back pair lands on DualPI2's 1 ms step,
+	 * two packets at that rate); at 40 Mbit/s credit 1 gained ~1 %. */
+	S.credit = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': dst_s = optarg; break;
@@ -678,6 +687,9 @@ main(int argc, char **argv)
 			break;
 		case 'P': prio = (int)gen_parse_u64(PROG, "--rt-priority", optarg,
 			    0, 99);
+			break;
+		case 'c': S.credit = gen_parse_u64(PROG, "--pacing-credit", optarg,
+			    0, 64);
 			break;
 		case 'T': return (selftest());
 		default: usage();
