@@ -181,6 +181,12 @@ class Flows:
         """Servers up, then each client at t0 + start_s; pump() is called while waiting."""
         self.start_servers()
         self.t0 = time.monotonic()
+        self.start_clients(pump)
+
+    def start_clients(self, pump: Any = None) -> None:
+        """Each client at t0 + start_s (t0: now, unless the caller set it)."""
+        if not self.t0:
+            self.t0 = time.monotonic()
         order = sorted(range(len(self.specs)), key=lambda i: self.specs[i].start_s)
         for i in order:
             while time.monotonic() < self.t0 + self.specs[i].start_s:
