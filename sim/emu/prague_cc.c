@@ -31,6 +31,7 @@ prague_init(struct prague_cc *cc, const struct prague_params *p,
 	cc->alpha = p->alpha_init;
 	cc->slow_start = 1;
 	cc->round_start_ns = now_ns;
+	cc->cwnd_limited = 1;
 }
 
 uint64_t
@@ -107,7 +108,7 @@ prague_on_ack(struct prague_cc *cc, uint64_t now_ns, double delivered,
 	 * with coupled, randomly spread marks most rounds carry one, and a
 	 * window that grew only in unmarked rounds would sit far below the
 	 * 2/p that the coupling factor k = 2 of DualPI2 assumes. */
-	if (cc->in_recovery)
+	if (cc->in_recovery || !cc->cwnd_limited)
 		return;
 	inc = delivered - ce;
 	if (inc <= 0)

@@ -11,7 +11,8 @@
  * - Additive increase: ai_pkts segments per round in congestion avoidance,
  *   counted over delivered bytes that were not CE-marked (marked bytes do
  *   not earn increase), on every ACK, in CWR too; slow start adds the
- *   unmarked delivered bytes.  Loss recovery stops the increase.
+ *   unmarked delivered bytes.  Loss recovery stops the increase, and so
+ *   does a window that is not what limits sending (cwnd_limited).
  * - RTT independence: below the reference RTT rtt_ref_ns (25 ms), a round
  *   lasts rtt_virt = max(srtt, rtt_ref) and the increase per real RTT is
  *   scaled by (srtt / rtt_virt)^2, so a short-RTT flow gains rate as fast as
@@ -58,6 +59,11 @@ struct prague_cc {
 	uint32_t epoch;			/* id of the current loss epoch */
 	uint32_t epoch_lost, epoch_spurious;
 	double prior_cwnd, prior_ssthresh;
+	/* Set by the transport: the window was what limited sending lately.
+	 * Only then does it grow (as Linux's tcp_is_cwnd_limited): a sender
+	 * held back by its pacing or its scheduler would otherwise grow a
+	 * window it does not use, and send it in a burst later. */
+	int cwnd_limited;
 	/* counters */
 	uint64_t ce_reductions, loss_reductions, rtos, undos, rounds;
 };

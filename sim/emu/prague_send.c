@@ -70,6 +70,7 @@ static struct {
 	unsigned backoff, reo_mult;
 	uint64_t next_send_ns;
 	uint64_t credit;	/* pacing credit, packets */
+	uint64_t cwnd_full_ns;	/* the last time the window stopped sending */
 	/* the receiver's counters as last seen */
 	uint64_t fb_rx_pkts, fb_rx_bytes, fb_ce_bytes, fb_not_l4s;
 	/* totals */
@@ -274,6 +275,11 @@ on_ack(const struct pw_ack *a, uint64_t now)
 		S.fb_rx_bytes = rx_bytes;
 		S.fb_ce_bytes = ce_bytes;
 		S.fb_not_l4s = be64toh(a->not_l4s_pkts);
+		/* the window limited sending within the last RTT (slow start:
+		 * at least half of it was in flight) */
+		S.cc.cwnd_limited = now - S.cwnd_full_ns <= (S.srtt ? S.srtt :
+		    S.cc.p.initial_rtt_ns) || (S.cc.slow_start &&
+		    2 * (double)S.inflight >= S.cc.cwnd);
 		prague_on_ack(&S.cc, now, delivered, ce, S.largest_acked,
 		    S.next_seq, S.srtt);
 	}
@@ -322,6 +328,8 @@ send_ready(uint64_t now)
 	uint64_t gap;
 	int burst = 0;
 
+	if (!can_send())
+		S.cwnd_full_ns = now;
 	/* at most 64 packets between two looks at the ACKs */
 	while (can_send() && burst++ < 64) {
 		gap = pkt_interval_ns();
@@ -348,6 +356,8 @@ send_ready(uint64_t now)
 		S.inflight += S.mss;
 		S.sent_pkts++;
 		S.next_send_ns += gap;
+		if (!can_send())
+			S.cwnd_full_ns = now;
 	}
 }
 
@@ -530,6 +540,13 @@ selftest(void)
 	before = cc.cwnd;
 	run_round(&cc, &now, &seq, 0.0, rtt, 50);
 	expect(cc.cwnd == before, "no increase in loss recovery", cc.cwnd,
+	    before);
+
+	cc.in_recovery = 0;
+	cc.cwnd_limited = 0;
+	before = cc.cwnd;
+	run_round(&cc, &now, &seq, 0.0, rtt, 50);
+	expect(cc.cwnd == before, "no increase when not cwnd-limited", cc.cwnd,
 	    before);
 
 	/* RTT independence: a 5 ms flow reduces at most once per 25 ms */
