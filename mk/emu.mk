@@ -71,3 +71,9 @@ soak-short: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
 .PHONY: bench-emu
 bench-emu: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
 	$(PY) bench/bench_emu.py
+
+# L4S and web figures: the Prague-like sender through DualPI2 (alone, two
+# flows, against Cubic) and web FCTs beside bulk traffic (~4 minutes).
+.PHONY: bench-emu-prague
+bench-emu-prague: $(EXT_STAMP) $(EMU_ROUTER) $(EMU_GENS) emu-deps
+	$(PY) bench/bench_emu_prague.py
