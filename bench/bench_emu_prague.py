@@ -1,13 +1,14 @@
 """Emulator figures for L4S traffic and web transfers: the Prague-like sender through DualPI2.
 
-    python bench/bench_emu_prague.py [--reps 2] [--skip-web]
+    python bench/bench_emu_prague.py [--reps 2] [--skip-web | --only-web]
 
 Prints ``name: value`` lines (mean over --reps runs, then min and max):
 utilisation, L-queue sojourn p50/p99, CE fraction and alpha of one Prague
 flow at 20 and 40 Mbit/s (20 ms RTT); the shares of two Prague flows; the
 throughput balance of Prague against Cubic (with ECN) through the
 coupling; then one `aqmllm emulate` run with web transfers (Cubic Not-ECT,
-Cubic ECT(0), Cubic ECT(1) sources) beside a bulk Cubic and a Prague flow:
+Cubic ECT(0), Cubic ECT(1) sources, 4 arrivals/s each, lognormal sizes of
+mean 50 kB: ~4.8 Mbit/s of 20) beside a bulk Cubic and a Prague flow:
 flow completion time median/p99 per class and size bucket, and the irtt
 latency under load of both queues.
 """
@@ -80,7 +81,7 @@ def web(work: Path) -> None:
         "bench-web",
     )
     sources = [
-        WebFlow(label, "cubic", ecn, 20, standin_web_transfers(8, 50, dur - 1, seed=s, start_s=1))
+        WebFlow(label, "cubic", ecn, 20, standin_web_transfers(4, 50, dur - 1, seed=s, start_s=1))
         for s, (label, ecn) in enumerate(
             [("web-notect", "not-ect"), ("web-ect0", "ect0"), ("web-ect1", "ect1")]
         )
@@ -111,6 +112,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--skip-web", action="store_true")
+    ap.add_argument("--only-web", action="store_true")
     args = ap.parse_args()
     if args.reps < 1:
         ap.error("--reps must be at least 1")
@@ -119,7 +121,8 @@ def main() -> int:
         print(f"bench_emu_prague: cannot run here: {why}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        mixes(args.reps, Path(tmp))
+        if not args.only_web:
+            mixes(args.reps, Path(tmp))
         if not args.skip_web:
             web(Path(tmp))
     return 0
