@@ -139,8 +139,14 @@ def test_web_sources_with_their_cc_and_ecn_beside_a_bulk_flow(
     assert not b.error and b.goodput_mbps > 5
     assert len(res) == sum(len(s.transfers) for s in sources) > 60
     assert not any(t.error for t in res), [t for t in res if t.error][:3]
+    fallbacks = 0
     for t in res:
-        assert t.ecn_negotiated == (t.klass != "cubic/not-ect"), t
+        if t.ecn_negotiated != (t.klass != "cubic/not-ect"):
+            # Linux's RFC 3168 fallback: a SYN lost (C queue, DualPI2 drops
+            # Not-ECT there) is resent after the 1 s initial RTO without ECN
+            assert t.klass != "cubic/not-ect" and t.retrans > 0 and t.fct_s > 1.0, t
+            fallbacks += 1
+    assert fallbacks <= 0.05 * len(res)
     s = fct_summary(res)
     assert set(s["by_class"]) == {"cubic/not-ect", "reno/ect0", "cubic/ect1"}
     small_c = s["by_class"]["cubic/not-ect"]["<=15kB"]
