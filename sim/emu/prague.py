@@ -48,7 +48,7 @@ class PragueSpec:
     rtt_ref_ms: float = 25.0
     report_ms: int = 100
     mss: int = PRAGUE_MSS
-    pacing_credit: int = 0  # packets a late wake-up may send back to back, beyond the due one
+    pacing_credit: int = 1  # packets a late timer may catch up back to back (not after a cwnd wait)
     # receiver-side impairments, for tests of the sender
     drop: float = 0.0
     reorder: float = 0.0

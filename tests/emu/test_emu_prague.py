@@ -31,11 +31,10 @@ def test_one_flow_keeps_the_l_queue_at_the_step_with_the_link_full(
     assert m["L"]["p50_ms"] < 1.0 and m["L"]["p99_ms"] < 5.0, m["L"]
     assert m["C"]["packets"] < 0.01 * m["L"]["packets"]  # ECT(1): all in L
     # a scalable response: frequent small cuts driven by a few % of marks
-    # (0.7-2 % here, where the sender's pacing rather than its window is
-    # what mostly limits it; 7-15 % at 20 Mbit/s, where the window does)
-    assert 0.002 < f["ce_fraction_steady"] < 0.25, f
-    assert 0.002 < f["alpha_mean"] < 0.3, f
-    assert f["ce_reductions"] > 20 and f["loss_reductions"] == 0 and f["rtos"] == 0, f
+    # (seen: 7-9 % CE, 80-90 cuts in the 10 s)
+    assert 0.01 < f["ce_fraction_steady"] < 0.25, f
+    assert 0.01 < f["alpha_mean"] < 0.3, f
+    assert f["ce_reductions"] > 30 and f["loss_reductions"] == 0 and f["rtos"] == 0, f
     assert m["L"]["drops"] == 0
 
 
