@@ -114,9 +114,9 @@ def build_pipe_config(cfg: PipeConfig) -> bytes:
     pars = [-1] * DN_MAX_EXTRA_PARM
     if cfg.fallback is not None:
         pars[0] = FALLBACKS[cfg.fallback]
-    struct.pack_into(
-        f"<I{DN_MAX_EXTRA_PARM}q", ep, OFFSETS["dn_extra_parms"]["nr"], DN_MAX_EXTRA_PARM, *pars
-    )
+    # nr and par separately: par (int64_t) is 8-aligned, 4 bytes after nr
+    struct.pack_into("<I", ep, OFFSETS["dn_extra_parms"]["nr"], DN_MAX_EXTRA_PARM)
+    struct.pack_into(f"<{DN_MAX_EXTRA_PARM}q", ep, OFFSETS["dn_extra_parms"]["par"], *pars)
     out += ep
 
     fs = bytearray(SIZES["dn_fs"])

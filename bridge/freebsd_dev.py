@@ -7,6 +7,7 @@ group letter, command numbers and struct sizes of kmod/include/aqmllm_dev.h
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -46,6 +47,7 @@ IOC_INFO = _ior(G, lib.AQMLLM_IOC_INFO_NR, ffi.sizeof("struct aqmllm_info"))
 IOC_ATTACH = _iow(G, lib.AQMLLM_IOC_ATTACH_NR, ffi.sizeof("struct aqmllm_attach"))
 IOC_DETACH = _io(G, lib.AQMLLM_IOC_DETACH_NR)
 IOC_STATS = _ior(G, lib.AQMLLM_IOC_STATS_NR, ffi.sizeof("struct aqmllm_stats"))
+IOC_MAP = _ior(G, lib.AQMLLM_IOC_MAP_NR, ffi.sizeof("struct aqmllm_map"))
 
 
 def _call(fd: int, req: int, ctype: str, fill: dict[str, int] | None = None):
@@ -90,6 +92,36 @@ def attach(fd: int) -> None:
         if exc.errno == errno.EBUSY:
             raise DeviceError("another aqmllmd is attached to the ring") from None
         raise DeviceError(f"attach failed: {os.strerror(exc.errno or 0)}") from None
+
+
+def _munmap(addr: int, size: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.munmap(addr, size)
+
+
+def map_region(fd: int, size: int):
+    """The ring, mapped read/write (never executable) by AQMLLM_IOC_MAP.
+
+    The device refuses mmap(2), whose maximum protection would allow
+    PROT_EXEC. The result is a buffer; the mapping is undone when the
+    last view of it (numpy arrays included) is gone.
+    """
+    try:
+        m = _call(fd, IOC_MAP, "struct aqmllm_map")
+    except OSError as exc:
+        if exc.errno == errno.ENOTTY:
+            raise DeviceError(
+                "the loaded dn_aqm_llm cannot map its ring for this daemon"
+                " (AQMLLM_IOC_MAP unknown): load the matching module"
+            ) from None
+        raise DeviceError(f"mapping the ring failed: {os.strerror(exc.errno or 0)}") from None
+    addr, mapped = int(m.addr), int(m.size)
+    if mapped < size:
+        _munmap(addr, mapped)
+        raise DeviceError(f"the kernel mapped {mapped} bytes of a {size}-byte ring")
+    base = ffi.gc(ffi.cast("char *", addr), lambda _p: _munmap(addr, mapped))
+    return ffi.buffer(base, size)
 
 
 def detach(fd: int) -> None:

@@ -149,7 +149,7 @@ class Ring:
         fd, size = freebsd_dev.open_device(path)
         try:
             freebsd_dev.attach(fd)
-            buf = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            buf = freebsd_dev.map_region(fd, size)
         except BaseException:
             os.close(fd)
             raise
@@ -420,7 +420,9 @@ class Ring:
         self.records = self.verdicts = None  # type: ignore[assignment]
         self._cell.clear()
         try:
-            self._buf.close()
+            close = getattr(self._buf, "close", None)  # a device mapping has none:
+            if close is not None:  # it goes with its last view
+                close()
         except BufferError:
             pass  # views still exported elsewhere; the mapping goes with them
         if self._fd is not None:

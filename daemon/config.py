@@ -7,6 +7,7 @@ named.  Overrides use dotted names: ``--set inference.batch_size=128``.
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,11 @@ class Key:
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "ring": {
-        "path": Key(str, "/dev/shm/aqmllm", doc="ring: /dev/aqmllm or a shm file"),
+        "path": Key(
+            str,
+            "/dev/aqmllm" if sys.platform.startswith("freebsd") else "/dev/shm/aqmllm",
+            doc="ring: /dev/aqmllm or a shm file",
+        ),
     },
     "inference": {
         "policy": Key(

@@ -6,7 +6,7 @@ CORE_LIB := $(BUILD)/libaqmcore.so
 LINUX_SRCS := $(sort $(wildcard kmod/linux/*.c))
 LINUX_HDRS := $(wildcard kmod/linux/*.h)
 
-.PHONY: core fuzz fuzz-build bench-core
+.PHONY: core fuzz-random fuzz-build bench-core
 core: $(CORE_LIB)
 
 $(CORE_LIB): $(CORE_SRCS) $(CORE_HDRS) $(LINUX_SRCS) $(LINUX_HDRS)
@@ -26,8 +26,9 @@ $(FUZZ_BIN): tests/c/fuzz_ring.c tests/c/pktq.h $(CORE_SRCS) $(CORE_HDRS)
 
 fuzz-build: $(FUZZ_BIN)
 
-# The short run is part of `make test` (tests/core/test_fuzz.py); this is the long one.
-fuzz: $(FUZZ_BIN)
+# The random-bytes driver (short run: tests/core/test_fuzz.py); the
+# coverage-guided targets and `make fuzz` are in mk/fuzz.mk.
+fuzz-random: $(FUZZ_BIN)
 	@for s in 1 2 3 4; do echo "seed $$s:"; $(FUZZ_BIN) -n $(FUZZ_ITERS) -s $$s || exit 1; done
 
 BENCH_CORE := $(BUILD)/bench_core

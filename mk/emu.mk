@@ -9,20 +9,54 @@ $(EMU_ROUTER): sim/emu/emu_router.c $(CORE_SRCS) $(CORE_HDRS) $(LINUX_SRCS) $(LI
 	@mkdir -p $(BUILD)
 	$(CC) $(EMU_CFLAGS) -o $@ sim/emu/emu_router.c $(CORE_SRCS) $(LINUX_SRCS)
 
-.PHONY: emu-router emu-deps emu-test soak soak-short
+.PHONY: emu-router emu-deps emu-test soak soak-short emu-gens
 emu-router: $(EMU_ROUTER)
 
+# Traffic generators of the emulator (each file's header says how to run it):
+# the Prague-like scalable sender over UDP and its receiver; the web client
+# and server (finite TCP transfers from a schedule, flow completion times).
+GEN_CFLAGS  := -std=c11 -O2 -Wall -Wextra -Werror
+GEN_HDRS    := sim/emu/gen_common.h
+PRAGUE_SEND := $(BUILD)/aqmllm-prague-send
+PRAGUE_RECV := $(BUILD)/aqmllm-prague-recv
+WEB_CLIENT  := $(BUILD)/aqmllm-web-client
+WEB_SERVER  := $(BUILD)/aqmllm-web-server
+EMU_GENS    := $(PRAGUE_SEND) $(PRAGUE_RECV) $(WEB_CLIENT) $(WEB_SERVER)
+
+$(WEB_CLIENT): sim/emu/web_client.c sim/emu/web_wire.h $(GEN_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/web_client.c
+
+$(WEB_SERVER): sim/emu/web_server.c sim/emu/web_wire.h $(GEN_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/web_server.c
+
+$(PRAGUE_SEND): sim/emu/prague_send.c sim/emu/prague_cc.c sim/emu/prague_cc.h \
+                sim/emu/prague_wire.h $(GEN_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/prague_send.c sim/emu/prague_cc.c -lm
+
+$(PRAGUE_RECV): sim/emu/prague_recv.c sim/emu/prague_wire.h $(GEN_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/prague_recv.c
+
+emu-gens: $(EMU_GENS)
+
 # iperf3 and ping come from Debian; installed here when missing (best effort:
-# the emulator tests skip with the reason when they are still absent).
+# the emulator tests skip with the reason when they are still absent).  irtt
+# measures latency under load (ping stands in without it); nftables rewrites
+# TCP's ECT(0) to ECT(1) for flows with ecn = "ect1".
+EMU_APT := iperf3 iputils-ping irtt nftables
 emu-deps:
-	@command -v iperf3 >/dev/null 2>&1 && command -v ping >/dev/null 2>&1 || \
+	@command -v iperf3 >/dev/null 2>&1 && command -v ping >/dev/null 2>&1 && \
+	  command -v irtt >/dev/null 2>&1 && command -v nft >/dev/null 2>&1 || \
 	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 iputils-ping) >/dev/null 2>&1; } || \
-	  echo "note: iperf3/ping unavailable; the emulator tests will be skipped"
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(EMU_APT)) >/dev/null 2>&1; } || \
+	  echo "note: some of $(EMU_APT) unavailable; the emulator tests that need them will be skipped"
 
-test: emu-router emu-deps
+test: emu-router emu-gens emu-deps
 
-emu-test: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
+emu-test: $(EXT_STAMP) $(EMU_ROUTER) $(EMU_GENS) emu-deps
 	$(PY) -m pytest tests/emu $(PYTEST_ARGS)
 
 # An hour of real traffic through router and daemon with faults injected,
@@ -37,3 +71,9 @@ soak-short: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
 .PHONY: bench-emu
 bench-emu: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
 	$(PY) bench/bench_emu.py
+
+# L4S and web figures: the Prague-like sender through DualPI2 (alone, two
+# flows, against Cubic) and web FCTs beside bulk traffic (~4 minutes).
+.PHONY: bench-emu-prague
+bench-emu-prague: $(EXT_STAMP) $(EMU_ROUTER) $(EMU_GENS) emu-deps
+	$(PY) bench/bench_emu_prague.py

@@ -1,9 +1,37 @@
 # FreeBSD module checks that run on Linux.
 
-.PHONY: kmod-check man-lint
+.PHONY: kmod-check man-lint glue-test
 kmod-check: $(EXT_STAMP)
 	$(PY) kmod/check/kmod_check.py
+
+# The FreeBSD glue's portable decisions (kmod/freebsd/llm_glue.h), on Linux.
+GLUE_SRCS := $(filter-out %/dn_llm_aqm.c %/dn_llm_sched.c %/llm_dev.c %/llm_module.c \
+               %/llm_sysctl.c,$(wildcard kmod/freebsd/*.c))
+GLUE_TEST := $(BUILD)/test_glue
+$(GLUE_TEST): tests/kmod/c/test_glue.c $(GLUE_SRCS) kmod/freebsd/llm_glue.h $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined \
+	    -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include -I$(ROOT)/kmod/freebsd \
+	    -o $@ tests/kmod/c/test_glue.c $(GLUE_SRCS) $(CORE_SRCS)
+
+glue-test: $(GLUE_TEST)
+	$(GLUE_TEST)
 
 man-lint:
 	@command -v mandoc >/dev/null || (apt-get update -qq && apt-get install -y -qq mandoc)
 	mandoc -T lint -W warning kmod/man/*.[48]
+
+# shellcheck for the rc.d script and the FreeBSD acceptance script; best
+# effort (the lint falls back to sh -n, and says so, without it).
+.PHONY: lint-deps shell-lint
+lint-deps:
+	@command -v shellcheck >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck) \
+	  >/dev/null 2>&1; } || echo "note: shellcheck unavailable; shell lint is sh -n only"
+
+system-deps: lint-deps
+
+SHELL_SCRIPTS := rc.d/aqmllmd.in kmod/check/freebsd-acceptance.sh
+shell-lint: lint-deps
+	for f in $(SHELL_SCRIPTS); do sh -n $$f || exit 1; done
+	command -v shellcheck >/dev/null && shellcheck -s sh $(SHELL_SCRIPTS)

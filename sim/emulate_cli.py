@@ -118,6 +118,52 @@ def main(argv: list[str]) -> int:
         )
         for ln in lines
     ]
-    md.write_text("\n".join(lines) + "\n")
+    md.write_text("\n".join(lines + emulator_sections(report)) + "\n")
     print(f"wrote {out}/report.json, report.csv, report.md and plots ({len(runs)} runs)")
     return 0
+
+
+def emulator_sections(report: dict) -> list[str]:
+    """What only the emulator measures: its notes, latency under load, web FCTs."""
+    runs = [
+        (name, aqm, m)
+        for name, by_aqm in report["scenarios"].items()
+        for aqm, ms in by_aqm.items()
+        for m in ms
+    ]
+    notes = sorted({n for _, _, m in runs for n in m.get("notes", [])})
+    out = ["", "## Notes", ""] + [f"- {n}" for n in notes or ["none"]]
+    out += [
+        "",
+        "## Latency under load (probe RTT every 10 ms to flow 0's receiver, ms)",
+        "",
+        "| scenario | aqm | probe | n | lost | p50 | p90 | p99 | max |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, aqm, m in runs:
+        for p in m.get("latency_under_load", []):
+            vals = " | ".join(
+                f"{p.get(k, float('nan')):.2f}" for k in ("p50_ms", "p90_ms", "p99_ms")
+            )
+            out.append(
+                f"| {name} | {aqm} | {p['tool']} {p['codepoint']} | {p['n']} | {p['lost']} |"
+                f" {vals} | {p.get('max_ms', float('nan')):.2f} |"
+            )
+    web = [(name, aqm, m["web_fct"]) for name, aqm, m in runs if "web_fct" in m]
+    if web:
+        out += [
+            "",
+            f"## Web flow completion times (ms; {web[0][2]['definition']})",
+            "",
+            "| scenario | aqm | class | size | n | failed | median | p99 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, aqm, w in web:
+            for klass, buckets in w["by_class"].items():
+                for bucket, st in buckets.items():
+                    out.append(
+                        f"| {name} | {aqm} | {klass} | {bucket} | {st['n']} | {st['failed']} |"
+                        f" {st.get('median_ms', float('nan')):.1f} |"
+                        f" {st.get('p99_ms', float('nan')):.1f} |"
+                    )
+    return out

@@ -8,10 +8,10 @@
     rate_mbps = 20
     buffer_pkts = 1000
     [[flows]]
-    kind = "cubic"          # cubic | newreno | dctcp | udp
+    kind = "cubic"          # cubic | newreno | dctcp | prague | udp
     count = 2
     rtt_ms = 20
-    ecn = false             # classic flows: ECT(0) when true; dctcp always ECT(1)
+    ecn = false             # classic flows: ECT(0) when true; dctcp, prague always ECT(1)
     start_s = 0.0
     stop_s = 10.0           # default: the end
     rate_mbps = 5           # udp only
@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FLOW_KINDS = ("cubic", "newreno", "dctcp", "udp")
+# prague: a scalable (L4S) sender; ns-3 runs it as its DCTCP with ECT(1), the
+# emulator as its Prague-like UDP sender (as it does dctcp).
+FLOW_KINDS = ("cubic", "newreno", "dctcp", "prague", "udp")
+SCALABLE_KINDS = ("dctcp", "prague")
 
 
 class ScenarioError(ValueError):
@@ -49,7 +52,7 @@ class Flow:
 
     @property
     def scalable(self) -> bool:
-        return self.kind == "dctcp"
+        return self.kind in SCALABLE_KINDS
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ def parse_scenario(data: dict[str, Any], path: str) -> Scenario:
                 kind,
                 _take(where, f, "count", int, 1, lo=1, hi=64),
                 float(_take(where, f, "rtt_ms", num, 20.0, lo=0.1, hi=2000)),
-                bool(_take(where, f, "ecn", bool, kind == "dctcp")),
+                bool(_take(where, f, "ecn", bool, kind in SCALABLE_KINDS)),
                 start,
                 None if stop is None else float(stop),
                 rate_f,

@@ -133,6 +133,19 @@ aqm_ring_set_attached(struct aqm_ring *r, int attached)
 }
 
 /*
+ * The heartbeat echoes a producer clock value the daemon has seen: the
+ * published clock or a record's time, never later than the producer's
+ * own now.  A heartbeat ahead of now was not echoed but invented (a
+ * hostile or broken daemon): it proves nothing, and taking it as fresh
+ * would keep the daemon alive for as long as the lie runs ahead.
+ */
+static int
+heartbeat_fresh(uint64_t hb, uint64_t now_ns, uint64_t timeout_ns)
+{
+	return (hb <= now_ns && now_ns - hb <= timeout_ns);
+}
+
+/*
  * The daemon line is read at most every AQM_LIVENESS_NS of producer time:
  * re-reading a line the daemon keeps writing would cost a cross-core
  * transfer per packet.
@@ -152,9 +165,8 @@ refresh_liveness(struct aqm_ring *r, uint64_t now_ns)
 	hb = LOAD_RLX(&r->hdr->heartbeat_ns);
 	r->wants_records = r->attached &&
 	    (st == AQMLLM_DS_ATTACHED || st == AQMLLM_DS_POLICY_OFF);
-	/* The heartbeat echoes the producer clock; a future value is harmless. */
 	r->alive = r->attached && st == AQMLLM_DS_ATTACHED &&
-	    (hb >= now_ns || now_ns - hb <= r->verdict_timeout_ns);
+	    heartbeat_fresh(hb, now_ns, r->verdict_timeout_ns);
 	r->stale = r->attached && st == AQMLLM_DS_ATTACHED && !r->alive;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <net/if.h>
 #include <net/if_var.h>
+#include <net/vnet.h>
 #include <netinet/in.h>
 #include <netinet/ip_var.h>
 #include <netinet/ip_fw.h>
@@ -27,17 +28,11 @@
 #include <netpfil/ipfw/dn_aqm.h>
 #include <netpfil/ipfw/dn_sched.h>	/* _SI() */
 
+#include "llm_glue.h"
 #include "llm_pktq.h"
 #include "llm_var.h"
 
 #define	DN_AQM_LLM	64	/* unique among dummynet AQMs, never 0 */
-
-#define	LLM_AQM_CFG_MAGIC	0x6c6c6d43	/* "llmC": a configuration of ours */
-
-struct llm_aqm_cfg {
-	uint32_t	magic;
-	struct aqm_params par;
-};
 
 struct llm_aqm_q {
 	struct aqm_queue aq;
@@ -47,7 +42,17 @@ struct llm_aqm_q {
 
 static struct dn_aqm llm_aqm_desc;
 
-/* Queue instances and configured flowsets pin the module. */
+/*
+ * The unload gate, under dummynet's sched_mtx like the descriptors'
+ * reference counts.  Only a new configuration needs it: a queue or a
+ * scheduler instance is created for a flowset or scheduler that already
+ * makes the unload refuse.  Queue instances count in ref_count; flowsets
+ * are found by llm_aqm_flowsets() instead (cfg_ref_count stays 0:
+ * dummynet loses configurations without telling their AQM).
+ */
+struct llm_gate llm_gate;
+
+/* Queue instances pin the module (counted, as dummynet's unload expects). */
 static void
 llm_aqm_ref(int *count, int delta)
 {
@@ -56,15 +61,82 @@ llm_aqm_ref(int *count, int delta)
 	dummynet_sched_unlock();
 }
 
-int
-llm_aqm_busy(void)
+static int
+llm_config_allowed(void)
 {
-	int n;
+	int ok;
 
 	dummynet_sched_lock();
-	n = llm_aqm_desc.ref_count != 0 || llm_aqm_desc.cfg_ref_count != 0;
+	ok = llm_gate_open_p(&llm_gate);
 	dummynet_sched_unlock();
-	return (n);
+	return (ok);
+}
+
+/* Free a stale configuration of ours; count the flowsets that use llm. */
+static int
+llm_fs_scan(void *obj, void *arg)
+{
+	struct dn_fsk *fs = obj;
+	int *live = arg;
+
+	switch (llm_fs_use(fs->aqmfp, &llm_aqm_desc, fs->aqmcfg)) {
+	case LLM_FS_LIVE:
+		(*live)++;
+		break;
+	case LLM_FS_STALE:
+		free(fs->aqmcfg, M_DUMMYNET);
+		fs->aqmcfg = NULL;
+		break;
+	}
+	return (0);
+}
+
+/*
+ * Flowsets using llm in every vnet (kldunload runs in one vnet, and
+ * dummynet's own unload scans only that one), under each one's lock.
+ */
+static int
+llm_aqm_flowsets(void)
+{
+	VNET_ITERATOR_DECL(vnet_iter);
+	int live = 0;
+
+	VNET_LIST_RLOCK();
+	VNET_FOREACH(vnet_iter) {
+		CURVNET_SET(vnet_iter);
+		if (V_dn_cfg.init_done && V_dn_cfg.fshash != NULL) {
+			DN_BH_WLOCK();
+			dn_ht_scan(V_dn_cfg.fshash, llm_fs_scan, &live);
+			DN_BH_WUNLOCK();
+		}
+		CURVNET_RESTORE();
+	}
+	VNET_LIST_RUNLOCK();
+	return (live);
+}
+
+int
+llm_users_close(void)
+{
+	int users, error;
+
+	dummynet_sched_lock();
+	llm_gate_close(&llm_gate);
+	dummynet_sched_unlock();
+	users = llm_aqm_flowsets();
+	dummynet_sched_lock();
+	users += llm_aqm_desc.ref_count + llm_sched_refs();
+	error = llm_gate_decide(&llm_gate, users);
+	dummynet_sched_unlock();
+	return (error);
+}
+
+void
+llm_users_open(void)
+{
+	dummynet_sched_lock();
+	llm_gate_open(&llm_gate);
+	dummynet_sched_unlock();
 }
 
 /* Room for one more packet: dummynet's queue size in bytes, or our limit. */
@@ -178,7 +250,7 @@ llm_aqm_init(struct dn_queue *q)
 	struct llm_aqm_q *lq;
 
 	/* Another AQM's configuration (dummynet can leave one): not ours. */
-	if (cfg == NULL || cfg->magic != LLM_AQM_CFG_MAGIC)
+	if (cfg == NULL || cfg->magic != LLM_CFG_MAGIC)
 		return (EINVAL);
 	lq = malloc(sizeof(*lq), M_DUMMYNET, M_NOWAIT | M_ZERO);
 	if (lq == NULL)
@@ -232,53 +304,49 @@ llm_aqm_cleanup(struct dn_queue *q)
 static int
 llm_aqm_config(struct dn_fsk *fs, struct dn_extra_parms *ep, int len)
 {
+	struct llm_aqm_args a;
 	struct llm_aqm_cfg *cfg;
+	struct aqm_params defaults;
+	int error;
 
 	/*
 	 * A configuration still here was not deconfigured: a flowset without
 	 * a scheduler is reconfigured without deconfig, and another AQM's
-	 * failed attempt leaves its own.  Ours is counted: uncount it.
+	 * failed attempt leaves its own.  Either way nobody else frees it.
 	 */
 	if (fs->aqmcfg != NULL) {
-		cfg = fs->aqmcfg;
-		if (cfg->magic == LLM_AQM_CFG_MAGIC)
-			llm_aqm_ref(&llm_aqm_desc.cfg_ref_count, -1);
-		free(cfg, M_DUMMYNET);
+		free(fs->aqmcfg, M_DUMMYNET);
 		fs->aqmcfg = NULL;
 	}
-	if (ep == NULL || len < (int)sizeof(*ep))
+	if (ep == NULL)
 		return (EINVAL);
-	if (ep->par[0] < -1 || ep->par[0] >= AQMLLM_FB_COUNT)
-		return (EINVAL);
+	if (!llm_config_allowed())
+		return (EBUSY);		/* kldunload dn_aqm_llm is deciding */
+	memset(&a, 0, sizeof(a));
+	a.ep_len = len;
+	a.ep_min = sizeof(*ep);
+	a.fallback = ep->par[0];
+	a.qsize = fs->fs.qsize;
+	a.qsize_bytes = (fs->fs.flags & DN_QSIZE_BYTES) != 0;
+	llm_tun_params(&defaults);
 	cfg = malloc(sizeof(*cfg), M_DUMMYNET, M_NOWAIT | M_ZERO);
 	if (cfg == NULL)
 		return (ENOMEM);
-	cfg->magic = LLM_AQM_CFG_MAGIC;
-	llm_tun_params(&cfg->par);
-	if (ep->par[0] >= 0)
-		cfg->par.fb_id = (uint32_t)ep->par[0];
-	/* dummynet's own queue size is the limit, when given in packets */
-	if ((fs->fs.flags & DN_QSIZE_BYTES) == 0 && fs->fs.qsize > 0)
-		cfg->par.limit_pkts = fs->fs.qsize;
-	if (aqm_params_validate(&cfg->par) != 0) {
+	error = llm_aqm_parse(&a, &defaults, &cfg->par);
+	if (error != 0) {
 		free(cfg, M_DUMMYNET);
-		return (EINVAL);
+		return (error);
 	}
+	cfg->magic = LLM_CFG_MAGIC;
 	fs->aqmcfg = cfg;
-	llm_aqm_ref(&llm_aqm_desc.cfg_ref_count, 1);
 	return (0);
 }
 
 static int
 llm_aqm_deconfig(struct dn_fsk *fs)
 {
-	struct llm_aqm_cfg *cfg;
-
 	if (fs != NULL && fs->aqmcfg != NULL) {
-		cfg = fs->aqmcfg;
-		if (cfg->magic == LLM_AQM_CFG_MAGIC)
-			llm_aqm_ref(&llm_aqm_desc.cfg_ref_count, -1);
-		free(cfg, M_DUMMYNET);
+		free(fs->aqmcfg, M_DUMMYNET);
 		fs->aqmcfg = NULL;
 		fs->aqmfp = NULL;
 	}
@@ -290,7 +358,7 @@ llm_aqm_getconfig(struct dn_fsk *fs, struct dn_extra_parms *ep)
 {
 	struct llm_aqm_cfg *cfg = fs->aqmcfg;
 
-	if (cfg == NULL || cfg->magic != LLM_AQM_CFG_MAGIC)
+	if (cfg == NULL || cfg->magic != LLM_CFG_MAGIC)
 		return (EINVAL);
 	strlcpy(ep->name, llm_aqm_desc.name, sizeof(ep->name));
 	ep->par[0] = cfg->par.fb_id;
@@ -310,8 +378,11 @@ static struct dn_aqm llm_aqm_desc = {
 	_SI( .cleanup = )	llm_aqm_cleanup,
 };
 
+/* dummynet answers 1 for a name already registered: say so. */
 int
 llm_aqm_modevent(int type)
 {
-	return (dn_aqm_modevent(NULL, type, &llm_aqm_desc));
+	int error = dn_aqm_modevent(NULL, type, &llm_aqm_desc);
+
+	return (type == MOD_LOAD && error == 1 ? EEXIST : error);
 }

@@ -64,13 +64,20 @@ llm_sched_ref(int delta)
 	dummynet_sched_unlock();
 }
 
+/* Caller holds dummynet's sched_mtx. */
+int
+llm_sched_refs(void)
+{
+	return (llm_sched_desc.ref_count);
+}
+
 int
 llm_sched_busy(void)
 {
 	int n;
 
 	dummynet_sched_lock();
-	n = llm_sched_desc.ref_count;
+	n = llm_sched_refs();
 	dummynet_sched_unlock();
 	return (n != 0);
 }
@@ -369,8 +376,11 @@ static struct dn_alg llm_sched_desc = {
 _Static_assert(offsetof(struct llm_si, main_q) == 0,
     "dummynet reads (si + 1) as a struct dn_queue");
 
+/* dummynet answers 1 for a name already registered: say so. */
 int
 llm_sched_modevent(int type)
 {
-	return (dn_sched_modevent(NULL, type, &llm_sched_desc));
+	int error = dn_sched_modevent(NULL, type, &llm_sched_desc);
+
+	return (type == MOD_LOAD && error == 1 ? EEXIST : error);
 }

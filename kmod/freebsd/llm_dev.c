@@ -28,12 +28,14 @@
 #include <vm/pmap.h>
 #include <vm/vm_extern.h>
 #include <vm/vm_kern.h>
+#include <vm/vm_map.h>
 #include <vm/vm_object.h>
 #include <vm/vm_page.h>
 #include <vm/vm_pager.h>
 #include <vm/vm_param.h>
 
 #include "aqmllm_dev.h"
+#include "llm_glue.h"
 #include "llm_var.h"
 
 static MALLOC_DEFINE(M_AQMLLM, "aqmllm", "aqmllm ring tables");
@@ -342,20 +344,92 @@ llm_open(struct cdev *dev __unused, int oflags __unused, int devtype __unused,
 	return (error);
 }
 
+/* The request number of a command this device knows; else -1. */
 static int
-llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data,
-    int fflag __unused, struct thread *td __unused)
+llm_ioctl_nr(u_long cmd)
+{
+	switch (cmd) {
+	case AQMLLM_IOC_INFO:
+		return (AQMLLM_IOC_INFO_NR);
+	case AQMLLM_IOC_ATTACH:
+		return (AQMLLM_IOC_ATTACH_NR);
+	case AQMLLM_IOC_DETACH:
+		return (AQMLLM_IOC_DETACH_NR);
+	case AQMLLM_IOC_STATS:
+		return (AQMLLM_IOC_STATS_NR);
+	case AQMLLM_IOC_MAP:
+		return (AQMLLM_IOC_MAP_NR);
+	default:
+		return (-1);
+	}
+}
+
+static int
+llm_owner(const struct llm_softc *sc, const void *token)
+{
+	if (sc->owner == NULL)
+		return (LLM_OWNER_NONE);
+	return (sc->owner == token ? LLM_OWNER_SELF : LLM_OWNER_OTHER);
+}
+
+/*
+ * Map the region into the calling daemon with its maximum protection
+ * capped at read/write: mmap(2) of a device always allows PROT_EXEC
+ * through a later mprotect(2), and d_mmap_single cannot narrow it.
+ */
+static int
+llm_map(struct llm_softc *sc, void *token, struct aqmllm_map *m,
+    struct thread *td)
+{
+	vm_object_t obj;
+	vm_offset_t addr = 0;
+	vm_size_t size;
+	int error;
+
+	mtx_lock(&sc->mtx);
+	error = llm_map_decide(llm_owner(sc, token));
+	if (error == 0 && (!sc->ready || sc->obj == NULL))
+		error = ENXIO;
+	if (error != 0) {
+		mtx_unlock(&sc->mtx);
+		return (error);
+	}
+	obj = sc->obj;
+	size = ptoa(sc->npages);
+	vm_object_reference(obj);
+	mtx_unlock(&sc->mtx);
+	error = vm_mmap_object(&td->td_proc->p_vmspace->vm_map, &addr, size,
+	    VM_PROT_READ | VM_PROT_WRITE, VM_PROT_READ | VM_PROT_WRITE,
+	    MAP_SHARED, obj, 0, FALSE, td);
+	if (error != 0) {
+		vm_object_deallocate(obj);
+		return (error);
+	}
+	m->addr = addr;
+	m->size = size;
+	return (0);
+}
+
+static int
+llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data, int fflag,
+    struct thread *td)
 {
 	struct llm_softc *sc = &llm_sc;
 	struct aqmllm_info *info;
-	struct aqmllm_attach *at;
 	struct aqmllm_stats *st;
 	void *token;
-	int error, i;
+	int error, i, nr;
 
 	error = devfs_get_cdevpriv(&token);
 	if (error != 0)
 		return (error);
+	nr = llm_ioctl_nr(cmd);
+	error = llm_ioctl_access(nr < 0 ? ~0U : (unsigned)nr,
+	    (fflag & FREAD) != 0, (fflag & FWRITE) != 0);
+	if (error != 0)
+		return (error);
+	if (cmd == AQMLLM_IOC_MAP)
+		return (llm_map(sc, token, (struct aqmllm_map *)data, td));
 	mtx_lock(&sc->mtx);
 	switch (cmd) {
 	case AQMLLM_IOC_INFO:
@@ -371,22 +445,16 @@ llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data,
 		info->attached = sc->owner != NULL;
 		break;
 	case AQMLLM_IOC_ATTACH:
-		at = (struct aqmllm_attach *)data;
-		if (at->abi_version != AQMLLM_ABI_VERSION)
-			error = EPROGMISMATCH;
-		else if (at->flags != 0)
-			error = EINVAL;
-		else if (sc->owner != NULL && sc->owner != token)
-			error = EBUSY;
-		else {
+		error = llm_attach_decide((struct aqmllm_attach *)data,
+		    llm_owner(sc, token));
+		if (error == 0) {
 			sc->owner = token;
 			aqm_ring_set_attached(&sc->ring, 1);
 		}
 		break;
 	case AQMLLM_IOC_DETACH:
-		if (sc->owner != token)
-			error = EPERM;
-		else {
+		error = llm_detach_decide(llm_owner(sc, token));
+		if (error == 0) {
 			sc->owner = NULL;
 			aqm_ring_set_attached(&sc->ring, 0);
 		}
@@ -398,9 +466,6 @@ llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data,
 			st->counters[i] = sc->ring.cnt[i];
 		st->queues = sc->queues;
 		st->wakeups_sent = sc->wakeups;
-		break;
-	default:
-		error = ENOTTY;
 		break;
 	}
 	mtx_unlock(&sc->mtx);
@@ -461,18 +526,18 @@ llm_kq_detach(struct knote *kn)
 	knlist_remove(&sc->sel.si_note, kn, 0);
 }
 
+/*
+ * mmap(2) is refused: its maximum protection always includes execute
+ * (devfs sets it, and this hook cannot narrow it), so the daemon maps
+ * the region through AQMLLM_IOC_MAP instead.  Not ENODEV, which would
+ * fall back to the device pager.
+ */
 static int
-llm_mmap_single(struct cdev *dev __unused, vm_ooffset_t *offset,
-    vm_size_t size, struct vm_object **object, int nprot)
+llm_mmap_single(struct cdev *dev __unused, vm_ooffset_t *offset __unused,
+    vm_size_t size __unused, struct vm_object **object __unused,
+    int nprot __unused)
 {
-	struct llm_softc *sc = &llm_sc;
-
-	if ((nprot & PROT_EXEC) != 0 || *offset != 0 ||
-	    size > ptoa(sc->npages) || sc->obj == NULL)
-		return (EINVAL);
-	vm_object_reference(sc->obj);
-	*object = sc->obj;
-	return (0);
+	return (EACCES);
 }
 
 int

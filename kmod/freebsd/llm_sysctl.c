@@ -8,6 +8,7 @@
 #include <sys/kernel.h>
 #include <sys/lock.h>
 #include <sys/mutex.h>
+#include <sys/sx.h>
 #include <sys/sysctl.h>
 
 #include "llm_var.h"
@@ -20,12 +21,14 @@ struct llm_tunables llm_tun = {
 	.limit_pkts = 10000,
 };
 
-static const char *llm_fb_names[AQMLLM_FB_COUNT] = { "dualpi2", "pie", "codel" };
-
 /*
- * Guards llm_tun.defaults between sysctl writers and the packet path that
- * copies it for a new queue (under the dummynet lock: a leaf mutex).
+ * Writers take llm_tun_sx for the whole read-check-write (they may sleep
+ * copying the value in), so two never interleave; llm_tun_mtx guards the
+ * published set against the packet path, which copies the defaults for a
+ * new queue under the dummynet lock (a leaf mutex).
  */
+static struct sx llm_tun_sx;
+SX_SYSINIT(llm_tun_sx, &llm_tun_sx, "aqmllm sysctl writers");
 static struct mtx llm_tun_mtx;
 MTX_SYSINIT(llm_tun, &llm_tun_mtx, "aqmllm tunables", MTX_DEF);
 
@@ -44,6 +47,17 @@ llm_sysctl_defaults(void)
 	llm_tun.defaults.limit_pkts = llm_tun.limit_pkts;
 }
 
+/* Publish a checked set (writer lock held) and let the ring follow it. */
+static int
+llm_tun_publish(const struct llm_tunables *t)
+{
+	sx_assert(&llm_tun_sx, SA_XLOCKED);
+	mtx_lock(&llm_tun_mtx);
+	llm_tun = *t;
+	mtx_unlock(&llm_tun_mtx);
+	return (llm_ring_reconfigure());
+}
+
 SYSCTL_DECL(_net_inet_ip_dummynet);
 static SYSCTL_NODE(_net_inet_ip_dummynet, OID_AUTO, llm,
     CTLFLAG_RW | CTLFLAG_MPSAFE, 0, "LLM-driven AQM (dn_aqm_llm)");
@@ -52,74 +66,58 @@ SYSCTL_UINT(_net_inet_ip_dummynet_llm, OID_AUTO, ring_entries,
     CTLFLAG_RDTUN, &llm_tun.ring_entries, 0,
     "Records in the shared ring (loader tunable, power of two)");
 
+/* arg2: LLM_TUN_* */
 static int
 llm_sysctl_u32(SYSCTL_HANDLER_ARGS)
 {
-	struct aqm_params trial;
-	uint32_t *field = arg1, v = *field, old;
+	struct llm_tunables trial;
+	uint32_t v;
 	int error;
 
+	sx_xlock(&llm_tun_sx);
+	trial = llm_tun;
+	v = arg2 == LLM_TUN_BATCH ? trial.batch_size :
+	    arg2 == LLM_TUN_TIMEOUT ? trial.verdict_timeout_us :
+	    trial.limit_pkts;
 	error = sysctl_handle_32(oidp, &v, 0, req);
-	if (error != 0 || req->newptr == NULL)
-		return (error);
-	if (v < 1 || v > (uint32_t)arg2)
-		return (EINVAL);
-	if (field == &llm_tun.limit_pkts) {
-		/* e.g. below the guardrail's minimum backlog */
-		llm_tun_params(&trial);
-		trial.limit_pkts = v;
-		if (aqm_params_validate(&trial) != 0)
-			return (EINVAL);
+	if (error == 0 && req->newptr != NULL) {
+		error = llm_tun_set_u32(&trial, arg2, v);
+		if (error == 0)
+			error = llm_tun_publish(&trial);
 	}
-	old = *field;
-	*field = v;
-	error = llm_ring_reconfigure();
-	if (error != 0) {
-		/* The ring refused it (a batch larger than the ring): undo. */
-		*field = old;
-		(void)llm_ring_reconfigure();
-		return (error);
-	}
-	if (field == &llm_tun.limit_pkts) {
-		mtx_lock(&llm_tun_mtx);
-		llm_tun.defaults.limit_pkts = v;
-		mtx_unlock(&llm_tun_mtx);
-	}
-	return (0);
+	sx_xunlock(&llm_tun_sx);
+	return (error);
 }
 
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, batch_size,
-    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, &llm_tun.batch_size, 65536,
+    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, LLM_TUN_BATCH,
     llm_sysctl_u32, "IU", "Records per daemon wakeup");
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, verdict_timeout_us,
-    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, &llm_tun.verdict_timeout_us,
-    4000000, llm_sysctl_u32, "IU",
+    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, LLM_TUN_TIMEOUT,
+    llm_sysctl_u32, "IU",
     "Heartbeat age after which the daemon is ignored (us)");
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, limit,
-    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, &llm_tun.limit_pkts,
-    1U << 20, llm_sysctl_u32, "IU", "Queue limit of new queues (packets)");
+    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, LLM_TUN_LIMIT,
+    llm_sysctl_u32, "IU", "Queue limit of new queues (packets)");
 
 static int
 llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
 {
+	struct llm_tunables trial;
 	char buf[16];
-	uint32_t i;
 	int error;
 
-	strlcpy(buf, llm_fb_names[llm_tun.fallback], sizeof(buf));
+	sx_xlock(&llm_tun_sx);
+	trial = llm_tun;
+	strlcpy(buf, llm_fb_names[trial.fallback], sizeof(buf));
 	error = sysctl_handle_string(oidp, buf, sizeof(buf), req);
-	if (error != 0 || req->newptr == NULL)
-		return (error);
-	for (i = 0; i < AQMLLM_FB_COUNT; i++) {
-		if (strcmp(buf, llm_fb_names[i]) == 0) {
-			mtx_lock(&llm_tun_mtx);
-			llm_tun.fallback = i;
-			llm_tun.defaults.fb_id = i;
-			mtx_unlock(&llm_tun_mtx);
-			return (llm_ring_reconfigure());
-		}
+	if (error == 0 && req->newptr != NULL) {
+		error = llm_tun_set_fallback(&trial, buf);
+		if (error == 0)
+			error = llm_tun_publish(&trial);
 	}
-	return (EINVAL);
+	sx_xunlock(&llm_tun_sx);
+	return (error);
 }
 
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, fallback,
@@ -136,34 +134,25 @@ SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, fallback,
 static int
 llm_sysctl_param(SYSCTL_HANDLER_ARGS)
 {
-	struct aqm_params trial;
+	struct llm_tunables trial;
 	size_t off = (size_t)arg2 & 0xffff;
 	int in_us = (arg2 & P_US) != 0, error;
 	uint64_t v;
 	char *base;
 
-	llm_tun_params(&trial);
-	base = (char *)&trial;
+	sx_xlock(&llm_tun_sx);
+	trial = llm_tun;
+	base = (char *)&trial.defaults;
 	v = in_us ? *(uint64_t *)(base + off) / 1000 :
 	    *(uint32_t *)(base + off);
 	error = sysctl_handle_64(oidp, &v, 0, req);
-	if (error != 0 || req->newptr == NULL)
-		return (error);
-	if (v > 0xffffffffULL)
-		return (EINVAL);
-	mtx_lock(&llm_tun_mtx);
-	trial = llm_tun.defaults;
-	if (in_us)
-		*(uint64_t *)((char *)&trial + off) = v * 1000;
-	else
-		*(uint32_t *)((char *)&trial + off) = (uint32_t)v;
-	if (aqm_params_validate(&trial) != 0) {
-		mtx_unlock(&llm_tun_mtx);
-		return (EINVAL);
+	if (error == 0 && req->newptr != NULL) {
+		error = llm_tun_set_param(&trial, off, in_us, v);
+		if (error == 0)
+			error = llm_tun_publish(&trial);
 	}
-	llm_tun.defaults = trial;
-	mtx_unlock(&llm_tun_mtx);
-	return (0);
+	sx_xunlock(&llm_tun_sx);
+	return (error);
 }
 
 #define	LLM_PARAM(name, member, flags, descr)				\

@@ -6,21 +6,10 @@
 #ifndef _DN_LLM_VAR_H_
 #define _DN_LLM_VAR_H_
 
-#include "aqm_core.h"
+#include "llm_glue.h"
 
 #define	LLM_NQUEUES_DEFAULT	256
-#define	LLM_RING_DEFAULT	16384
 #define	LLM_QID_NONE		UINT32_MAX	/* no ring slot: fallback only */
-
-/* Tunables and sysctl-visible settings. */
-struct llm_tunables {
-	uint32_t batch_size;
-	uint32_t fallback;		/* AQMLLM_FB_* for new queues */
-	uint32_t verdict_timeout_us;
-	uint32_t ring_entries;		/* loader tunable */
-	uint32_t limit_pkts;		/* per queue */
-	struct aqm_params defaults;	/* fallback parameters for new queues */
-};
 
 extern struct llm_tunables llm_tun;
 
@@ -51,7 +40,13 @@ int	llm_ring_reconfigure(void);		/* sysctl changed batch/timeout */
 int	llm_sched_modevent(int type);
 int	llm_aqm_modevent(int type);
 int	llm_sched_busy(void);
-int	llm_aqm_busy(void);
+int	llm_sched_refs(void);		/* under dummynet's sched_mtx */
+/*
+ * The unload gate (dn_llm_aqm.c): close it and count every user in every
+ * vnet (EBUSY, reopened, if any), or open it again after a refusal.
+ */
+int	llm_users_close(void);
+void	llm_users_open(void);
 
 /* sysctl registration (llm_sysctl.c). */
 void	llm_sysctl_defaults(void);

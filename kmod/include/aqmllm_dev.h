@@ -20,6 +20,7 @@
 #define AQMLLM_IOC_ATTACH_NR	2
 #define AQMLLM_IOC_DETACH_NR	3
 #define AQMLLM_IOC_STATS_NR	4
+#define AQMLLM_IOC_MAP_NR	5
 
 /* AQMLLM_IOC_INFO: geometry of the region to mmap. */
 struct aqmllm_info {
@@ -47,6 +48,16 @@ struct aqmllm_stats {
 	uint64_t wakeups_sent;
 };
 
+/*
+ * AQMLLM_IOC_MAP: map the region into the caller, read/write and never
+ * executable (the maximum protection too, which mmap(2) of a device
+ * cannot cap: the device refuses mmap(2)).  The attached daemon only.
+ */
+struct aqmllm_map {
+	uint64_t addr;			/* out: where it is mapped */
+	uint64_t size;			/* out: bytes mapped */
+};
+
 #if !defined(AQMLLM_CDEF) && (defined(_KERNEL) || defined(__FreeBSD__))
 #define AQMLLM_IOC_INFO	_IOR(AQMLLM_IOC_GROUP, AQMLLM_IOC_INFO_NR, struct aqmllm_info)
 #define AQMLLM_IOC_ATTACH _IOW(AQMLLM_IOC_GROUP, AQMLLM_IOC_ATTACH_NR, \
@@ -54,11 +65,14 @@ struct aqmllm_stats {
 #define AQMLLM_IOC_DETACH _IO(AQMLLM_IOC_GROUP, AQMLLM_IOC_DETACH_NR)
 #define AQMLLM_IOC_STATS _IOR(AQMLLM_IOC_GROUP, AQMLLM_IOC_STATS_NR, \
     struct aqmllm_stats)
+#define AQMLLM_IOC_MAP _IOR(AQMLLM_IOC_GROUP, AQMLLM_IOC_MAP_NR, \
+    struct aqmllm_map)
 #endif
 
 #ifndef AQMLLM_CDEF
 _Static_assert(sizeof(struct aqmllm_info) == 40, "info ABI");
 _Static_assert(sizeof(struct aqmllm_attach) == 8, "attach ABI");
+_Static_assert(sizeof(struct aqmllm_map) == 16, "map ABI");
 _Static_assert(sizeof(struct aqmllm_stats) == AQMLLM_CNT_SLOTS * 8 + 16,
     "stats ABI");
 #endif

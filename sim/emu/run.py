@@ -1,4 +1,4 @@
-"""One emulated run: a scenario's flows as real iperf3 traffic through the router.
+"""One emulated run: a scenario's flows as real traffic through the router.
 
 Mapping from the scenario files (sim/scenario.py) to real stacks:
 
@@ -6,12 +6,21 @@ Mapping from the scenario files (sim/scenario.py) to real stacks:
 - rate changes: sent to the router at their times (``rate BPS`` on stdin);
 - each flow entry: its own receiver address, whose one-way delay is rtt/2
   in both directions (the router's per-host delay lines), and whose route
-  carries the ``ecn`` feature when the flow asks for ECN;
-- cubic / newreno: Linux cubic / reno; dctcp: Linux dctcp where the kernel
-  has it (refused otherwise; Linux DCTCP sends ECT(0), so it lands in the
-  Classic queue, unlike ns-3's ECT(1) DCTCP: noted in the result);
-- udp: iperf3 UDP at the flow's rate, ECT(1) when ecn = true, else Not-ECT;
-- count: iperf3 parallel streams (-P) of one test.
+  carries the ``ecn`` feature when the flow asks for ECN (ECT(1) for TCP by
+  a rewrite on the way out: :class:`aqmllm.sim.emu.topology.Host`);
+- cubic / newreno: Linux cubic / reno (iperf3);
+- dctcp / prague: the Prague-like scalable sender over UDP
+  (sim/emu/prague_send.c; ECT(1), AccECN-like feedback, alpha/2 cuts), as
+  this kernel has no DCTCP or TCP Prague and Linux DCTCP would send ECT(0)
+  into the Classic queue; ``--substitute dctcp=cubic`` runs a Linux TCP
+  instead, knowingly;
+- udp: iperf3 UDP at the flow's rate with its codepoint (ecn = true is
+  ECT(1) here, as before; "not-ect" / "ect0" / "ect1" say it exactly);
+- count: iperf3 parallel streams (-P) of one test; Prague: that many senders;
+- web sources (``web=``, :class:`WebFlow`): finite transfers by the web
+  client, each source with its own address, with flow completion times;
+- latency under load: irtt probes (Not-ECT and ECT(1)) to flow 0's
+  receiver every 10 ms, or ping where irtt is missing.
 
 AQMs: the core's fallbacks alone (dualpi2, pie, codel), or ``student`` /
 ``echo``: aqmllmd on the ring (shipped student, or the fallback-echo
@@ -22,24 +31,54 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from aqmllm.sim.emu.daemon_ctl import Daemon, counters_by_name, wait_ring
-from aqmllm.sim.emu.topology import FALLBACKS, EmuError, EmuTopology, Host, host_ip
-from aqmllm.sim.emu.traffic import TCP_CCS, Flows, FlowSpec, Ping, available_ccs
+from aqmllm.sim.emu.latency import LatencyProbe, have_irtt
+from aqmllm.sim.emu.prague import PragueResult, PragueSpec
+from aqmllm.sim.emu.prague import missing_binaries as prague_missing
+from aqmllm.sim.emu.topology import (
+    FALLBACKS,
+    EmuError,
+    EmuTopology,
+    Host,
+    ecn_codepoint,
+    host_ip,
+)
+from aqmllm.sim.emu.traffic import TCP_CCS, FlowResult, Flows, FlowSpec, available_ccs
+from aqmllm.sim.emu.webtraffic import WebLoad, WebSource, fct_summary
 from aqmllm.sim.metrics import LOG_DTYPE, compute_metrics
-from aqmllm.sim.scenario import Scenario
+from aqmllm.sim.scenario import Flow, Scenario
 
-CC = {"cubic": "cubic", "newreno": "reno", "dctcp": "dctcp"}
+# Scenario flow kind -> how it runs: a Linux congestion control (iperf3), or
+# PRAGUE, the Prague-like UDP sender.
+PRAGUE = "prague-udp"
+CC = {"cubic": "cubic", "newreno": "reno", "dctcp": PRAGUE, "prague": PRAGUE}
 DAEMON_AQMS = {"student": "model", "echo": "fallback-echo"}
 EMU_AQMS = (*DAEMON_AQMS, *FALLBACKS)
+PRAGUE_NOTE = (
+    "L4S flows ({kinds}) ran as the Prague-like UDP sender (build/aqmllm-prague-send: ECT(1),"
+    " AccECN-like CE feedback, alpha/2 cuts once per round, RTT-independent additive"
+    " increase, paced), as this kernel has no DCTCP or TCP Prague"
+)
+
+
+@dataclass
+class WebFlow:
+    """A source of web transfers for :func:`emulate`: its class, base RTT and schedule."""
+
+    label: str
+    cc: str  # a Linux congestion control (cubic, reno, bbr)
+    ecn: bool | str
+    rtt_ms: float
+    transfers: list[tuple[float, int]]  # (start_s, size_bytes), e.g. sim/web.py's
 
 
 def cc_map(substitute: dict[str, str] | None = None) -> dict[str, str]:
-    """Scenario flow kind -> Linux congestion control, with explicit substitutions."""
+    """Scenario flow kind -> Linux congestion control or PRAGUE, with explicit substitutions."""
     m = dict(CC)
     for kind, cc in (substitute or {}).items():
         if kind not in CC:
@@ -48,6 +87,18 @@ def cc_map(substitute: dict[str, str] | None = None) -> dict[str, str]:
             raise EmuError(f"--substitute {kind}={cc}: unknown congestion control {cc!r}")
         m[kind] = cc
     return m
+
+
+def flow_codepoint(f: Flow) -> str:
+    """The ECN codepoint a flow entry's packets carry in the emulator."""
+    ecn: Any = f.ecn
+    if isinstance(ecn, str):
+        return ecn_codepoint(ecn)
+    if CC.get(f.kind) == PRAGUE:
+        return "ect1" if ecn or f.kind in ("dctcp", "prague") else "not-ect"
+    if f.kind == "udp":
+        return "ect1" if ecn else "not-ect"  # the emulator's meaning so far
+    return ecn_codepoint(bool(ecn))
 
 
 def check_emulatable(sc: Scenario, aqm: str, substitute: dict[str, str] | None = None) -> None:
@@ -60,9 +111,14 @@ def check_emulatable(sc: Scenario, aqm: str, substitute: dict[str, str] | None =
         )
     have = available_ccs()
     for i, f in enumerate(sc.flows):
-        if f.kind in ccs and ccs[f.kind] not in have:
+        runs_as = ccs.get(f.kind)
+        if runs_as == PRAGUE:
+            why = prague_missing()
+            if why:
+                raise EmuError(f"{sc.path}: flows[{i}] kind {f.kind!r}: {why}")
+        elif runs_as is not None and runs_as not in have:
             raise EmuError(
-                f"{sc.path}: flows[{i}] kind {f.kind!r} needs the {ccs[f.kind]} congestion"
+                f"{sc.path}: flows[{i}] kind {f.kind!r} needs the {runs_as} congestion"
                 f" control, which this kernel lacks (available: {' '.join(have)});"
                 f" --substitute {f.kind}=CC runs it with another one, knowingly"
             )
@@ -75,39 +131,65 @@ def check_emulatable(sc: Scenario, aqm: str, substitute: dict[str, str] | None =
 
 def flow_specs(
     sc: Scenario, duration: float, substitute: dict[str, str] | None = None
-) -> tuple[list[Host], list[FlowSpec], list[str]]:
+) -> tuple[list[Host], list[Any], list[int], list[str]]:
+    """Hosts (one per flow entry), specs, the flow entry of each spec, and each entry's kind."""
     ccs = cc_map(substitute)
-    hosts, specs, kinds = [], [], []
+    hosts: list[Host] = []
+    specs: list[Any] = []
+    entry: list[int] = []
+    kinds: list[str] = []
     for i, f in enumerate(sc.flows):
         addr = host_ip(i)
-        tcp_ecn = f.kind != "udp" and (f.ecn or f.kind == "dctcp")
-        hosts.append(Host(addr, int(f.rtt_ms * 500), tcp_ecn))
+        cp = flow_codepoint(f)
+        runs_as = ccs.get(f.kind)
+        tcp = f.kind != "udp" and runs_as != PRAGUE
+        hosts.append(Host(addr, int(f.rtt_ms * 500), cp if tcp else False))
         stop = min(f.stop_s if f.stop_s is not None else duration, duration)
         secs = max(1.0, stop - f.start_s)
+        label = f"flows[{i}]"
         if f.kind == "udp":
-            spec = FlowSpec(
-                addr,
-                5201 + i,
-                secs,
-                udp_mbps=f.rate_mbps * f.count,
-                tos="ect1" if f.ecn else "not-ect",
-                parallel=f.count,
-                start_s=f.start_s,
-                label=f"flows[{i}]",
-            )
+            new = [
+                FlowSpec(
+                    addr,
+                    5201 + i,
+                    secs,
+                    udp_mbps=f.rate_mbps * f.count,
+                    tos=cp,
+                    parallel=f.count,
+                    start_s=f.start_s,
+                    label=label,
+                )
+            ]
+        elif runs_as == PRAGUE:
+            new = [
+                PragueSpec(
+                    addr,
+                    6000 + 64 * j + i,
+                    secs,
+                    ecn=cp,
+                    start_s=f.start_s,
+                    label=label if f.count == 1 else f"{label}.{j}",
+                    seed=1000 * i + j,
+                )
+                for j in range(f.count)
+            ]
         else:
-            spec = FlowSpec(
-                addr,
-                5201 + i,
-                secs,
-                ccs[f.kind],
-                parallel=f.count,
-                start_s=f.start_s,
-                label=f"flows[{i}]",
-            )
-        specs.append(spec)
+            assert runs_as is not None
+            new = [
+                FlowSpec(
+                    addr,
+                    5201 + i,
+                    secs,
+                    runs_as,
+                    parallel=f.count,
+                    start_s=f.start_s,
+                    label=label,
+                )
+            ]
+        specs += new
+        entry += [i] * len(new)
         kinds.append(f.kind)
-    return hosts, specs, kinds
+    return hosts, specs, entry, kinds
 
 
 def _notes(kinds: list[str], ccs: dict[str, str]) -> list[str]:
@@ -118,7 +200,35 @@ def _notes(kinds: list[str], ccs: dict[str, str]) -> list[str]:
     ]
     if any(ccs.get(k) == "dctcp" for k in kinds):
         notes.append("Linux DCTCP sends ECT(0): it shares the Classic queue")
+    scalable = sorted({k for k in kinds if ccs.get(k) == PRAGUE})
+    if scalable:
+        notes.append(PRAGUE_NOTE.format(kinds=", ".join(scalable)))
     return notes
+
+
+def _flow_row(entry: int, kind: str, results: list[FlowResult]) -> dict[str, Any]:
+    """One flow entry's line in the report: its specs' results together."""
+    row: dict[str, Any] = {
+        "label": f"flows[{entry}]",
+        "kind": kind,
+        "goodput_mbps": round(sum(r.goodput_mbps for r in results), 3),
+        "retransmits": sum(r.retransmits for r in results),
+        "udp_lost": sum(r.lost_packets for r in results) if kind == "udp" else 0,
+    }
+    pr = [r for r in results if isinstance(r, PragueResult)]
+    if pr:
+        rx = sum(r.receiver.get("rx_bytes", 0) for r in pr)
+        ce = sum(r.receiver.get("ce_bytes", 0) for r in pr)
+        row["prague"] = {
+            "senders": len(pr),
+            "ce_fraction": ce / rx if rx else 0.0,
+            "alpha_end": [r.sender.get("alpha") for r in pr],
+            "mean_cwnd_bytes": [r.sender.get("mean_cwnd") for r in pr],
+            "lost_pkts": sum(int(r.sender.get("lost_pkts", 0)) for r in pr),
+            "rtos": sum(int(r.sender.get("rtos", 0)) for r in pr),
+            "owd_p99_ms": [r.receiver.get("owd_ms", {}).get("p99") for r in pr],
+        }
+    return row
 
 
 def emulate(
@@ -129,6 +239,7 @@ def emulate(
     duration: float | None = None,
     verdict_timeout_us: int = 0,
     substitute: dict[str, str] | None = None,
+    web: list[WebFlow] | None = None,
 ) -> dict[str, Any]:
     """Run one scenario with one AQM on real stacks; metrics as the ns-3 runs give."""
     if duration:
@@ -139,7 +250,15 @@ def emulate(
         )
     check_emulatable(sc, aqm, substitute)
     duration = sc.duration_s
-    hosts, specs, kinds = flow_specs(sc, duration, substitute)
+    hosts, specs, entry_of, kinds = flow_specs(sc, duration, substitute)
+    web = web or []
+    if len(hosts) + len(web) > 60:
+        raise EmuError(f"{len(hosts)} flow entries and {len(web)} web sources: 60 at most")
+    web_sources = []
+    for w in web:
+        addr = host_ip(len(hosts))
+        hosts.append(Host(addr, int(w.rtt_ms * 500), ecn_codepoint(w.ecn)))
+        web_sources.append(WebSource(w.label, addr, w.cc, ecn_codepoint(w.ecn), w.transfers))
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     ring = (
@@ -169,20 +288,34 @@ def emulate(
                 )
                 daemon.wait_attached()
             flows = Flows(topo, specs)
+            webload = WebLoad(topo, web_sources, workdir, duration + 5) if web_sources else None
+            probes = [LatencyProbe(topo, hosts[0].addr, duration, workdir)]
+            if have_irtt():
+                probes.append(
+                    LatencyProbe(topo, hosts[0].addr, duration, workdir, "ect1", port=2113)
+                )
+            if webload is not None:
+                webload.start_server()
             changes = list(sc.rate_changes)
 
             def pump() -> None:
                 while changes and time.monotonic() >= flows.t0 + changes[0].at_s:
                     topo.set_rate(int(changes.pop(0).rate_mbps * 1e6))
 
-            flows.start(pump)
+            flows.start_servers()
+            flows.t0 = time.monotonic()
+            for p in probes:
+                p.start()
+            if webload is not None:
+                webload.start(flows.t0)
+            flows.start_clients(pump)
             scen_t0_ns = int(flows.t0 * 1e9)
-            ping = Ping(topo, hosts[0].addr, duration)
             while time.monotonic() < flows.t0 + duration:
                 pump()
                 time.sleep(0.01)
             results = flows.wait(timeout=duration + 30)
-            rtts = ping.rtts_ms()
+            transfers = webload.wait(timeout=40) if webload is not None else []
+            latency = [p.result() for p in probes]
             stats = topo.stats()
         finally:
             if daemon is not None:
@@ -198,10 +331,14 @@ def emulate(
     events.tofile(log)
     errors = [f"{r.spec.label}: {r.error}" for r in results if r.error]
     if errors:
-        raise EmuError("iperf3 failed: " + "; ".join(errors))
+        raise EmuError("traffic failed: " + "; ".join(errors))
+    per_entry: list[list[FlowResult]] = [[] for _ in sc.flows]
+    for e, r in zip(entry_of, results, strict=True):
+        per_entry[e].append(r)
+    rx = [sum(r.rx_bytes for r in rs) for rs in per_entry]
     by_src = {k: int(v) for k, v in stats["by_src"].items() if k != "limit"}
-    m = compute_metrics(sc, events, [r.rx_bytes for r in results], kinds, by_src)
-    rt = np.asarray(rtts) if rtts else np.zeros(1)
+    m = compute_metrics(sc, events, rx, kinds, by_src)
+    classic = latency[0]
     m.update(
         {
             "scenario": sc.name,
@@ -209,24 +346,22 @@ def emulate(
             "seed": 0,
             "engine": "emulator",
             "log": str(log),
+            # the Classic probe, under its old name (ping or irtt, Not-ECT)
             "ping_rtt_ms": {
-                "n": len(rtts),
-                "p50": float(np.percentile(rt, 50)),
-                "p99": float(np.percentile(rt, 99)),
+                "n": classic["n"],
+                "p50": classic.get("p50_ms", float("nan")),
+                "p99": classic.get("p99_ms", float("nan")),
             },
+            "latency_under_load": latency,
             "flows": [
-                {
-                    "label": r.spec.label,
-                    "kind": k,
-                    "goodput_mbps": round(r.goodput_mbps, 3),
-                    "retransmits": r.retransmits,
-                    "udp_lost": r.lost_packets,
-                }
-                for r, k in zip(results, kinds, strict=True)
+                _flow_row(i, k, rs) for i, (k, rs) in enumerate(zip(kinds, per_entry, strict=True))
             ],
             "router": {k: v for k, v in stats.items() if k not in ("ring_counters",)},
             "ring_counters": counters_by_name(stats.get("ring_counters", [])),
             "notes": _notes(kinds, cc_map(substitute)),
         }
     )
+    if webload is not None:
+        m["web_fct"] = fct_summary(transfers)
+        m["web_transfers"] = len(transfers)
     return m

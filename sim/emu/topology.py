@@ -71,13 +71,41 @@ def _run(*cmd: str) -> None:
         raise EmuError(f"{' '.join(cmd)}: {res.stderr.strip() or res.returncode}")
 
 
+ECN_CODEPOINTS = ("not-ect", "ect0", "ect1")
+
+
+def ecn_codepoint(value: bool | str) -> str:
+    """A flow's ``ecn`` as a codepoint: true/false mean ECT(0)/Not-ECT, as for TCP today."""
+    if isinstance(value, bool):
+        return "ect0" if value else "not-ect"
+    if value not in ECN_CODEPOINTS:
+        raise EmuError(f"ecn {value!r}: choose from {', '.join(ECN_CODEPOINTS)} (or true/false)")
+    return value
+
+
 @dataclass
 class Host:
-    """One receiver address with its one-way delay and whether TCP to it uses ECN."""
+    """One receiver address with its one-way delay and the ECN codepoint of TCP to it.
+
+    Linux decides ECN per connection from the route: ``ect0`` puts the
+    ``ecn`` feature on the route to this address (RFC 3168 ECN negotiated,
+    data sent ECT(0)); ``ect1`` also rewrites that TCP's ECT(0) to ECT(1)
+    on the way out (an nftables rule in the sender namespace), since Linux
+    TCP sends ECT(1) only with a congestion control that asks for it (TCP
+    Prague, absent here): a classic-responding TCP in the L queue.  UDP
+    sets its own codepoint (IP_TOS) and is not touched.
+    """
 
     addr: str
     delay_us: int
-    ecn: bool = False
+    ecn: bool | str = False
+
+    def __post_init__(self) -> None:
+        self.ecn = ecn_codepoint(self.ecn)
+
+    @property
+    def tcp_ecn(self) -> bool:
+        return self.ecn != "not-ect"
 
 
 @dataclass(eq=False)
@@ -229,7 +257,7 @@ class EmuTopology:
         _run(*ex, self.ns_dst, "ip", "addr", "add", f"{DST_IP}/24", "dev", self.tun_b)
         for h in self.hosts:
             _run(*ex, self.ns_dst, "ip", "addr", "add", f"{h.addr}/32", "dev", self.tun_b)
-            if h.ecn:
+            if h.tcp_ecn:
                 _run(
                     *ex,
                     self.ns_src,
@@ -244,6 +272,33 @@ class EmuTopology:
                 )
         _run(*ex, self.ns_dst, "ip", "link", "set", self.tun_b, "up")
         _run(*ex, self.ns_dst, "ip", "route", "add", SRC_NET, "dev", self.tun_b)
+        ect1 = [h.addr for h in self.hosts if h.ecn == "ect1"]
+        if ect1:
+            self._tcp_ect1(ect1)
+
+    def _tcp_ect1(self, addrs: list[str]) -> None:
+        """TCP data to these addresses leaves the sender namespace ECT(1), not ECT(0)."""
+        if shutil.which("nft") is None:
+            raise EmuError(
+                "TCP with ecn = 'ect1' needs nftables (nft), not installed here"
+                " (make emu-deps installs it from Debian)"
+            )
+        rules = "\n".join(
+            f"    ip daddr {a} meta l4proto tcp ip ecn ect0 ip ecn set ect1" for a in addrs
+        )
+        ruleset = (
+            "table ip aqmllm_ecn {\n  chain out {\n"
+            "    type filter hook postrouting priority mangle; policy accept;\n"
+            f"{rules}\n  }}\n}}\n"
+        )
+        res = subprocess.run(
+            ["ip", "netns", "exec", self.ns_src, "nft", "-f", "-"],
+            input=ruleset,
+            capture_output=True,
+            text=True,
+        )
+        if res.returncode != 0:
+            raise EmuError(f"cannot install the ECT(1) rewrite rule: {res.stderr.strip()}")
 
     # ---- router control ----
     def now_s(self) -> float:

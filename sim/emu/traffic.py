@@ -2,6 +2,9 @@
 
 Servers run in the receiver namespace (one per flow, its own address and
 port), clients in the sender namespace; nothing leaves the namespaces.
+:class:`Flows` starts any spec with ``server_cmd``/``client_cmd``/``parse``
+and ``listen_proto``: iperf3 (:class:`FlowSpec`) and the Prague-like UDP
+sender (:class:`aqmllm.sim.emu.prague.PragueSpec`).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from aqmllm.sim.emu.topology import EmuError, EmuTopology
+from aqmllm.sim.emu.topology import EmuError, EmuTopology, ecn_codepoint
 
 TCP_CCS = ("cubic", "reno", "bbr", "dctcp")
 TOS = {"not-ect": 0x00, "ect1": 0x01, "ect0": 0x02}
+__all__ = ["TOS", "TCP_CCS", "ecn_codepoint", "FlowSpec", "FlowResult", "Flows", "Ping"]
 UDP_PAYLOAD = 1200  # bytes per iperf3 datagram: 1228 on the wire with IPv4 + UDP headers
 
 
@@ -39,8 +43,11 @@ class FlowSpec:
     parallel: int = 1
     start_s: float = 0.0
     label: str = ""
+    udp_len: int = UDP_PAYLOAD  # datagram payload bytes
 
     def __post_init__(self) -> None:
+        if not 64 <= self.udp_len <= 1472:
+            raise EmuError(f"flow {self.label or self.port}: udp_len {self.udp_len} not in 64-1472")
         if self.udp_mbps <= 0 and self.cc not in TCP_CCS:
             raise EmuError(
                 f"flow {self.label or self.port}: unknown congestion control {self.cc!r}"
@@ -58,6 +65,14 @@ class FlowSpec:
     @property
     def udp(self) -> bool:
         return self.udp_mbps > 0
+
+    listen_proto = "tcp"  # iperf3's control connection, UDP tests too
+
+    def server_cmd(self) -> list[str]:
+        return ["iperf3", "-s", "-1", "-B", self.addr, "-p", str(self.port), "-J"]
+
+    def parse(self, client_out: str, server_out: str, stderr: str = "") -> FlowResult:
+        return parse_iperf(self, client_out, server_out, stderr)
 
     def client_cmd(self, interval_s: float = 0.5) -> list[str]:
         cmd = [
@@ -80,7 +95,7 @@ class FlowSpec:
                 "-b",
                 f"{self.udp_mbps / self.parallel:.4f}M",
                 "-l",
-                str(UDP_PAYLOAD),
+                str(self.udp_len),
                 "--tos",
                 str(TOS[self.tos]),
             ]
@@ -89,9 +104,24 @@ class FlowSpec:
         return cmd
 
 
+class TrafficSpec(Protocol):
+    """What :class:`Flows` needs of a flow: where it listens, its two commands, its parser."""
+
+    addr: str
+    port: int
+    seconds: float
+    start_s: float
+    label: str
+    listen_proto: str
+
+    def server_cmd(self) -> list[str]: ...
+    def client_cmd(self) -> list[str]: ...
+    def parse(self, client_out: str, server_out: str, stderr: str = "") -> FlowResult: ...
+
+
 @dataclass
 class FlowResult:
-    spec: FlowSpec
+    spec: Any  # a TrafficSpec
     rx_bytes: int
     seconds: float
     intervals_mbps: list[float] = field(default_factory=list)
@@ -115,7 +145,7 @@ class FlowResult:
 class Flows:
     """Start servers, then clients at their start times; collect results."""
 
-    def __init__(self, topo: EmuTopology, specs: list[FlowSpec]) -> None:
+    def __init__(self, topo: EmuTopology, specs: list[Any]) -> None:
         self.topo = topo
         self.specs = specs
         self.servers: list[subprocess.Popen[str]] = []
@@ -124,24 +154,39 @@ class Flows:
 
     def start_servers(self) -> None:
         for s in self.specs:
-            self.servers.append(
-                self.topo.popen(
-                    self.topo.ns_dst, "iperf3", "-s", "-1", "-B", s.addr, "-p", str(s.port), "-J"
-                )
-            )
-        want = {f"{s.addr}:{s.port}" for s in self.specs}
+            self.servers.append(self.topo.popen(self.topo.ns_dst, *s.server_cmd()))
+        want = {(s.listen_proto, f"{s.addr}:{s.port}") for s in self.specs}
         end = time.monotonic() + 10
         while time.monotonic() < end:
-            out = self.topo.exec(self.topo.ns_dst, "ss", "-Hltn").stdout
-            if all(w in out for w in want):
+            out = {
+                proto: self.topo.exec(self.topo.ns_dst, "ss", f"-Hl{proto[0]}n").stdout
+                for proto in {p for p, _ in want}
+            }
+            if all(w in out[p] for p, w in want):
                 return
+            if any(srv.poll() is not None for srv in self.servers):
+                break
             time.sleep(0.05)
-        raise EmuError("iperf3 servers did not start listening within 10 s")
+        dead = [
+            s.label or str(s.port)
+            for s, p in zip(self.specs, self.servers, strict=True)
+            if p.poll() is not None
+        ]
+        raise EmuError(
+            "flow servers did not start listening within 10 s"
+            + (f" (exited: {', '.join(dead)})" if dead else "")
+        )
 
     def start(self, pump: Any = None) -> None:
         """Servers up, then each client at t0 + start_s; pump() is called while waiting."""
         self.start_servers()
         self.t0 = time.monotonic()
+        self.start_clients(pump)
+
+    def start_clients(self, pump: Any = None) -> None:
+        """Each client at t0 + start_s (t0: now, unless the caller set it)."""
+        if not self.t0:
+            self.t0 = time.monotonic()
         order = sorted(range(len(self.specs)), key=lambda i: self.specs[i].start_s)
         for i in order:
             while time.monotonic() < self.t0 + self.specs[i].start_s:
@@ -164,7 +209,7 @@ class Flows:
             except subprocess.TimeoutExpired:
                 server.kill()
                 sout, _ = server.communicate()
-            results.append(parse_iperf(spec, cout, sout, cerr))
+            results.append(spec.parse(cout, sout, cerr))
         return results
 
 

@@ -38,7 +38,13 @@ MODEL_AQMS = ("student", "teacher")
 DEFAULT_LATENCY_US = 140.0
 TICK_US = 100.0
 
-CC = {"cubic": "ns3::TcpCubic", "newreno": "ns3::TcpNewReno", "dctcp": "ns3::TcpDctcp"}
+# prague: ns-3 has no TCP Prague; its DCTCP with ECT(1) is the in-tree scalable sender
+CC = {
+    "cubic": "ns3::TcpCubic",
+    "newreno": "ns3::TcpNewReno",
+    "dctcp": "ns3::TcpDctcp",
+    "prague": "ns3::TcpDctcp",
+}
 
 
 @dataclass
@@ -181,7 +187,7 @@ def run(spec: RunSpec, workdir: Path) -> dict:
             apps.Stop(n3.Seconds(stop))
         else:
             app = n3.CreateObject[n3.LlmBulkApp]()
-            app.Setup(remote, bool(f.ecn or f.kind == "dctcp"))
+            app.Setup(remote, bool(f.ecn or f.scalable))
             senders.Get(i).AddApplication(app)
             app.SetStartTime(n3.Seconds(f.start_s + starts[i] + 0.001 * i))
             app.SetStopTime(n3.Seconds(stop))

@@ -119,6 +119,43 @@ def test_stale_heartbeat_falls_back(h: Harness) -> None:
     assert h.counter("stale_daemon") == 1
 
 
+@pytest.mark.parametrize("ahead_ns", [1, 50 * MS, 2**63])
+def test_a_heartbeat_ahead_of_the_producer_clock_is_not_alive(h: Harness, ahead_ns: int) -> None:
+    """The daemon echoes the producer's clock; a heartbeat the producer has
+    not reached yet was invented, and must not keep the daemon alive."""
+    h.attach()
+    for _ in range(6):
+        h.enqueue(NOT_ECT)
+    h.write_verdict(seq=1, action=DROP)
+    h.now += 1 * MS  # past the liveness cache, well inside verdict_timeout
+    h.hdr.heartbeat_ns = h.now + ahead_ns
+    act, p = h.dequeue()
+    assert p.src == SRC_FALLBACK and act == PASS
+    assert h.counter("stale_daemon") == 1
+    # Far later, the same future value is still refused (no "alive forever"),
+    # and an honest echo of the producer's clock is believed again at once.
+    h.now += 40 * MS
+    h.hdr.heartbeat_ns = h.now + ahead_ns
+    _, p = h.dequeue()
+    assert p.src == SRC_FALLBACK
+    h.heartbeat()
+    h.write_verdict(seq=3, action=DROP)
+    h.now += 1 * MS  # past the liveness cache
+    h.heartbeat()
+    act, p = h.dequeue()
+    assert (act, p.src) == (DROP, SRC_VERDICT)
+
+
+def test_a_heartbeat_equal_to_now_is_alive(h: Harness) -> None:
+    h.attach()
+    for _ in range(2):
+        h.enqueue(NOT_ECT)
+    h.write_verdict(seq=1, action=DROP)
+    h.heartbeat()  # exactly the producer's now
+    act, p = h.dequeue()
+    assert (act, p.src) == (DROP, SRC_VERDICT)
+
+
 def test_detach_cancels_policies_at_once(h: Harness) -> None:
     h.attach()
     for _ in range(3):

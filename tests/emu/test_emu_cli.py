@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from aqmllm.sim.emu.run import check_emulatable
+from aqmllm.sim.emu.prague import PragueSpec
+from aqmllm.sim.emu.run import _notes, cc_map, check_emulatable, flow_specs
 from aqmllm.sim.emu.topology import EmuError
 from aqmllm.sim.emu.traffic import available_ccs
 from aqmllm.sim.emulate_cli import main
@@ -47,8 +48,33 @@ def test_missing_congestion_control_is_refused_by_name(tmp_path: Path) -> None:
         pytest.skip("this kernel has DCTCP")
     sc = tmp_path / "d.toml"
     sc.write_text(SCENARIO.replace('kind = "cubic"', 'kind = "dctcp"'))
+    # dctcp runs as the Prague-like UDP sender, unless told to use Linux's
+    check_emulatable(load_scenario(sc), "dualpi2")
     with pytest.raises(EmuError, match=r"flows\[0\] kind 'dctcp' needs the dctcp congestion"):
-        check_emulatable(load_scenario(sc), "dualpi2")
+        check_emulatable(load_scenario(sc), "dualpi2", {"dctcp": "dctcp"})
+
+
+def test_scalable_kinds_run_as_the_prague_sender_with_their_codepoint(tmp_path: Path) -> None:
+    sc = tmp_path / "p.toml"
+    sc.write_text(
+        SCENARIO.replace('kind = "cubic"', 'kind = "prague"\ncount = 2')
+        + '[[flows]]\nkind = "dctcp"\nrtt_ms = 30\n'
+    )
+    s = load_scenario(sc)
+    hosts, specs, entry, kinds = flow_specs(s, s.duration_s)
+    assert kinds == ["prague", "udp", "dctcp"] and entry == [0, 0, 1, 2]
+    assert [type(x).__name__ for x in specs] == [
+        "PragueSpec",
+        "PragueSpec",
+        "FlowSpec",
+        "PragueSpec",
+    ]
+    assert [x.ecn for x in specs if isinstance(x, PragueSpec)] == ["ect1"] * 3
+    assert len({(x.addr, x.port) for x in specs}) == 4
+    assert not hosts[0].tcp_ecn  # UDP: the codepoint is the sender's own
+    assert hosts[2].delay_us == 15_000
+    (note,) = _notes(kinds, cc_map())
+    assert "L4S flows (dctcp, prague) ran as the Prague-like UDP sender" in note
 
 
 def test_emulate_writes_the_evaluation_report(emu_env: Path, tmp_path: Path) -> None:
@@ -70,3 +96,38 @@ def test_emulate_writes_the_evaluation_report(emu_env: Path, tmp_path: Path) -> 
     assert md.startswith("# aqmllm evaluation (Linux emulator")
     assert "| emu-cli | dualpi2 |" in md
     assert (out / "report.csv").exists()
+
+
+def test_emulate_runs_l4s_flows_as_prague_and_web_sources(emu_env: Path, tmp_path: Path) -> None:
+    # Cubic with ECN beside a prague flow, and web transfers from two sources:
+    # the report carries the Prague flow's CE feedback, its note, the
+    # latency probes of both queues and the web FCTs.
+    from aqmllm.sim.emu.run import WebFlow, emulate
+    from aqmllm.sim.emu.webtraffic import standin_web_transfers
+
+    sc = tmp_path / "l4s.toml"
+    sc.write_text(
+        SCENARIO.split("[[flows]]")[0]
+        + '[[flows]]\nkind = "cubic"\necn = true\nrtt_ms = 20\n'
+        + '[[flows]]\nkind = "prague"\nrtt_ms = 20\n'
+    )
+    web = [
+        WebFlow(
+            "web-c", "cubic", False, 20, standin_web_transfers(5, 20, 4.5, seed=1, start_s=0.5)
+        ),
+        WebFlow(
+            "web-l", "cubic", "ect1", 20, standin_web_transfers(5, 20, 4.5, seed=2, start_s=0.5)
+        ),
+    ]
+    m = emulate(load_scenario(sc), "dualpi2", tmp_path / "w", web=web)
+    cubic, prague = m["flows"]
+    assert prague["kind"] == "prague" and 0.005 < prague["prague"]["ce_fraction"] < 0.5, prague
+    assert prague["goodput_mbps"] > 1 and cubic["goodput_mbps"] > 1, m["flows"]
+    assert any("ran as the Prague-like UDP sender" in n for n in m["notes"])
+    c_probe, l_probe = m["latency_under_load"]
+    assert (c_probe["codepoint"], l_probe["codepoint"]) == ("not-ect", "ect1")
+    assert c_probe["n"] > 300 and l_probe["n"] > 300
+    assert l_probe["p50_ms"] < c_probe["p50_ms"], (l_probe, c_probe)
+    fct = m["web_fct"]
+    assert set(fct["by_class"]) == {"cubic/not-ect", "cubic/ect1"}
+    assert fct["all"]["all"]["n"] == m["web_transfers"] > 20 and fct["all"]["all"]["failed"] == 0

@@ -29,8 +29,12 @@ def test_message_objects_in_ipfw_order() -> None:
     _, sub, _, ep_off, _ = objs[3]
     assert sub == dnmsg.DN_AQM_PARAMS
     assert msg[ep_off + 8 : ep_off + 11] == b"llm"
-    nr, *pars = struct.unpack_from("<I10q", msg, ep_off + 24)
-    assert nr == 10 and pars[0] == 1 and pars[1:] == [-1] * 9
+    ep = dnmsg.OFFSETS["dn_extra_parms"]
+    (nr,) = struct.unpack_from("<I", msg, ep_off + ep["nr"])
+    # par is int64_t[10] at its aligned offset (32), not packed after nr
+    pars = struct.unpack_from("<10q", msg, ep_off + ep["par"])
+    assert nr == 10 and pars[0] == 1 and pars[1:] == (-1,) * 9
+    assert msg[ep_off + 28 : ep_off + 32] == b"\0\0\0\0"
     fs_off = objs[4][3]
     fs_nr, flags, qsize = struct.unpack_from("<IIi", msg, fs_off + 8)
     assert fs_nr == 3 + 2 * 65536 and flags & dnmsg.DN_IS_AQM and qsize == 500

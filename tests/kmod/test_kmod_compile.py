@@ -31,6 +31,8 @@ def test_kernel_sources_compile_against_freebsd_headers() -> None:
         "kmod/freebsd/llm_dev.c",
         "kmod/freebsd/llm_sysctl.c",
         "kmod/freebsd/llm_module.c",
+        "kmod/freebsd/llm_life.c",
+        "kmod/freebsd/llm_cfg.c",
     ):
         assert f"ok   {f}" in res.stdout
     # without a source tree the dummynet glue is reported, not silently dropped

@@ -1,0 +1,101 @@
+/*
+ * The tunables behind net.inet.ip.dummynet.llm.*: every write is checked
+ * against the whole set before it is kept, so a value the ring or the
+ * core would refuse never becomes visible, and no writer has to undo
+ * anything (an undo raced other writers).
+ */
+#include "llm_glue.h"
+
+const char *const llm_fb_names[AQMLLM_FB_COUNT] = { "dualpi2", "pie", "codel" };
+
+int
+llm_tun_valid(const struct llm_tunables *t)
+{
+	if (t->batch_size < 1 || t->batch_size > LLM_BATCH_MAX ||
+	    t->batch_size > t->ring_entries)
+		return (0);
+	if (t->verdict_timeout_us < 1 ||
+	    t->verdict_timeout_us > LLM_TIMEOUT_US_MAX)
+		return (0);
+	if (t->limit_pkts < 1 || t->limit_pkts > LLM_LIMIT_MAX ||
+	    t->limit_pkts != t->defaults.limit_pkts)
+		return (0);
+	if (t->fallback >= AQMLLM_FB_COUNT || t->fallback != t->defaults.fb_id)
+		return (0);
+	return (aqm_params_validate(&t->defaults) == 0);
+}
+
+static int
+llm_tun_commit(struct llm_tunables *t, const struct llm_tunables *trial)
+{
+	if (!llm_tun_valid(trial))
+		return (EINVAL);
+	*t = *trial;
+	return (0);
+}
+
+int
+llm_tun_set_u32(struct llm_tunables *t, int which, uint64_t v)
+{
+	struct llm_tunables trial = *t;
+
+	if (v > 0xffffffffULL)
+		return (EINVAL);
+	switch (which) {
+	case LLM_TUN_BATCH:
+		trial.batch_size = (uint32_t)v;
+		break;
+	case LLM_TUN_TIMEOUT:
+		trial.verdict_timeout_us = (uint32_t)v;
+		break;
+	case LLM_TUN_LIMIT:
+		trial.limit_pkts = (uint32_t)v;
+		trial.defaults.limit_pkts = (uint32_t)v;
+		break;
+	default:
+		return (EINVAL);
+	}
+	return (llm_tun_commit(t, &trial));
+}
+
+int
+llm_tun_set_fallback(struct llm_tunables *t, const char *name)
+{
+	struct llm_tunables trial = *t;
+	uint32_t i;
+
+	for (i = 0; i < AQMLLM_FB_COUNT; i++) {
+		if (__builtin_strcmp(name, llm_fb_names[i]) == 0) {
+			trial.fallback = i;
+			trial.defaults.fb_id = i;
+			return (llm_tun_commit(t, &trial));
+		}
+	}
+	return (EINVAL);
+}
+
+int
+llm_tun_set_param(struct llm_tunables *t, size_t off, int in_us, uint64_t v)
+{
+	struct llm_tunables trial = *t;
+	char *base = (char *)&trial.defaults;
+	uint64_t ns;
+	uint32_t u;
+
+	if (v > 0xffffffffULL)
+		return (EINVAL);
+	if (in_us) {
+		if (off > sizeof(trial.defaults) - sizeof(ns) ||
+		    off % sizeof(ns) != 0)
+			return (EINVAL);
+		ns = v * 1000;
+		__builtin_memcpy(base + off, &ns, sizeof(ns));
+	} else {
+		if (off > sizeof(trial.defaults) - sizeof(u) ||
+		    off % sizeof(u) != 0)
+			return (EINVAL);
+		u = (uint32_t)v;
+		__builtin_memcpy(base + off, &u, sizeof(u));
+	}
+	return (llm_tun_commit(t, &trial));
+}

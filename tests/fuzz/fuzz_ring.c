@@ -1,0 +1,251 @@
+/*
+ * libFuzzer target: the daemon-written part of the shared region.
+ *
+ * The input is a script: packets arrive and leave three queues (one per
+ * fallback), and between them the "daemon" writes verdict slots (packet
+ * verdicts and queue policies, near the live window or anywhere), the
+ * indices it owns, its liveness line, or raw bytes anywhere in the
+ * region, geometry included.  The region, verdict table and policy table
+ * are separate heap blocks of exactly their size, so ASan catches any
+ * access the daemon could steer out of bounds; the invariants below are
+ * what the kernel must keep whatever the daemon writes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "aqm_core.h"
+#include "fuzz_input.h"
+
+#define	NQUEUES		3
+#define	REC_ENTRIES	256
+#define	VD_ENTRIES	128
+#define	LIMIT		200
+
+/*
+ * ---- packet glue ----
+ * The caller's side of the core's packet API, kept here alone so a change
+ * of that API (the core-owned FIFO of issue 14) changes only this part:
+ * one FIFO of aqm_pkt per class, heads handed to the core.
+ */
+struct store {
+	struct aqm_pkt	fifo[2][LIMIT + 1];
+	uint32_t	head[2], len[2];
+};
+
+static void
+store_heads(const struct store *s, uint64_t enq[2], uint32_t len[2])
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		const struct aqm_pkt *p = &s->fifo[k][s->head[k]];
+
+		enq[k] = s->len[k] ? p->enq_ns : 0;
+		len[k] = s->len[k] ? p->len : 0;
+	}
+}
+
+/* A packet arrives: the core's action (the packet is kept on PASS). */
+static int
+packet_in(struct store *s, struct aqm_queue *q, struct aqm_ring *r,
+    struct aqm_pkt *p, uint64_t now)
+{
+	uint64_t enq[2];
+	uint32_t len[2];
+	int act;
+
+	store_heads(s, enq, len);
+	act = aqm_enqueue(q, r, p, enq, now);
+	if (act == AQMLLM_ACT_PASS) {
+		FUZZ_ASSERT(p->cls < 2 && s->len[p->cls] < LIMIT);
+		s->fifo[p->cls][(s->head[p->cls] + s->len[p->cls]++) %
+		    (LIMIT + 1)] = *p;
+	}
+	return (act);
+}
+
+/* The next packet leaves: its action, or -1 when both classes are empty. */
+static int
+packet_out(struct store *s, struct aqm_queue *q, struct aqm_ring *r,
+    struct aqm_pkt *out, uint64_t now)
+{
+	uint64_t enq[2];
+	uint32_t len[2];
+	int cls;
+
+	store_heads(s, enq, len);
+	cls = aqm_select(q, enq, len, now);
+	if (cls < 0)
+		return (-1);
+	FUZZ_ASSERT(cls < 2 && s->len[cls] > 0);
+	*out = s->fifo[cls][s->head[cls]];
+	s->head[cls] = (s->head[cls] + 1) % (LIMIT + 1);
+	s->len[cls]--;
+	return (aqm_dequeue(q, r, out, enq, now));
+}
+
+static uint32_t
+store_len(const struct store *s, int cls)
+{
+	return (s->len[cls]);
+}
+/* ---- end of packet glue ---- */
+
+/* A verdict slot the daemon fills: near the live window, or anything. */
+static void
+daemon_verdicts(struct fin *f, struct aqm_ring *r, uint64_t now)
+{
+	struct aqmllm_region_hdr *h = r->hdr;
+	uint32_t n = take_u8(f) % 16, i;
+	uint64_t prod = h->vd_prod;
+
+	for (i = 0; i < n; i++) {
+		struct aqmllm_verdict *v = &r->vds[(prod + i) & r->vd_mask];
+		uint8_t how = take_u8(f);
+
+		v->kind = how & 0x80 ? take_u8(f) : 1 + (how & 1);
+		v->action = how & 0x40 ? take_u8(f) : 1 + take_u8(f) % 3;
+		v->flags = how & 0x20 ? take_u16(f) : 0;
+		v->seq = how & 0x10 ? take_u64(f) :
+		    r->rec_prod - take_u16(f) % (2 * REC_ENTRIES) + take_u8(f) % 4;
+		v->queue_id = how & 0x08 ? take_u32(f) : take_u8(f) % (NQUEUES + 1);
+		v->drop_prob = take_u32(f);
+		v->mark_prob = take_u32(f);
+		v->expiry_ns = how & 0x04 ? take_u64(f) :
+		    now + take_u32(f) * 4ULL - AQM_NS_PER_S;
+		if (v->kind == AQMLLM_VK_POLICY && !(how & 0x02))
+			v->seq = 0, v->action = 0;
+	}
+	switch (take_u8(f) % 4) {
+	case 0:
+		h->vd_prod = take_u64(f);	/* garbage */
+		break;
+	case 1:
+		h->vd_prod = prod - 1 - take_u8(f);	/* behind the consumer */
+		break;
+	default:
+		h->vd_prod = prod + n;
+		break;
+	}
+}
+
+/* The daemon's own indices and liveness line. */
+static void
+daemon_line(struct fin *f, struct aqm_ring *r, uint64_t now)
+{
+	struct aqmllm_region_hdr *h = r->hdr;
+	uint8_t how = take_u8(f);
+
+	h->rec_cons = how & 1 ? take_u64(f) : r->rec_prod - take_u8(f) % 8;
+	if (how & 2)		/* an echo of the producer clock, maybe old */
+		h->heartbeat_ns = now - take_u32(f);
+	else if (how & 4)	/* ahead of the producer: never alive */
+		h->heartbeat_ns = now + 1 + take_u32(f);
+	else
+		h->heartbeat_ns = take_u64(f);
+	h->daemon_state = how & 8 ? take_u32(f) : AQMLLM_DS_ATTACHED;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct store store[NQUEUES];
+	struct fin f = { data, size, 0 };
+	struct aqm_queue q[NQUEUES];
+	struct aqm_params par;
+	struct aqm_ring ring;
+	struct aqm_vt_entry *vt;
+	struct aqm_policy *pol;
+	unsigned char *region;
+	uint64_t now = AQM_NS_PER_S;
+	size_t rsize;
+	int k, steps = 0;
+
+	rsize = aqm_region_size(REC_ENTRIES, VD_ENTRIES);
+	region = malloc(rsize);
+	vt = malloc(REC_ENTRIES * sizeof(*vt));
+	pol = malloc(NQUEUES * sizeof(*pol));
+	FUZZ_ASSERT(region && vt && pol);
+	FUZZ_ASSERT(aqm_ring_init(&ring, region, rsize, REC_ENTRIES, VD_ENTRIES,
+	    NQUEUES, vt, pol) == 0);
+	aqm_ring_set_attached(&ring, 1);
+	ring.hdr->daemon_state = AQMLLM_DS_ATTACHED;
+	ring.hdr->heartbeat_ns = now;
+	memset(store, 0, sizeof(store));
+	for (k = 0; k < NQUEUES; k++) {
+		aqm_params_defaults(&par, (uint32_t)k);
+		par.limit_pkts = LIMIT;
+		par.link_rate_bps = 10000000ULL << (take_u8(&f) % 8);
+		FUZZ_ASSERT(aqm_queue_init(&q[k], (uint32_t)k, &par,
+		    take_u64(&f), now) == 0);
+	}
+
+	while (fin_left(&f) && steps++ < 4096) {
+		uint8_t op = take_u8(&f);
+		int qi = (op >> 4) % NQUEUES, act;
+		struct aqm_pkt p;
+
+		now += (uint64_t)take_u16(&f) * 64;	/* up to ~4 ms a step */
+		switch (op % 9) {
+		case 0: case 1: case 2:
+			memset(&p, 0, sizeof(p));
+			p.len = 40 + take_u16(&f) % 1461;
+			p.ecn = take_u8(&f) % 4;
+			p.flow_hash = take_u32(&f);
+			act = packet_in(&store[qi], &q[qi], &ring, &p, now);
+			FUZZ_ASSERT(act == AQMLLM_ACT_PASS ||
+			    act == AQMLLM_ACT_DROP);
+			break;
+		case 3: case 4:
+			act = packet_out(&store[qi], &q[qi], &ring, &p, now);
+			if (act == -1)
+				break;
+			FUZZ_ASSERT(act >= AQMLLM_ACT_PASS &&
+			    act <= AQMLLM_ACT_MAX);
+			FUZZ_ASSERT(!(act == AQMLLM_ACT_MARK &&
+			    p.ecn == AQMLLM_ECN_NOT_ECT));
+			break;
+		case 5:
+			daemon_verdicts(&f, &ring, now);
+			break;
+		case 6:
+			daemon_line(&f, &ring, now);
+			break;
+		case 7: {
+			uint32_t n = 1 + take_u8(&f) % 16, i;
+
+			for (i = 0; i < n; i++)
+				region[take_u32(&f) % rsize] = take_u8(&f);
+			break;
+		}
+		default:
+			aqm_ring_set_attached(&ring, take_u8(&f) % 4 != 0);
+			(void)aqm_ring_take_wakeup(&ring);
+			aqm_ring_export_counters(&ring, now);
+			break;
+		}
+		for (k = 0; k < NQUEUES; k++) {
+			FUZZ_ASSERT(q[k].qlen_pkts[0] == store_len(&store[k], 0));
+			FUZZ_ASSERT(q[k].qlen_pkts[1] == store_len(&store[k], 1));
+		}
+		/*
+		 * A heartbeat the producer never published is never alive,
+		 * once the 50 us liveness cache has run out.
+		 */
+		if (ring.hdr->heartbeat_ns > now + AQM_NS_PER_S) {
+			now += 100 * AQM_NS_PER_US;
+			FUZZ_ASSERT(!aqm_ring_daemon_alive(&ring, now));
+		}
+	}
+	/* The producer's geometry is its own, never read back. */
+	FUZZ_ASSERT(ring.rec_entries == REC_ENTRIES &&
+	    ring.vd_entries == VD_ENTRIES && ring.nqueues == NQUEUES);
+	FUZZ_ASSERT(ring.rec_mask == REC_ENTRIES - 1 &&
+	    ring.vd_mask == VD_ENTRIES - 1);
+	free(region);
+	free(vt);
+	free(pol);
+	return (0);
+}

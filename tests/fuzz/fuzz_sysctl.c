@@ -1,0 +1,91 @@
+/*
+ * libFuzzer target: net.inet.ip.dummynet.llm.* writes as the kernel
+ * checks them (kmod/freebsd/llm_tun.c).  Any sequence of writes, of any
+ * value, to any tunable, fallback name or fallback parameter offset:
+ * after each, the set is valid and accepted by the ring and the core;
+ * a refused write changed nothing; an accepted one reads back.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm_glue.h"
+#include "fuzz_input.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+tun_boot(struct llm_tunables *t, uint32_t ring_entries)
+{
+	memset(t, 0, sizeof(*t));
+	t->batch_size = 64;
+	t->fallback = AQMLLM_FB_DUALPI2;
+	t->verdict_timeout_us = 10000;
+	t->ring_entries = ring_entries;
+	t->limit_pkts = 10000;
+	aqm_params_defaults(&t->defaults, t->fallback);
+	t->defaults.limit_pkts = t->limit_pkts;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct aqm_vt_entry vt[AQMLLM_MIN_ENTRIES * 4];
+	static struct aqm_policy pol[1];
+	static unsigned char region[65536];
+	struct fin f = { data, size, 0 };
+	struct llm_tunables t, before;
+	struct aqm_queue q;
+	struct aqm_ring ring;
+	uint32_t entries = AQMLLM_MIN_ENTRIES << (take_u8(&f) % 3);
+
+	tun_boot(&t, entries);
+	FUZZ_ASSERT(aqm_region_size(entries, entries) <= sizeof(region));
+	FUZZ_ASSERT(aqm_ring_init(&ring, region, sizeof(region), entries,
+	    entries, 1, vt, pol) == 0);
+	while (fin_left(&f)) {
+		uint8_t op = take_u8(&f);
+		uint64_t v = op & 0x80 ? take_u64(&f) : take_u32(&f) % 70000;
+		int error;
+
+		before = t;
+		switch (op % 3) {
+		case 0:
+			error = llm_tun_set_u32(&t, (op >> 2) % 4, v);
+			if (error == 0)
+				FUZZ_ASSERT((op >> 2) % 4 == LLM_TUN_BATCH ?
+				    t.batch_size == v :
+				    (op >> 2) % 4 == LLM_TUN_TIMEOUT ?
+				    t.verdict_timeout_us == v : t.limit_pkts == v);
+			break;
+		case 1: {
+			char name[24];
+			uint8_t n = take_u8(&f) % sizeof(name), i;
+
+			if (op & 0x40) {
+				for (i = 0; i < n; i++)
+					name[i] = (char)take_u8(&f);
+				name[n] = '\0';
+			} else
+				strcpy(name, llm_fb_names[n % AQMLLM_FB_COUNT]);
+			error = llm_tun_set_fallback(&t, name);
+			if (error == 0)
+				FUZZ_ASSERT(strcmp(name,
+				    llm_fb_names[t.fallback]) == 0);
+			break;
+		}
+		default:
+			error = llm_tun_set_param(&t,
+			    take_u8(&f) % (sizeof(t.defaults) + 8),
+			    (op >> 2) & 1, v);
+			break;
+		}
+		if (error != 0)
+			FUZZ_ASSERT(memcmp(&before, &t, sizeof(t)) == 0);
+		FUZZ_ASSERT(llm_tun_valid(&t));
+		/* What the handler publishes, the ring and a new queue accept. */
+		FUZZ_ASSERT(aqm_ring_configure(&ring, t.batch_size,
+		    (uint64_t)t.verdict_timeout_us * 1000) == 0);
+		FUZZ_ASSERT(aqm_queue_init(&q, 0, &t.defaults, 1, 0) == 0);
+	}
+	return (0);
+}

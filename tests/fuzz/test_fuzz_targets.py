@@ -1,0 +1,72 @@
+"""A short run of the libFuzzer targets (the long one is `make fuzz`), the
+seed corpus against the message builder, and what the kernel-side parse
+makes of every message aqmllmctl builds."""
+
+from __future__ import annotations
+
+import glob
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aqmllm.bridge.dnmsg import FALLBACKS, build_pipe_config
+from make_corpus import DNMSG
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build" / "fuzz"
+
+
+def _libfuzzer() -> bool:
+    runtime = glob.glob("/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a")
+    return shutil.which("clang") is not None and bool(runtime)
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    if not _libfuzzer():
+        pytest.skip("clang with libFuzzer is not installed (make system-deps installs it)")
+    res = subprocess.run(["make", "-s", "fuzz-targets"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return BUILD
+
+
+def test_short_run_finds_nothing_and_covers_every_target(built: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "tests/fuzz/run_fuzz.py"), "--build", str(built)]
+        + ["--runs", "60000", "--seed", "7"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    figs = dict(line.split(": ") for line in res.stdout.strip().splitlines())
+    assert int(figs["fuzz_findings"]) == 0
+    assert int(figs["fuzz_executions"]) >= 60000
+    for t in ("ring", "ioctl", "sysctl", "dnmsg"):
+        assert int(figs[f"fuzz_{t}_executions"]) > 0
+        assert int(figs[f"fuzz_{t}_coverage_edges"]) > 20
+
+
+def test_seed_corpus_is_what_the_builder_makes() -> None:
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "tests/fuzz/make_corpus.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("name", sorted(DNMSG))
+def test_every_built_message_configures_llm_as_asked(built: Path, tmp_path: Path, name) -> None:
+    cfg = DNMSG[name]
+    msg = tmp_path / "msg"
+    msg.write_bytes(build_pipe_config(cfg))
+    res = subprocess.run([str(built / "dnmsg_check"), str(msg)], capture_output=True, text=True)
+    out = dict(line.split(": ") for line in res.stdout.strip().splitlines())
+    assert out["error"] == "0" and out["configs"] == "1" and out["refused"] == "0", res.stdout
+    assert int(out["fallback"]) == (FALLBACKS[cfg.fallback] if cfg.fallback else 0)
+    # dummynet bounds the queue (1..slot_limit 100, 50 when not given) first
+    q = cfg.queue_pkts
+    assert int(out["limit"]) == (50 if q < 1 else min(q, 100))
