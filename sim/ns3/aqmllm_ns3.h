@@ -253,7 +253,15 @@ private:
   {
     Add(item, 0, (Simulator::Now() - item->GetTimeStamp()).GetSeconds(), false);
   }
-  void OnDropEnq(Ptr<const QueueDiscItem> item, const char *) { Add(item, 1, 0.0, true); }
+  // Dropped on arrival: never queued, never marked, so its ECN field is its
+  // class.  An entry under its address is a departed packet's (dequeued
+  // items keep theirs and addresses are reused): using it made the class of
+  // arrival drops depend on the allocator, and reports differ between runs.
+  void OnDropEnq(Ptr<const QueueDiscItem> item, const char *)
+  {
+    m_class.erase(PeekPointer(item));
+    Add(item, 1, 0.0, true);
+  }
   void OnDropDeq(Ptr<const QueueDiscItem> item, const char *) { Add(item, 3, 0.0, true); }
   void OnMark(Ptr<const QueueDiscItem> item, const char *) { Add(item, 2, 0.0, true); }
 
