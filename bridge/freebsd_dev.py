@@ -11,7 +11,7 @@ import errno
 import fcntl
 import os
 
-from aqmllm.bridge._layout import ffi, lib
+from aqmllm.bridge._aqmcore import ffi, lib
 from aqmllm.bridge.ring import RingError
 
 IOCPARM_MASK = 0x1FFF

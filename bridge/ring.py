@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from aqmllm.bridge import layout
-from aqmllm.bridge._layout import ffi, lib
+from aqmllm.bridge._aqmcore import ffi, lib
 
 HDR = "struct aqmllm_region_hdr"
 PROB_MAX = 2**32 - 1

@@ -20,8 +20,6 @@ struct llm_tunables llm_tun = {
 	.limit_pkts = 10000,
 };
 
-static const char *llm_fb_names[AQMLLM_FB_COUNT] = { "dualpi2", "pie", "codel" };
-
 /*
  * Guards llm_tun.defaults between sysctl writers and the packet path that
  * copies it for a new queue (under the dummynet lock: a leaf mutex).
@@ -102,29 +100,26 @@ SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, limit,
 static int
 llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
 {
+	const struct aqm_alg *a;
 	char buf[16];
-	uint32_t i;
 	int error;
 
-	strlcpy(buf, llm_fb_names[llm_tun.fallback], sizeof(buf));
+	strlcpy(buf, aqm_alg_by_id(llm_tun.fallback)->name, sizeof(buf));
 	error = sysctl_handle_string(oidp, buf, sizeof(buf), req);
 	if (error != 0 || req->newptr == NULL)
 		return (error);
-	for (i = 0; i < AQMLLM_FB_COUNT; i++) {
-		if (strcmp(buf, llm_fb_names[i]) == 0) {
-			mtx_lock(&llm_tun_mtx);
-			llm_tun.fallback = i;
-			llm_tun.defaults.fb_id = i;
-			mtx_unlock(&llm_tun_mtx);
-			return (llm_ring_reconfigure());
-		}
-	}
-	return (EINVAL);
+	if ((a = aqm_alg_by_name(buf)) == NULL)
+		return (EINVAL);
+	mtx_lock(&llm_tun_mtx);
+	llm_tun.fallback = a->id;
+	llm_tun.defaults.fb_id = a->id;
+	mtx_unlock(&llm_tun_mtx);
+	return (llm_ring_reconfigure());
 }
 
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, fallback,
     CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
-    llm_sysctl_fallback, "A", "Fallback AQM of new queues: dualpi2, pie, codel");
+    llm_sysctl_fallback, "A", "Fallback AQM of new queues, by name (dn_aqm_llm(4))");
 
 /*
  * Fallback parameters, in microseconds (times) or as given (gains in

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from aqmllm.bridge import layout
-from aqmllm.bridge._layout import lib
+from aqmllm.bridge._aqmcore import lib
 from aqmllm.bridge.ring import Ring
 
 SHIPPED_STUDENT = Path(__file__).resolve().parents[2] / "models" / "shipped" / "student"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from aqmllm.bridge import layout
-from aqmllm.bridge._layout import ffi, lib
+from aqmllm.bridge._aqmcore import ffi, lib
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = ROOT / "kmod" / "include" / "aqmllm_ring.h"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from aqmllm.bridge import freebsd_dev
-from aqmllm.bridge._layout import ffi
+from aqmllm.bridge._aqmcore import ffi
 
 
 def test_encoding_matches_freebsd_for_known_ioctls() -> None:
