@@ -1,3 +1,6 @@
+"""What more than one component's tests share: the helpers in tests/lib and
+a producer on a shm ring (the C core, in process)."""
+
 from __future__ import annotations
 
 import sys
@@ -5,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent / "lib"))
 
 from shm_producer import ShmProducer  # noqa: E402
 
