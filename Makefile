@@ -29,6 +29,7 @@ PYTEST_ARGS ?=
 TEST_DEPS  :=
 
 .PHONY: all venv install test demo lint clean system-deps
+# make test: nothing (test builds what it needs itself).
 all: install core
 
 # The venv is reused while pyproject.toml is unchanged; a stamp records it.
@@ -50,6 +51,7 @@ $(EXT_STAMP): $(VENV)/.stamp setup.py mk/cdef.py bridge/ffi_build.py models/ffi_
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
+# make test: builds it (the venv and the extensions) first.
 venv install: $(EXT_STAMP)
 
 # System tools some tests use (man page lint); best effort, tests skip without them.
@@ -60,14 +62,17 @@ system-deps:
 # make test: mandoc, for tests/kmod/test_man_lint.py.
 TEST_DEPS += system-deps
 
+# make test: nothing (ruff runs on its own).
 lint: $(EXT_STAMP)
 	$(VENV)/bin/ruff check aqmllm bridge daemon models sim tests bench mk kmod/check
 
+# make test: nothing.
 clean:
 	rm -rf $(BUILD) bridge/_aqmcore*.so bridge/_layout*.so models/_studentc*.so
 
 include $(sort $(wildcard mk/*.mk))
 
-# After the includes: TEST_DEPS is complete here.
+# After the includes: TEST_DEPS is complete here.  The suite itself builds
+# what else it runs (tests/emu the router, tests/core the fuzzer, ...).
 test: $(EXT_STAMP) $(TEST_DEPS)
 	$(PY) -m pytest $(PYTEST_ARGS)

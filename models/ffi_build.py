@@ -19,9 +19,7 @@ HEADER = CSRC / "student_fast.h"
 INCLUDE_DIRS = [cdef.INCLUDE, CSRC]
 
 student_builder = FFI()
-student_builder.cdef(
-    cdef.cdef([HEADER], [cdef.INCLUDE / "aqmllm_ring.h", HEADER], INCLUDE_DIRS)
-)
+student_builder.cdef(cdef.cdef([HEADER], [cdef.INCLUDE / "aqmllm_ring.h", HEADER], INCLUDE_DIRS))
 student_builder.set_source(
     "aqmllm.models._studentc",
     f'#include "{HEADER.name}"\n',

@@ -74,9 +74,7 @@ def _component(module: str) -> str:
     return parts[1] if len(parts) > 1 else "aqmllm"
 
 
-def _violations(
-    who: Callable[[str], bool], forbidden: Callable[[str, bool], bool]
-) -> list[str]:
+def _violations(who: Callable[[str], bool], forbidden: Callable[[str, bool], bool]) -> list[str]:
     return [
         f"{m} imports {t}{'' if top else ' (in a function)'}"
         for m, edges in GRAPH.items()
@@ -87,6 +85,7 @@ def _violations(
 
 
 ABI_LEAVES = {"aqmllm.bridge.layout", "aqmllm.bridge.errors"}
+MODELS_MAY_USE = {"aqmllm.bridge.layout", "aqmllm.bridge._aqmcore"}
 RULES: dict[str, Callable[[], list[str]]] = {
     "`bridge.layout` (the ABI view) and `bridge.errors` import nothing of aqmllm but the"
     " core binding `bridge._aqmcore`": lambda: _violations(
@@ -99,8 +98,10 @@ RULES: dict[str, Callable[[], list[str]]] = {
     "`models` never imports `daemon` or `sim`, and of `bridge` only `bridge.layout` and"
     " `bridge._aqmcore`": lambda: _violations(
         lambda m: _component(m) == "models",
-        lambda t, top: _component(t) in ("daemon", "sim")
-        or (_component(t) == "bridge" and t not in ("aqmllm.bridge.layout", "aqmllm.bridge._aqmcore")),
+        lambda t, top: (
+            _component(t) in ("daemon", "sim")
+            or (_component(t) == "bridge" and t not in MODELS_MAY_USE)
+        ),
     ),
     "`daemon` never imports `sim`, and imports `models` only inside functions (it starts"
     " without torch)": lambda: _violations(

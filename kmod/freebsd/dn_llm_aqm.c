@@ -80,6 +80,21 @@ llm_aqm_full(const struct dn_queue *q, const struct llm_aqm_q *lq,
 	return (q->ni.length >= lq->aq.par.limit_pkts);
 }
 
+/* The class whose FIFO head is m (q->mq's head, the oldest packet); -1: none. */
+static int
+llm_aqm_head_class(const struct aqm_queue *aq, const struct mbuf *m)
+{
+	const struct aqm_pkt *h;
+	int cls;
+
+	for (cls = 0; cls < 2; cls++) {
+		h = aqm_fifo_head(&aq->fifo[cls]);
+		if (h != NULL && h->item == m)
+			return (cls);
+	}
+	return (-1);
+}
+
 static int
 llm_aqm_enqueue(struct dn_queue *q, struct mbuf *m)
 {
@@ -116,7 +131,6 @@ static struct mbuf *
 llm_aqm_dequeue(struct dn_queue *q)
 {
 	struct llm_aqm_q *lq = q->aqm_status;
-	const struct aqm_pkt *h;
 	struct aqm_ring *r;
 	struct aqm_pkt p;
 	struct mbuf *m;
@@ -128,20 +142,14 @@ llm_aqm_dequeue(struct dn_queue *q)
 	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
 	now = llm_now_ns();
 	for (;;) {
-		/* q->mq's head is the oldest packet: the head of its class. */
+		/* Dummynet's FIFO and the core's class FIFOs hold the same. */
 		if ((m = q->mq.head) == NULL ||
-		    (cls = aqm_oldest(&lq->aq)) < 0) {
+		    (cls = llm_aqm_head_class(&lq->aq, m)) < 0) {
 			KASSERT(m == NULL && aqm_oldest(&lq->aq) < 0,
 			    ("dn_aqm_llm: dummynet's and the core's queues differ"));
 			m = NULL;
 			break;
 		}
-		h = aqm_fifo_head(&lq->aq.fifo[cls]);
-		if (h->item != m)
-			cls ^= 1;	/* both heads arrived at the same ns */
-		KASSERT(aqm_fifo_head(&lq->aq.fifo[cls]) != NULL &&
-		    aqm_fifo_head(&lq->aq.fifo[cls])->item == m,
-		    ("dn_aqm_llm: dummynet's and the core's queues differ"));
 		q->mq.head = m->m_nextpkt;
 		m->m_nextpkt = NULL;
 		act = aqm_dequeue(&lq->aq, r, cls, now, &p);

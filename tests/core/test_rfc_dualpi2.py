@@ -111,9 +111,7 @@ def test_classic_marks_ect0_and_drops_not_ect() -> None:
     s.p_prime = ONE // 2 - 1  # just below overload (k p' < 1)
     seen = {}
     for ecn in (0, 2):
-        acts = {
-            s.dequeue(make_ctx(i, ecn=ecn, cls=C, rng=rng(i))) for i in range(200)
-        }
+        acts = {s.dequeue(make_ctx(i, ecn=ecn, cls=C, rng=rng(i))) for i in range(200)}
         seen[ecn] = acts
     assert seen[0] == {PASS, DROP}
     assert seen[2] == {PASS, MARK}
@@ -125,20 +123,14 @@ def test_overload_drops_classic_ecn_and_l4s_with_pc() -> None:
     s.p_prime = int(0.7 * ONE)  # k p' = 1.4 > 1
     assert s.overloaded() == 1
     l_acts = [
-        s.dequeue(make_ctx(i, ecn=1, cls=L, qlen_pkts=(5, 5), rng=rng(i)))
-        for i in range(400)
+        s.dequeue(make_ctx(i, ecn=1, cls=L, qlen_pkts=(5, 5), rng=rng(i))) for i in range(400)
     ]
-    c_acts = [
-        s.dequeue(make_ctx(i, ecn=2, cls=C, rng=rng(i + 7))) for i in range(400)
-    ]
+    c_acts = [s.dequeue(make_ctx(i, ecn=2, cls=C, rng=rng(i + 7))) for i in range(400)]
     assert set(l_acts) == {DROP, MARK}  # survivors all marked
     assert l_acts.count(DROP) / 400 == pytest.approx(0.49, abs=0.08)
     assert MARK not in c_acts and DROP in c_acts
     s.par.drop_on_overload = 0
-    l_acts = [
-        s.dequeue(make_ctx(i, ecn=1, cls=L, qlen_pkts=(5, 5), rng=rng(i)))
-        for i in range(50)
-    ]
+    l_acts = [s.dequeue(make_ctx(i, ecn=1, cls=L, qlen_pkts=(5, 5), rng=rng(i))) for i in range(50)]
     assert set(l_acts) == {MARK}
 
 
