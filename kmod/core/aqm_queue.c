@@ -137,23 +137,36 @@ aqm_queue_storage(struct aqm_queue *q, int cls, struct aqm_pkt *slots,
 	return (0);
 }
 
-/* Head-of-queue sojourn per class, from the FIFOs' heads. */
-static void
+/*
+ * Head-of-queue sojourn per class, from the FIFOs' heads (a class's FIFO
+ * holds exactly its qlen_pkts packets).
+ */
+static inline void
 fill_ctx(struct aqm_queue *q, struct aqm_ctx *c, uint64_t now_ns)
 {
-	const struct aqm_pkt *h;
+	const struct aqm_fifo *f;
+	uint64_t enq;
 	int k;
 
 	c->now_ns = now_ns;
 	c->rng = &q->rng;
 	c->limit_pkts = q->par.limit_pkts;
 	for (k = 0; k < 2; k++) {
-		h = aqm_fifo_head(&q->fifo[k]);
+		f = &q->fifo[k];
 		c->qlen_pkts[k] = q->qlen_pkts[k];
 		c->qlen_bytes[k] = q->qlen_bytes[k];
-		c->qdelay_ns[k] = (h != NULL && h->enq_ns < now_ns) ?
-		    now_ns - h->enq_ns : 0;
+		enq = q->qlen_pkts[k] > 0 ?
+		    f->slot[f->head & (f->cap - 1)].enq_ns : now_ns;
+		c->qdelay_ns[k] = enq < now_ns ? now_ns - enq : 0;
 	}
+}
+
+/* The periodic update, if the fallback has one and a boundary has passed. */
+static inline void
+fallback_tick(struct aqm_queue *q, const struct aqm_ctx *c)
+{
+	if (q->alg->update != NULL && c->now_ns >= q->next_update_ns)
+		aqm_alg_tick(q->alg, &q->fb, &q->next_update_ns, c);
 }
 
 static void
@@ -274,7 +287,7 @@ aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	c.qlen_pkts[cls]++;
 	c.qlen_bytes[cls] += p->len;
 
-	aqm_alg_tick(a, &q->fb, &q->next_update_ns, &c);
+	fallback_tick(q, &c);
 	if (a->enqueue != NULL) {
 		fa = a->enqueue(&q->fb, &c);
 		p->fb_action = (uint8_t)fa;
@@ -296,12 +309,10 @@ aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	return (AQMLLM_ACT_PASS);
 }
 
-int
-aqm_oldest(const struct aqm_queue *q)
+/* Of two class heads (NULL: empty), the one of the oldest packet; -1: none. */
+static inline int
+oldest_of(const struct aqm_pkt *hl, const struct aqm_pkt *hc)
 {
-	const struct aqm_pkt *hl = aqm_fifo_head(&q->fifo[AQMLLM_CLASS_L]);
-	const struct aqm_pkt *hc = aqm_fifo_head(&q->fifo[AQMLLM_CLASS_C]);
-
 	if (hl != NULL && hc != NULL)
 		return (hl->enq_ns <= hc->enq_ns ? AQMLLM_CLASS_L :
 		    AQMLLM_CLASS_C);
@@ -311,19 +322,27 @@ aqm_oldest(const struct aqm_queue *q)
 }
 
 int
+aqm_oldest(const struct aqm_queue *q)
+{
+	return (oldest_of(aqm_fifo_head(&q->fifo[AQMLLM_CLASS_L]),
+	    aqm_fifo_head(&q->fifo[AQMLLM_CLASS_C])));
+}
+
+int
 aqm_select(struct aqm_queue *q, uint64_t now_ns)
 {
 	const struct aqm_pkt *hl = aqm_fifo_head(&q->fifo[AQMLLM_CLASS_L]);
 	const struct aqm_pkt *hc = aqm_fifo_head(&q->fifo[AQMLLM_CLASS_C]);
 
 	(void)now_ns;
+	if (q->alg->select == NULL) {
+		/* Single-queue AQMs: one FIFO across both classes, oldest first. */
+		return (oldest_of(hl, hc));
+	}
 	if (hl == NULL && hc == NULL)
 		return (-1);
-	if (q->alg->select != NULL)
-		return (q->alg->select(&q->fb, hl != NULL, hc != NULL,
-		    hl != NULL ? hl->len : 0, hc != NULL ? hc->len : 0));
-	/* Single-queue AQMs: one FIFO across both classes, oldest first. */
-	return (aqm_oldest(q));
+	return (q->alg->select(&q->fb, hl != NULL, hc != NULL,
+	    hl != NULL ? hl->len : 0, hc != NULL ? hc->len : 0));
 }
 
 static int
@@ -333,7 +352,7 @@ fallback_dequeue(struct aqm_queue *q, const struct aqm_pkt *p,
 	const struct aqm_alg *a = q->alg;
 	int fa;
 
-	aqm_alg_tick(a, &q->fb, &q->next_update_ns, c);
+	fallback_tick(q, c);
 	fa = a->dequeue != NULL ? a->dequeue(&q->fb, c) : p->fb_action;
 	if (fa == AQMLLM_ACT_NONE)
 		fa = AQMLLM_ACT_PASS;
@@ -395,7 +414,7 @@ guard(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p,
 	return (act);
 }
 
-static void
+static inline void
 release(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p)
 {
 	struct aqm_vt_entry *e;
