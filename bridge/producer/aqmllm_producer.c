@@ -76,24 +76,6 @@ usage(void)
 	exit(2);
 }
 
-struct opts {
-	const char *path;
-	double rate, duration, wait_attach;
-	uint64_t hold_ns, vtimeout_ns;
-	uint32_t nq, fb, entries;
-	int json;
-};
-
-/* The packet path's state and what it saw. */
-struct run {
-	struct aqm_shm shm;
-	struct aqm_queue *queues;
-	uint64_t *lat, *t_enq;		/* latency samples; enqueue time by seq */
-	uint64_t nlat, seen_vd;
-	uint64_t sent, decided, fallback, dropped, marked, by_policy;
-	uint64_t t0, now, last_daemon, max_gap;
-};
-
 /* Give a queue its FIFO storage (calloc: untouched slots cost nothing). */
 static int
 give_storage(struct aqm_queue *q)
@@ -110,8 +92,8 @@ give_storage(struct aqm_queue *q)
 	return (0);
 }
 
-static void
-parse_args(int argc, char **argv, struct opts *o)
+int
+main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ring", required_argument, NULL, 'r' },
@@ -126,289 +108,227 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ch;
+	const char *path = NULL;
+	double rate = 100000, duration = 2, wait_attach = 10;
+	uint64_t hold_ns = 1000000, *lat, *t_enq;
+	uint32_t nq = 1, fb = AQMLLM_FB_DUALPI2, entries = 65536, q;
+	uint64_t sent = 0, decided = 0, fallback = 0, dropped = 0, marked = 0;
+	uint64_t nlat = 0, seen_vd = 0, t0, tend, next, now, interval;
+	uint64_t by_policy = 0, last_daemon = 0, last_iter, max_gap = 0;
+	uint64_t vtimeout_ns = 0;
+	struct aqm_queue *queues;
+	struct aqm_params par;
+	struct aqm_shm shm;
+	int json = 0, ch, error;
 
-	memset(o, 0, sizeof(*o));
-	o->rate = 100000;
-	o->duration = 2;
-	o->wait_attach = 10;
-	o->hold_ns = 1000000;
-	o->nq = 1;
-	o->fb = AQMLLM_FB_DUALPI2;
-	o->entries = 65536;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'r': o->path = optarg; break;
-		case 'p': o->rate = atof(optarg); break;
-		case 'd': o->duration = atof(optarg); break;
-		case 'h': o->hold_ns = (uint64_t)(atof(optarg) * 1000); break;
-		case 'q': o->nq = (uint32_t)atoi(optarg); break;
-		case 'e': o->entries = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'w': o->wait_attach = atof(optarg); break;
-		case 't': o->vtimeout_ns = (uint64_t)(atof(optarg) * 1000); break;
-		case 'j': o->json = 1; break;
+		case 'r': path = optarg; break;
+		case 'p': rate = atof(optarg); break;
+		case 'd': duration = atof(optarg); break;
+		case 'h': hold_ns = (uint64_t)(atof(optarg) * 1000); break;
+		case 'q': nq = (uint32_t)atoi(optarg); break;
+		case 'e': entries = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'w': wait_attach = atof(optarg); break;
+		case 't': vtimeout_ns = (uint64_t)(atof(optarg) * 1000); break;
+		case 'j': json = 1; break;
 		case 'f':
 			if (aqm_alg_by_name(optarg) == NULL) {
 				fprintf(stderr, "aqmllm-producer: unknown fallback "
 				    "'%s'\n", optarg);
 				usage();
 			}
-			o->fb = aqm_alg_by_name(optarg)->id;
+			fb = aqm_alg_by_name(optarg)->id;
 			break;
 		default:
 			usage();
 		}
 	}
-	if (o->path == NULL || o->rate < 0 || o->duration <= 0 || o->nq == 0 ||
-	    o->nq > MAX_QUEUES)
+	if (path == NULL || rate < 0 || duration <= 0 || nq == 0 ||
+	    nq > MAX_QUEUES)
 		usage();
-}
-
-/* The ring and the queues; an exit status on failure, else 0. */
-static int
-setup(const struct opts *o, struct run *r)
-{
-	struct aqm_params par;
-	uint32_t q;
-	int error;
-
-	memset(r, 0, sizeof(*r));
-	error = aqm_shm_create(&r->shm, o->path, o->entries, o->entries, o->nq);
+	error = aqm_shm_create(&shm, path, entries, entries, nq);
 	if (error != 0) {
 		fprintf(stderr, "aqmllm-producer: cannot create ring %s "
-		    "(entries %u): %s\n", o->path, o->entries, strerror(-error));
+		    "(entries %u): %s\n", path, entries, strerror(-error));
 		return (1);
 	}
-	if (o->vtimeout_ns != 0 && aqm_ring_configure(&r->shm.ring,
-	    r->shm.ring.batch_size, o->vtimeout_ns) != 0) {
+	if (vtimeout_ns != 0 &&
+	    aqm_ring_configure(&shm.ring, shm.ring.batch_size, vtimeout_ns) != 0) {
 		fprintf(stderr, "aqmllm-producer: bad --verdict-timeout-us\n");
-		aqm_shm_destroy(&r->shm, o->path, 1);
+		aqm_shm_destroy(&shm, path, 1);
 		return (2);
 	}
-	r->queues = calloc(o->nq, sizeof(*r->queues));
-	r->lat = malloc(LAT_MAX * sizeof(*r->lat));
-	r->t_enq = calloc(o->entries, sizeof(*r->t_enq));
-	if (r->queues == NULL || r->lat == NULL || r->t_enq == NULL)
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	queues = calloc(nq, sizeof(*queues));
+	lat = malloc(LAT_MAX * sizeof(*lat));
+	t_enq = calloc(entries, sizeof(*t_enq));
+	if (queues == NULL || lat == NULL || t_enq == NULL)
 		return (1);
-	aqm_params_defaults(&par, o->fb);
+	aqm_params_defaults(&par, fb);
 	par.limit_pkts = LIMIT;
 	/* The drain rate that makes est_wait match the hold time. */
-	par.link_rate_bps = o->rate > 0 ?
-	    (uint64_t)(o->rate * 1500 * 8 / o->nq) : 100000000000ULL;
-	for (q = 0; q < o->nq; q++) {
-		if (aqm_queue_init(&r->queues[q], q, &par, 1 + q,
-		    aqm_shm_now_ns()) != 0 || give_storage(&r->queues[q]) != 0)
+	par.link_rate_bps = rate > 0 ? (uint64_t)(rate * 1500 * 8 / nq) :
+	    100000000000ULL;
+	for (q = 0; q < nq; q++) {
+		if (aqm_queue_init(&queues[q], q, &par, 1 + q,
+		    aqm_shm_now_ns()) != 0 || give_storage(&queues[q]) != 0)
 			return (1);
 	}
-	return (0);
-}
-
-/* Wait for the daemon and for its first heartbeat: a closed loop. */
-static void
-wait_for_daemon(struct run *r, double wait_attach)
-{
-	struct aqmllm_region_hdr *h = r->shm.ring.hdr;
-	uint64_t now, tend = aqm_shm_now_ns() + (uint64_t)(wait_attach * 1e9);
-
-	while (h->daemon_state != AQMLLM_DS_ATTACHED &&
+	/* Wait for the daemon, so the run measures a closed loop. */
+	tend = aqm_shm_now_ns() + (uint64_t)(wait_attach * 1e9);
+	while (shm.ring.hdr->daemon_state != AQMLLM_DS_ATTACHED &&
 	    aqm_shm_now_ns() < tend && !stopping) {
 		/* Publish the clock, as a kernel does: the heartbeat echoes it. */
-		aqm_ring_export_counters(&r->shm.ring, aqm_shm_now_ns());
+		aqm_ring_export_counters(&shm.ring, aqm_shm_now_ns());
 		usleep(1000);
 	}
 	/* ... and until it echoes the clock: its loop is running. */
 	now = aqm_shm_now_ns();
-	while (h->daemon_state == AQMLLM_DS_ATTACHED &&
-	    __atomic_load_n(&h->heartbeat_ns, __ATOMIC_ACQUIRE) < now &&
-	    aqm_shm_now_ns() < tend && !stopping) {
-		aqm_ring_export_counters(&r->shm.ring, aqm_shm_now_ns());
+	while (shm.ring.hdr->daemon_state == AQMLLM_DS_ATTACHED &&
+	    __atomic_load_n(&shm.ring.hdr->heartbeat_ns, __ATOMIC_ACQUIRE) <
+	    now && aqm_shm_now_ns() < tend && !stopping) {
+		aqm_ring_export_counters(&shm.ring, aqm_shm_now_ns());
 		usleep(200);
 	}
-}
 
-/* What the packet path sees: each new verdict's age on arrival. */
-static void
-note_verdicts(struct run *r, uint32_t entries)
-{
-	struct aqm_ring *ring = &r->shm.ring;
-	uint64_t vprod = __atomic_load_n(&ring->hdr->vd_prod, __ATOMIC_ACQUIRE);
-	/*
-	 * Stamp the verdicts after loading vd_prod: a stamp taken before (at
-	 * the loop top) would understate the latency of verdicts that arrived
-	 * while this process was descheduled.
-	 */
-	uint64_t seen_at = aqm_shm_now_ns(), s, te;
-
-	if (vprod - r->seen_vd > ring->vd_entries) {
-		r->seen_vd = vprod;
-		return;
-	}
-	for (; r->seen_vd < vprod; r->seen_vd++) {
-		const struct aqmllm_verdict *v =
-		    &ring->vds[r->seen_vd & ring->vd_mask];
-
-		s = v->seq;
-		if (v->kind != AQMLLM_VK_PACKET || s == 0 || s > ring->rec_prod)
-			continue;
-		te = r->t_enq[s & (entries - 1)];
-		if (te != 0 && r->nlat < LAT_MAX)
-			r->lat[r->nlat++] = seen_at - te;
-	}
-}
-
-/* One synthetic packet into the next queue. */
-static void
-offer(struct run *r, const struct opts *o)
-{
-	struct aqm_pkt p;
-	uint32_t q = (uint32_t)(r->sent % o->nq);
-
-	memset(&p, 0, sizeof(p));
-	p.len = 1500;
-	p.ecn = (uint8_t)(r->sent % 3 == 0 ? AQMLLM_ECN_NOT_ECT :
-	    AQMLLM_ECN_ECT1);
-	p.flow_hash = (uint32_t)(r->sent * 2654435761U);
-	if (aqm_enqueue(&r->queues[q], &r->shm.ring, &p, r->now) ==
-	    AQMLLM_ACT_PASS && p.seq != 0)
-		r->t_enq[p.seq & (o->entries - 1)] = r->now;
-	r->sent++;
-}
-
-/*
- * Serve every queue's packets whose hold time is over, in arrival order
- * (unpaced: one packet per queue and call).
- */
-static void
-serve(struct run *r, const struct opts *o, int paced)
-{
-	struct aqm_queue *aq;
-	struct aqm_pkt p;
-	uint32_t q;
-	int act, cls;
-
-	for (q = 0; q < o->nq; q++) {
-		aq = &r->queues[q];
-		while ((cls = aqm_oldest(aq)) >= 0) {
-			if (paced && r->now < aqm_fifo_head(&aq->fifo[cls])->enq_ns +
-			    o->hold_ns)
-				break;
-			act = aqm_dequeue(aq, &r->shm.ring, cls, r->now, &p);
-			if (p.src == AQM_SRC_VERDICT || p.src == AQM_SRC_POLICY) {
-				r->decided++;
-				r->by_policy += p.src == AQM_SRC_POLICY;
-				r->last_daemon = r->now;
-			} else
-				r->fallback++;
-			r->dropped += act == AQMLLM_ACT_DROP;
-			r->marked += act == AQMLLM_ACT_MARK;
-			if (!paced)
-				break;
-		}
-	}
-}
-
-/* The packets at the configured rate (0: as fast as the core goes). */
-static void
-run_traffic(struct run *r, const struct opts *o)
-{
-	uint64_t interval, tend, next, last_iter;
-
-	interval = o->rate > 0 ? (uint64_t)(1e9 / o->rate) : 0;
-	r->t0 = aqm_shm_now_ns();
-	tend = r->t0 + (uint64_t)(o->duration * 1e9);
-	next = last_iter = r->t0;
-	for (r->now = r->t0; r->now < tend && !stopping;
-	    r->now = aqm_shm_now_ns()) {
+	interval = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
+	t0 = aqm_shm_now_ns();
+	tend = t0 + (uint64_t)(duration * 1e9);
+	next = t0;
+	last_iter = t0;
+	for (now = t0; now < tend && !stopping; now = aqm_shm_now_ns()) {
 		/* A stall of the packet path would show as a long iteration. */
-		if (r->now - last_iter > r->max_gap)
-			r->max_gap = r->now - last_iter;
-		last_iter = r->now;
-		note_verdicts(r, o->entries);
-		if (interval == 0 || r->now >= next) {
-			offer(r, o);
+		if (now - last_iter > max_gap)
+			max_gap = now - last_iter;
+		last_iter = now;
+		uint64_t vprod = __atomic_load_n(&shm.ring.hdr->vd_prod,
+		    __ATOMIC_ACQUIRE);
+		/*
+		 * Stamp the verdicts after loading vd_prod: a stamp taken
+		 * before (at the loop top) would understate the latency of
+		 * verdicts that arrived while this process was descheduled.
+		 */
+		uint64_t seen_at = aqm_shm_now_ns();
+
+		/* What the packet path sees: each verdict's age on arrival. */
+		if (vprod - seen_vd <= shm.ring.vd_entries) {
+			for (; seen_vd < vprod; seen_vd++) {
+				const struct aqmllm_verdict *v = &shm.ring.vds[
+				    seen_vd & shm.ring.vd_mask];
+				uint64_t s = v->seq, te;
+
+				if (v->kind != AQMLLM_VK_PACKET || s == 0 ||
+				    s > shm.ring.rec_prod)
+					continue;
+				te = t_enq[s & (entries - 1)];
+				if (te != 0 && nlat < LAT_MAX)
+					lat[nlat++] = seen_at - te;
+			}
+		} else
+			seen_vd = vprod;
+		if (interval == 0 || now >= next) {
+			struct aqm_pkt p;
+
+			q = (uint32_t)(sent % nq);
+			memset(&p, 0, sizeof(p));
+			p.len = 1500;
+			p.ecn = (uint8_t)(sent % 3 == 0 ? AQMLLM_ECN_NOT_ECT :
+			    AQMLLM_ECN_ECT1);
+			p.flow_hash = (uint32_t)(sent * 2654435761U);
+			if (aqm_enqueue(&queues[q], &shm.ring, &p, now) ==
+			    AQMLLM_ACT_PASS && p.seq != 0)
+				t_enq[p.seq & (entries - 1)] = now;
+			sent++;
 			next += interval;
 		}
-		serve(r, o, interval != 0);
-		if (aqm_ring_take_wakeup(&r->shm.ring))
-			aqm_ring_export_counters(&r->shm.ring, r->now);
+		/* Serve every queue's packets whose hold time is over, in order. */
+		for (q = 0; q < nq; q++) {
+			struct aqm_queue *aq = &queues[q];
+			struct aqm_pkt p;
+			int act, cls;
+
+			while ((cls = aqm_oldest(aq)) >= 0) {
+				if (interval != 0 && now < aqm_fifo_head(
+				    &aq->fifo[cls])->enq_ns + hold_ns)
+					break;
+				act = aqm_dequeue(aq, &shm.ring, cls, now, &p);
+				if (p.src == AQM_SRC_VERDICT ||
+				    p.src == AQM_SRC_POLICY) {
+					decided++;
+					by_policy += p.src == AQM_SRC_POLICY;
+					last_daemon = now;
+				} else
+					fallback++;
+				dropped += act == AQMLLM_ACT_DROP;
+				marked += act == AQMLLM_ACT_MARK;
+				if (interval == 0)
+					break;
+			}
+		}
+		if (aqm_ring_take_wakeup(&shm.ring))
+			aqm_ring_export_counters(&shm.ring, now);
 	}
-	aqm_ring_export_counters(&r->shm.ring, r->now);
-}
+	aqm_ring_export_counters(&shm.ring, now);
+	qsort(lat, nlat, sizeof(*lat), cmp_u64);
+	{
+		double secs = (double)(now - t0) / 1e9;
+		uint64_t *c = shm.ring.cnt;
+		uint64_t total = decided + fallback;
 
-static void
-report(struct run *r, const struct opts *o)
-{
-	double secs = (double)(r->now - r->t0) / 1e9;
-	uint64_t *c = r->shm.ring.cnt, total = r->decided + r->fallback;
-	double coverage = total ? (double)r->decided / (double)total : 0.0;
-
-	qsort(r->lat, r->nlat, sizeof(*r->lat), cmp_u64);
-	if (!o->json) {
-		printf("packets: %llu\npps: %.0f\ncoverage: %.5f\n"
-		    "verdict_latency_p50_us: %.2f\n"
-		    "verdict_latency_p99_us: %.2f\noverflows: %llu\n",
-		    (unsigned long long)r->sent, (double)r->sent / secs,
-		    coverage, pct(r->lat, r->nlat, 0.5) / 1e3,
-		    pct(r->lat, r->nlat, 0.99) / 1e3,
-		    (unsigned long long)c[AQMLLM_CNT_OVERFLOWS]);
-		return;
+		if (json)
+			printf("{\"packets\": %llu, \"seconds\": %.3f, "
+			    "\"pps\": %.0f, \"decided\": %llu, \"fallback\": %llu, "
+			    "\"coverage\": %.5f, \"verdict_latency_p50_us\": %.2f, "
+			    "\"verdict_latency_p99_us\": %.2f, "
+			    "\"verdict_latency_p999_us\": %.2f, \"records\": %llu, "
+			    "\"overflows\": %llu, \"rejected_late\": %llu, "
+			    "\"rejected_seq\": %llu, \"stale_daemon\": %llu, "
+			    "\"dropped\": %llu, \"marked\": %llu, "
+			    "\"by_policy\": %llu, \"verdicts_in\": %llu, "
+			    "\"rejected_dup\": %llu, \"t0_ns\": %llu, "
+			    "\"last_daemon_ns\": %llu, \"max_gap_us\": %.1f, "
+			    "\"verdict_timeout_us\": %.1f}\n",
+			    (unsigned long long)sent, secs, (double)sent / secs,
+			    (unsigned long long)decided,
+			    (unsigned long long)fallback,
+			    total ? (double)decided / (double)total : 0.0,
+			    pct(lat, nlat, 0.5) / 1e3, pct(lat, nlat, 0.99) / 1e3,
+			    pct(lat, nlat, 0.999) / 1e3,
+			    (unsigned long long)c[AQMLLM_CNT_RECORDS],
+			    (unsigned long long)c[AQMLLM_CNT_OVERFLOWS],
+			    (unsigned long long)c[AQMLLM_CNT_REJ_LATE],
+			    (unsigned long long)c[AQMLLM_CNT_REJ_SEQ],
+			    (unsigned long long)c[AQMLLM_CNT_STALE_DAEMON],
+			    (unsigned long long)dropped,
+			    (unsigned long long)marked,
+			    (unsigned long long)by_policy,
+			    (unsigned long long)c[AQMLLM_CNT_VERDICTS_IN],
+			    (unsigned long long)c[AQMLLM_CNT_REJ_DUP],
+			    (unsigned long long)t0,
+			    (unsigned long long)last_daemon, max_gap / 1e3,
+			    shm.ring.verdict_timeout_ns / 1e3);
+		else
+			printf("packets: %llu\npps: %.0f\ncoverage: %.5f\n"
+			    "verdict_latency_p50_us: %.2f\n"
+			    "verdict_latency_p99_us: %.2f\n"
+			    "overflows: %llu\n", (unsigned long long)sent,
+			    (double)sent / secs,
+			    total ? (double)decided / (double)total : 0.0,
+			    pct(lat, nlat, 0.5) / 1e3, pct(lat, nlat, 0.99) / 1e3,
+			    (unsigned long long)c[AQMLLM_CNT_OVERFLOWS]);
 	}
-	printf("{\"packets\": %llu, \"seconds\": %.3f, "
-	    "\"pps\": %.0f, \"decided\": %llu, \"fallback\": %llu, "
-	    "\"coverage\": %.5f, \"verdict_latency_p50_us\": %.2f, "
-	    "\"verdict_latency_p99_us\": %.2f, "
-	    "\"verdict_latency_p999_us\": %.2f, \"records\": %llu, "
-	    "\"overflows\": %llu, \"rejected_late\": %llu, "
-	    "\"rejected_seq\": %llu, \"stale_daemon\": %llu, "
-	    "\"dropped\": %llu, \"marked\": %llu, "
-	    "\"by_policy\": %llu, \"verdicts_in\": %llu, "
-	    "\"rejected_dup\": %llu, \"t0_ns\": %llu, "
-	    "\"last_daemon_ns\": %llu, \"max_gap_us\": %.1f, "
-	    "\"verdict_timeout_us\": %.1f}\n",
-	    (unsigned long long)r->sent, secs, (double)r->sent / secs,
-	    (unsigned long long)r->decided, (unsigned long long)r->fallback,
-	    coverage, pct(r->lat, r->nlat, 0.5) / 1e3,
-	    pct(r->lat, r->nlat, 0.99) / 1e3,
-	    pct(r->lat, r->nlat, 0.999) / 1e3,
-	    (unsigned long long)c[AQMLLM_CNT_RECORDS],
-	    (unsigned long long)c[AQMLLM_CNT_OVERFLOWS],
-	    (unsigned long long)c[AQMLLM_CNT_REJ_LATE],
-	    (unsigned long long)c[AQMLLM_CNT_REJ_SEQ],
-	    (unsigned long long)c[AQMLLM_CNT_STALE_DAEMON],
-	    (unsigned long long)r->dropped, (unsigned long long)r->marked,
-	    (unsigned long long)r->by_policy,
-	    (unsigned long long)c[AQMLLM_CNT_VERDICTS_IN],
-	    (unsigned long long)c[AQMLLM_CNT_REJ_DUP],
-	    (unsigned long long)r->t0, (unsigned long long)r->last_daemon,
-	    r->max_gap / 1e3, r->shm.ring.verdict_timeout_ns / 1e3);
-}
-
-int
-main(int argc, char **argv)
-{
-	struct opts o;
-	struct run r;
-	uint32_t q;
-	int error;
-
-	parse_args(argc, argv, &o);
-	if ((error = setup(&o, &r)) != 0)
-		return (error);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	wait_for_daemon(&r, o.wait_attach);
-	run_traffic(&r, &o);
-	report(&r, &o);
 	fflush(stdout);
 	/* Tell a daemon that may still read: no more producer. */
-	r.shm.ring.hdr->producer_flags = 1;
-	for (q = 0; q < o.nq; q++) {
-		free(r.queues[q].fifo[0].slot);
-		free(r.queues[q].fifo[1].slot);
+	shm.ring.hdr->producer_flags = 1;
+	for (q = 0; q < nq; q++) {
+		free(queues[q].fifo[0].slot);
+		free(queues[q].fifo[1].slot);
 	}
-	aqm_shm_destroy(&r.shm, o.path, 1);
-	free(r.queues);
-	free(r.lat);
-	free(r.t_enq);
+	aqm_shm_destroy(&shm, path, 1);
+	free(queues);
+	free(lat);
+	free(t_enq);
 	return (0);
 }
