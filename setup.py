@@ -1,11 +1,10 @@
-"""Build hook: compiles the cffi bindings (ring ABI, portable C core, student fast path)."""
+"""Build hook: the C extensions, each from its component's build spec."""
 
 from setuptools import setup
 
 setup(
     cffi_modules=[
-        "bridge/ffi_build.py:layout_builder",
         "bridge/ffi_build.py:core_builder",
-        "bridge/ffi_build.py:student_builder",
+        "models/ffi_build.py:student_builder",
     ]
 )

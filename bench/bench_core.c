@@ -17,7 +17,6 @@
 #include <time.h>
 
 #include "aqm_core.h"
-#include "../tests/c/pktq.h"
 
 #define	RUNS		7
 #define	PACKETS		2000000ULL
@@ -25,7 +24,6 @@
 #define	REC_ENTRIES	4096
 #define	VD_ENTRIES	4096
 
-static const char *fb_names[AQMLLM_FB_COUNT] = { "dualpi2", "pie", "codel" };
 
 struct daemon_arg {
 	struct aqm_ring *r;
@@ -98,17 +96,34 @@ print_counters(const struct aqm_ring *r)
 	    (unsigned long long)r->cnt[AQMLLM_CNT_SRC_FALLBACK]);
 }
 
+/* One in, one out: the caller's side of a queue that keeps a backlog. */
+static void
+offer(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p, uint64_t now)
+{
+	(void)aqm_enqueue(q, r, p, now);
+}
+
+static void
+take(struct aqm_queue *q, struct aqm_ring *r, uint64_t now)
+{
+	struct aqm_pkt out;
+	int cls = aqm_select(q, now);
+
+	if (cls >= 0)
+		(void)aqm_dequeue(q, r, cls, now, &out);
+}
+
 static double
 run_once(uint32_t fb, int attached, uint64_t *by_verdict)
 {
-	static struct pktq store;
+	static struct aqm_pkt slots[2][AQM_FIFO_MAX_CAP];
 	struct aqm_params par;
 	struct aqm_queue q;
 	struct aqm_ring r;
 	struct daemon_arg d;
 	struct aqm_vt_entry *vt;
 	struct aqm_policy pol[1];
-	struct aqm_pkt p, out;
+	struct aqm_pkt p;
 	pthread_t th;
 	size_t size = aqm_region_size(REC_ENTRIES, VD_ENTRIES);
 	void *region = aligned_alloc(4096, size);
@@ -119,10 +134,13 @@ run_once(uint32_t fb, int attached, uint64_t *by_verdict)
 	    aqm_ring_init(&r, region, size, REC_ENTRIES, VD_ENTRIES, 1, vt,
 	    pol) != 0)
 		abort();
-	memset(&store, 0, sizeof(store));
 	aqm_params_defaults(&par, fb);
 	par.link_rate_bps = 10000000000ULL;
-	if (aqm_queue_init(&q, 0, &par, 42, now) != 0)
+	if (aqm_queue_init(&q, 0, &par, 42, now) != 0 ||
+	    aqm_queue_storage(&q, 0, slots[0], aqm_fifo_cap(par.limit_pkts),
+	    NULL) != 0 ||
+	    aqm_queue_storage(&q, 1, slots[1], aqm_fifo_cap(par.limit_pkts),
+	    NULL) != 0)
 		abort();
 	memset(&d, 0, sizeof(d));
 	d.r = &r;
@@ -138,15 +156,15 @@ run_once(uint32_t fb, int attached, uint64_t *by_verdict)
 	/* Prime a standing backlog, then one in, one out. */
 	for (i = 0; i < BACKLOG; i++) {
 		p.ecn = (uint8_t)(i & 1 ? AQMLLM_ECN_ECT1 : AQMLLM_ECN_NOT_ECT);
-		(void)pktq_offer(&store, &q, &r, &p, now);
+		offer(&q, &r, &p, now);
 	}
 	t0 = mono_ns();
 	for (i = 0; i < PACKETS; i++) {
 		now += 1200;	/* 1500 B at 10 Gbit/s */
 		p.ecn = (uint8_t)(i & 1 ? AQMLLM_ECN_ECT1 : AQMLLM_ECN_ECT0);
 		p.flow_hash = (uint32_t)i;
-		(void)pktq_offer(&store, &q, &r, &p, now);
-		(void)pktq_take(&store, &q, &r, &out, now);
+		offer(&q, &r, &p, now);
+		take(&q, &r, now);
 	}
 	t1 = mono_ns();
 	if (attached) {
@@ -182,11 +200,12 @@ main(void)
 			for (k = 0; k < RUNS; k++)
 				ns[k] = run_once(fb, attached, &by_verdict);
 			qsort(ns, RUNS, sizeof(ns[0]), cmp_double);
-			printf("core_ns_per_packet_%s%s: %.1f\n", fb_names[fb],
+			printf("core_ns_per_packet_%s%s: %.1f\n",
+			    aqm_alg_by_id(fb)->name,
 			    attached ? "_attached" : "", ns[RUNS / 2]);
 			if (attached)
 				printf("core_verdict_share_%s: %.3f\n",
-				    fb_names[fb],
+				    aqm_alg_by_id(fb)->name,
 				    (double)by_verdict / (double)PACKETS);
 		}
 	}

@@ -16,6 +16,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from aqmllm.bridge.layout import FALLBACKS
+
 IP_DUMMYNET3 = 49
 DN_API_VERSION = 12500000
 DN_MAX_ID = 0x10000
@@ -50,7 +52,6 @@ OFFSETS = {
     },
     "dn_extra_parms": {"name": 8, "nr": 24, "par": 32},
 }
-FALLBACKS = {"dualpi2": 0, "pie": 1, "codel": 2}
 
 
 class DnMsgError(ValueError):

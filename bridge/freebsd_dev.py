@@ -12,8 +12,9 @@ import errno
 import fcntl
 import os
 
-from aqmllm.bridge._layout import ffi, lib
-from aqmllm.bridge.ring import RingError
+from aqmllm.bridge._aqmcore import ffi, lib
+from aqmllm.bridge.errors import RingError
+from aqmllm.bridge.layout import COUNTER_NAMES
 
 IOCPARM_MASK = 0x1FFF
 IOC_VOID = 0x20000000
@@ -129,8 +130,6 @@ def detach(fd: int) -> None:
 
 
 def device_stats(fd: int) -> dict[str, int]:
-    from aqmllm.bridge.layout import COUNTER_NAMES
-
     st = _call(fd, IOC_STATS, "struct aqmllm_stats")
     out = {name: int(st.counters[i]) for name, i in sorted(COUNTER_NAMES.items())}
     out["queues"] = int(st.queues)

@@ -1,13 +1,18 @@
-"""numpy views of the ring ABI, derived from the C header through cffi.
+"""The ABI seen from Python: numpy views, constants and names of what the C
+headers and the core's tables define, through cffi.
 
-Nothing here restates the layout: field names, offsets and sizes come
-from ``kmod/include/aqmllm_ring.h`` as compiled into ``_layout``.
+A leaf: it imports nothing of aqmllm but the core binding, so every
+component (bridge, daemon, models, sim) may import it.  Nothing here
+restates a layout, a value or a name: field names, offsets and sizes come
+from ``kmod/include/aqmllm_ring.h``, the fallback AQMs' names and ids from
+the core's descriptor table (``kmod/core/aqm_alg.c``), the decision sources
+from ``aqm_src_name()``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from aqmllm.bridge._layout import ffi, lib
+from aqmllm.bridge._aqmcore import ffi, lib
 
 _SCALARS = {
     "uint8_t": "u1",
@@ -42,9 +47,20 @@ def struct_dtype(cname: str) -> np.dtype:
     )
 
 
+def _const(prefix: str, *exclude: str) -> dict[str, int]:
+    """{suffix in lower case: value} of the integer constants named prefix*."""
+    return {
+        name[len(prefix) :].lower(): int(getattr(lib, name))
+        for name in dir(lib)
+        if name.startswith(prefix) and name not in exclude
+    }
+
+
 RECORD_DTYPE = struct_dtype("struct aqmllm_record")
 VERDICT_DTYPE = struct_dtype("struct aqmllm_verdict")
 HEADER_DTYPE = struct_dtype("struct aqmllm_region_hdr")
+# The collectors' decisions files: an array of (seq, action).
+DECISION_DTYPE = struct_dtype("struct aqm_decision")
 
 MAGIC = int(lib.AQMLLM_MAGIC)
 ABI_VERSION = int(lib.AQMLLM_ABI_VERSION)
@@ -60,9 +76,19 @@ ECN_ECT0 = int(lib.AQMLLM_ECN_ECT0)
 ECN_CE = int(lib.AQMLLM_ECN_CE)
 VK_PACKET = int(lib.AQMLLM_VK_PACKET)
 VK_POLICY = int(lib.AQMLLM_VK_POLICY)
+# Record flags: the fallback's own decision for the packet, and overload.
+RF_FB_DROP = int(lib.AQMLLM_RF_FB_DROP)
+RF_FB_MARK = int(lib.AQMLLM_RF_FB_MARK)
+RF_FB_SIGNAL = int(lib.AQMLLM_RF_FB_SIGNAL)
+RF_OVERLOAD = int(lib.AQMLLM_RF_OVERLOAD)
 
-COUNTER_NAMES = {
-    name[len("AQMLLM_CNT_") :].lower(): int(getattr(lib, name))
-    for name in dir(lib)
-    if name.startswith("AQMLLM_CNT_") and name not in ("AQMLLM_CNT_COUNT", "AQMLLM_CNT_SLOTS")
+COUNTER_NAMES = _const("AQMLLM_CNT_", "AQMLLM_CNT_COUNT", "AQMLLM_CNT_SLOTS")
+
+# The fallback AQMs of the core: {name: AQMLLM_FB_* id}, in id order.
+FALLBACKS: dict[str, int] = {
+    ffi.string(lib.aqm_alg_by_id(i).name).decode(): i for i in range(lib.AQMLLM_FB_COUNT)
 }
+# Where a decision came from (AQM_SRC_*): the names in value order.
+SOURCES: tuple[str, ...] = tuple(
+    ffi.string(lib.aqm_src_name(i)).decode() for i in range(lib.AQM_SRC_COUNT)
+)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from aqmllm.bridge import layout
-from aqmllm.bridge._layout import ffi, lib
+from aqmllm.bridge._aqmcore import ffi, lib
+from aqmllm.bridge.errors import AbiMismatch, RingError  # callers catch them from here
 
 HDR = "struct aqmllm_region_hdr"
 PROB_MAX = 2**32 - 1
@@ -28,6 +29,16 @@ PROB_MAX = 2**32 - 1
 # drop back to MIN as soon as records show up.
 SLEEP_MIN_S = 10e-6
 SLEEP_MAX_S = 500e-6
+# The header's single-word cells the daemon reads and writes while running.
+CELLS = (
+    "rec_prod",
+    "rec_cons",
+    "vd_prod",
+    "vd_cons",
+    "heartbeat_ns",
+    "producer_clock_ns",
+    "daemon_decisions",
+)
 PR_SET_TIMERSLACK = 29
 
 
@@ -44,14 +55,6 @@ def low_timer_slack() -> bool:
         return libc.prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
-
-
-class RingError(RuntimeError):
-    """The region is unusable: missing, foreign, corrupt or of another ABI."""
-
-
-class AbiMismatch(RingError):
-    """The producer speaks another version of the ring ABI."""
 
 
 def _is_pow2(n: int) -> bool:
@@ -102,15 +105,7 @@ class Ring:
         # Single aligned 8-byte cells for the indices: one load or store each.
         self._cell = {
             name: np.ndarray((), dtype="<u8", buffer=buf, offset=ffi.offsetof(HDR, name))
-            for name in (
-                "rec_prod",
-                "rec_cons",
-                "vd_prod",
-                "vd_cons",
-                "heartbeat_ns",
-                "producer_clock_ns",
-                "daemon_decisions",
-            )
+            for name in CELLS
         }
         self._cons = int(self._cell["rec_cons"])
         self._vprod = int(self._cell["vd_prod"])

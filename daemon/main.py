@@ -51,10 +51,6 @@ def setup_logging(cfg: Config) -> None:
     root.setLevel(cfg["daemon.log_level"].upper())
 
 
-def settings_from(cfg: Config) -> LoopSettings:
-    return LoopSettings.from_config(cfg)
-
-
 def policy_factory(cfg: Config) -> Callable[[], Policy]:
     def build() -> Policy:
         local = make_policy(cfg["inference.policy"], cfg["inference.model"])
@@ -106,7 +102,7 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
     ring = Ring.open(cfg["ring.path"])
     # Attaching starts the producer's records: everything slow happens before.
     telemetry_cfg = (cfg["telemetry.zmq_pub"], cfg["telemetry.prometheus_port"])
-    loop = InferenceLoop(ring, policy_factory(cfg), settings_from(cfg))
+    loop = InferenceLoop(ring, policy_factory(cfg), LoopSettings.from_config(cfg))
     state: dict[str, Any] = {"cfg": cfg, "hup": False}
     try:
         telemetry = Telemetry(loop, *telemetry_cfg)
@@ -137,7 +133,7 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
                 "SIGHUP: ring.path changes need a restart; keeping %s", state["cfg"]["ring.path"]
             )
         state["cfg"] = new
-        loop.settings = settings_from(new)
+        loop.settings = LoopSettings.from_config(new)
         loop.replace_policy(policy_factory(new))
         if state["teacher"] is not None:
             state["teacher"].stop()

@@ -45,7 +45,7 @@ class FallbackEchoPolicy:
         p = records["fb_prob"].astype(np.float64) / 2.0**32
         hit = self._rng.random(len(records)) < p
         flags = records["flags"]
-        hit |= (flags & 0x03) != 0  # the fallback already decided to signal
+        hit |= (flags & layout.RF_FB_SIGNAL) != 0  # the fallback already decided to signal
         ect = records["ecn"] != layout.ECN_NOT_ECT
         out = np.full(len(records), layout.ACT_PASS, dtype=np.uint8)
         out[hit & ect] = layout.ACT_MARK

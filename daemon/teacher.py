@@ -19,19 +19,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 from aqmllm.daemon.loop import InferenceLoop
 from aqmllm.daemon.policies import PolicyError
 
 log = logging.getLogger("aqmllmd")
-
-
-class QueuePolicySource(Protocol):
-    name: str
-
-    def queue_policies(self, records: np.ndarray) -> dict[int, tuple[float, float]]: ...
 
 
 class TeacherLoop:

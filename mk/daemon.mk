@@ -3,13 +3,13 @@
 
 PRODUCER := $(BUILD)/aqmllm-producer
 
-$(PRODUCER): bridge/producer/aqmllm_producer.c $(CORE_SRCS) $(CORE_HDRS) $(LINUX_SRCS) $(LINUX_HDRS)
-	@mkdir -p $(BUILD)
-	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include \
-	    -I$(ROOT)/kmod/linux -o $@ bridge/producer/aqmllm_producer.c $(CORE_SRCS) $(LINUX_SRCS)
+$(PRODUCER): bridge/producer/aqmllm_producer.c $(CORE_A)
+	$(CC) $(CFLAGS_CORE) $(CORE_INCS) -o $@ $< $(CORE_A) -lrt
 
 .PHONY: producer bench-daemon
+# make test: nothing (tests/daemon/test_daemon_process.py builds it when it runs).
 producer: $(PRODUCER)
 
+# make test: nothing.
 bench-daemon: $(EXT_STAMP) $(PRODUCER)
 	$(PY) bench/bench_daemon.py --producer $(PRODUCER)

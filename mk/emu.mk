@@ -2,20 +2,21 @@
 # real TCP/UDP from iperf3 in network namespaces, aqmllmd deciding.
 
 EMU_ROUTER := $(BUILD)/aqmllm-emu-router
-EMU_CFLAGS := -std=c11 -O2 -Wall -Wextra -Werror -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include \
-              -I$(ROOT)/kmod/linux
+# The router's own files (the traffic generators below are programs of their own).
+EMU_SRCS   := $(sort $(wildcard sim/emu/emu_*.c))
+EMU_HDRS   := $(wildcard sim/emu/*.h)
 
-$(EMU_ROUTER): sim/emu/emu_router.c $(CORE_SRCS) $(CORE_HDRS) $(LINUX_SRCS) $(LINUX_HDRS)
-	@mkdir -p $(BUILD)
-	$(CC) $(EMU_CFLAGS) -o $@ sim/emu/emu_router.c $(CORE_SRCS) $(LINUX_SRCS)
+$(EMU_ROUTER): $(EMU_SRCS) $(EMU_HDRS) $(CORE_A)
+	$(CC) $(CFLAGS_CORE) $(CORE_INCS) -o $@ $(EMU_SRCS) $(CORE_A) -lrt
 
 .PHONY: emu-router emu-deps emu-test soak soak-short emu-gens
+# make test: builds it (tests/emu runs the router).
 emu-router: $(EMU_ROUTER)
+TEST_DEPS += emu-router
 
 # Traffic generators of the emulator (each file's header says how to run it):
 # the Prague-like scalable sender over UDP and its receiver; the web client
 # and server (finite TCP transfers from a schedule, flow completion times).
-GEN_CFLAGS  := -std=c11 -O2 -Wall -Wextra -Werror
 GEN_HDRS    := sim/emu/gen_common.h
 PRAGUE_SEND := $(BUILD)/aqmllm-prague-send
 PRAGUE_RECV := $(BUILD)/aqmllm-prague-recv
@@ -25,22 +26,24 @@ EMU_GENS    := $(PRAGUE_SEND) $(PRAGUE_RECV) $(WEB_CLIENT) $(WEB_SERVER)
 
 $(WEB_CLIENT): sim/emu/web_client.c sim/emu/web_wire.h $(GEN_HDRS)
 	@mkdir -p $(BUILD)
-	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/web_client.c
+	$(CC) $(CFLAGS_CORE) -o $@ sim/emu/web_client.c
 
 $(WEB_SERVER): sim/emu/web_server.c sim/emu/web_wire.h $(GEN_HDRS)
 	@mkdir -p $(BUILD)
-	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/web_server.c
+	$(CC) $(CFLAGS_CORE) -o $@ sim/emu/web_server.c
 
 $(PRAGUE_SEND): sim/emu/prague_send.c sim/emu/prague_cc.c sim/emu/prague_cc.h \
                 sim/emu/prague_wire.h $(GEN_HDRS)
 	@mkdir -p $(BUILD)
-	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/prague_send.c sim/emu/prague_cc.c -lm
+	$(CC) $(CFLAGS_CORE) -o $@ sim/emu/prague_send.c sim/emu/prague_cc.c -lm
 
 $(PRAGUE_RECV): sim/emu/prague_recv.c sim/emu/prague_wire.h $(GEN_HDRS)
 	@mkdir -p $(BUILD)
-	$(CC) $(GEN_CFLAGS) -o $@ sim/emu/prague_recv.c
+	$(CC) $(CFLAGS_CORE) -o $@ sim/emu/prague_recv.c
 
+# make test: builds them (tests/emu runs them).
 emu-gens: $(EMU_GENS)
+TEST_DEPS += emu-gens
 
 # iperf3 and ping come from Debian; installed here when missing (best effort:
 # the emulator tests skip with the reason when they are still absent).  irtt
@@ -53,22 +56,26 @@ emu-deps:
 	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(EMU_APT)) >/dev/null 2>&1; } || \
 	  echo "note: some of $(EMU_APT) unavailable; the emulator tests that need them will be skipped"
+# make test: installs them (tests/emu sends real traffic).
+TEST_DEPS += emu-deps
 
-test: emu-router emu-gens emu-deps
-
+# make test: nothing (tests/emu is part of it already).
 emu-test: $(EXT_STAMP) $(EMU_ROUTER) $(EMU_GENS) emu-deps
 	$(PY) -m pytest tests/emu $(PYTEST_ARGS)
 
 # An hour of real traffic through router and daemon with faults injected,
-# checking memory and counters for growth (not part of `make test`).
+# checking memory and counters for growth.
 SOAK_SECONDS ?= 3600
+# make test: nothing.
 soak: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
 	$(PY) -m aqmllm.sim.emu.soak --seconds $(SOAK_SECONDS)
 
+# make test: nothing.
 soak-short: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
 	$(PY) -m aqmllm.sim.emu.soak --seconds 120 --fault-period 15 --segment 30
 
 .PHONY: bench-emu
+# make test: nothing.
 bench-emu: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
 	$(PY) bench/bench_emu.py
 

@@ -1,22 +1,25 @@
 # FreeBSD module checks that run on Linux.
 
 .PHONY: kmod-check man-lint glue-test
+# make test: nothing (tests/kmod/test_kmod_compile.py runs the same check).
 kmod-check: $(EXT_STAMP)
 	$(PY) kmod/check/kmod_check.py
 
-# The FreeBSD glue's portable decisions (kmod/freebsd/llm_glue.h), on Linux.
+# The FreeBSD glue's portable decisions (kmod/freebsd/llm_glue.h), on Linux,
+# with the sanitizers (the core's sanitizer objects, the core's flags).
+# make test: nothing (tests/kmod builds and runs it).
 GLUE_SRCS := $(filter-out %/dn_llm_aqm.c %/dn_llm_sched.c %/llm_dev.c %/llm_module.c \
                %/llm_sysctl.c,$(wildcard kmod/freebsd/*.c))
 GLUE_TEST := $(BUILD)/test_glue
-$(GLUE_TEST): tests/kmod/c/test_glue.c $(GLUE_SRCS) kmod/freebsd/llm_glue.h $(CORE_SRCS) $(CORE_HDRS)
+$(GLUE_TEST): tests/kmod/c/test_glue.c $(GLUE_SRCS) kmod/freebsd/llm_glue.h $(CORE_SAN_A)
 	@mkdir -p $(BUILD)
-	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined \
-	    -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include -I$(ROOT)/kmod/freebsd \
-	    -o $@ tests/kmod/c/test_glue.c $(GLUE_SRCS) $(CORE_SRCS)
+	$(CC) $(CFLAGS_CORE) $(SAN_FLAGS) $(CORE_INCS) -I$(ROOT)/kmod/freebsd \
+	    -o $@ tests/kmod/c/test_glue.c $(GLUE_SRCS) $(CORE_SAN_A)
 
 glue-test: $(GLUE_TEST)
 	$(GLUE_TEST)
 
+# make test: nothing (system-deps installs mandoc for tests/kmod/test_man_lint.py).
 man-lint:
 	@command -v mandoc >/dev/null || (apt-get update -qq && apt-get install -y -qq mandoc)
 	mandoc -T lint -W warning kmod/man/*.[48]

@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 from aqmllm.models.checkpoint import read_manifest, save_checkpoint
 from aqmllm.models.features import series_summary, valid_action_mask
-from aqmllm.models.pool import Pool
+from aqmllm.models.pool import Pool, merge_pools, split_by_scenario
 from aqmllm.models.student import INPUT_DIM, torch_module, weights_from_torch
-from aqmllm.models.train import merge_pools, split_by_scenario
 from tqdm import tqdm
 
 

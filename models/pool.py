@@ -183,3 +183,33 @@ def validate_pool(path: str | Path) -> dict[str, Any]:
         "actions": {"pass": int(counts[1]), "drop": int(counts[2]), "mark": int(counts[3])},
         "mean_reward": float(pool.rewards.mean()) if len(pool) else 0.0,
     }
+
+
+def merge_pools(paths: list[str]) -> Pool:
+    pools = [load_pool(p) for p in paths]
+    if len(pools) == 1:
+        return pools[0]
+    offset, eps, parts = (
+        0,
+        [],
+        {k: [] for k in ("records", "actions", "rewards", "rtg", "episode", "scalars", "series")},
+    )
+    for p in pools:
+        for k in parts:
+            v = getattr(p, k)
+            parts[k].append(v + offset if k == "episode" else v)
+        offset += len(p.episodes)
+        eps += p.episodes
+    return Pool(**{k: np.concatenate(v) for k, v in parts.items()}, episodes=eps)
+
+
+def split_by_scenario(pool: Pool, val_fraction: float, seed: int) -> tuple[Pool, Pool]:
+    scen = pool.scenario_of_step()
+    names = sorted(set(scen.tolist()))
+    if len(names) < 2:
+        raise ModelError("training needs pools from at least two scenarios (one for validation)")
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(len(names) * val_fraction)))
+    val_names = set(rng.choice(names, size=n_val, replace=False).tolist())
+    is_val = np.isin(scen, list(val_names))
+    return pool.subset(~is_val), pool.subset(is_val)

@@ -12,26 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from aqmllm.models.actions import queue_means, sample_actions
 from aqmllm.models.checkpoint import ModelError, load_tensors, read_manifest
 from aqmllm.models.features import QueueHistory, as_records
 from aqmllm.models.student import StudentWeights
 
 __all__ = ["ModelError", "StudentPolicy", "load_policy", "sample_actions"]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
-def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One draw per row of a (n, 3) distribution; returns action codes 1..3."""
-    u = rng.random(len(probs), dtype=np.float32)[:, None]
-    cdf = np.cumsum(probs, axis=1)
-    idx = (u > cdf[:, :2]).sum(axis=1)
-    return (idx + 1).astype(np.uint8)
 
 
 class StudentPolicy:
@@ -103,12 +89,7 @@ class StudentPolicy:
         return self._decide(records, None)
 
     def queue_policies(self, records: np.ndarray) -> dict[int, tuple[float, float]]:
-        probs = self.probabilities(records)
-        q = records["queue_id"].astype(np.int64)
-        n = np.bincount(q).astype(np.float64)
-        drop = np.bincount(q, probs[:, 1]) / np.maximum(n, 1)
-        mark = np.bincount(q, probs[:, 2]) / np.maximum(n, 1)
-        return {int(i): (float(drop[i]), float(mark[i])) for i in np.nonzero(n)[0]}
+        return queue_means(records, self.probabilities(records))
 
 
 def load_policy(path: str | Path):

@@ -19,8 +19,6 @@ from aqmllm.bridge import layout
 from aqmllm.bridge._aqmcore import ffi, lib
 from aqmllm.models.pool import Episode
 
-FALLBACKS = {"dualpi2": 0, "pie": 1, "codel": 2}
-
 
 @dataclass
 class Flow:
@@ -67,11 +65,15 @@ def simulate(
     # dequeue (PIE defers its arrival drops), but no verdict ever arrives.
     ring.hdr.daemon_state = lib.AQMLLM_DS_ATTACHED
     par = ffi.new("struct aqm_params *")
-    lib.aqm_params_defaults(par, FALLBACKS[expert])
+    lib.aqm_params_defaults(par, layout.FALLBACKS[expert])
     par.limit_pkts = link.buffer_pkts
     par.link_rate_bps = link.rate_bps
     q = ffi.new("struct aqm_queue *")
     assert lib.aqm_queue_init(q, 0, par, seed, 0) == 0
+    cap = lib.aqm_fifo_cap(link.buffer_pkts)
+    storage = [ffi.new("struct aqm_pkt[]", cap) for _ in (0, 1)]
+    for cls, slots in enumerate(storage):
+        assert lib.aqm_queue_storage(q, cls, slots, cap, ffi.NULL) == 0
     recs_view = np.frombuffer(
         ffi.buffer(region, size),
         dtype=layout.RECORD_DTYPE,
@@ -87,9 +89,10 @@ def simulate(
             "scalable": layout.ECN_ECT1,
         }[kind]
         fl.append(Flow(ecn, int(rtt_ms * 1e6), kind == "scalable"))
-    fifo: list[list] = [[], []]
-    heads = ffi.new("uint64_t[2]")
-    lens = ffi.new("uint32_t[2]")
+    # The record of each queued packet that had one, by seq (the ring's slot
+    # may be reused before the packet leaves).
+    queued_recs: dict[int, np.ndarray] = {}
+    out = ffi.new("struct aqm_pkt *")
     events: list[tuple[int, int, int, int, int]] = []  # (t, tie, kind, flow, signal)
     tie = 0
     SEND, DONE, ACK = 0, 1, 2
@@ -101,11 +104,6 @@ def simulate(
     out_recs: list[np.ndarray] = []
     out_acts: list[int] = []
     end = int(duration_s * 1e9)
-
-    def refresh_heads() -> None:
-        for k in (0, 1):
-            heads[k] = fifo[k][0][1].enq_ns if fifo[k] else 0
-            lens[k] = fifo[k][0][1].len if fifo[k] else 0
 
     def signal(i: int, now: int, loss: bool) -> None:
         f = fl[i]
@@ -119,13 +117,11 @@ def simulate(
     def start_link(now: int) -> bool:
         nonlocal tie
         while True:
-            refresh_heads()
-            cls = lib.aqm_select(q, heads, lens, now)
+            cls = lib.aqm_select(q, now)
             if cls < 0:
                 return False
-            i, p, rec = fifo[cls].pop(0)
-            refresh_heads()
-            act = lib.aqm_dequeue(q, ring, p, heads, now)
+            act = lib.aqm_dequeue(q, ring, cls, now, out)
+            i, rec = out.flow_hash, queued_recs.pop(out.seq, None)
             if rec is not None:
                 out_recs.append(rec)
                 out_acts.append(act)
@@ -157,21 +153,20 @@ def simulate(
                 f.cwnd += 1.0 if f.cwnd < f.ssthresh else 1.0 / f.cwnd
         while f.inflight < int(f.cwnd):
             p = ffi.new("struct aqm_pkt *", {"len": 1500, "ecn": f.ecn, "flow_hash": i})
-            refresh_heads()
-            act = lib.aqm_enqueue(q, ring, p, heads, now)
+            act = lib.aqm_enqueue(q, ring, p, now)
             f.inflight += 1
             if act != layout.ACT_PASS:  # tail drop: seen one RTT later
                 heapq.heappush(events, (now + f.base_rtt_ns, tie, ACK, i, 2))
                 tie += 1
                 continue
-            rec = recs_view[(p.seq - 1) % rec_n].copy() if p.seq else None
             ring.hdr.rec_cons = ring.hdr.rec_prod
-            if policy is not None and rec is not None:
-                v = ring.vds[ring.hdr.vd_prod % 64]
-                v.seq, v.kind, v.flags = p.seq, lib.AQMLLM_VK_PACKET, 0
-                v.action = int(policy.decide(rec[None])[0])
-                ring.hdr.vd_prod += 1
-            fifo[p.cls].append((i, p, rec))
+            if p.seq:
+                rec = queued_recs[p.seq] = recs_view[(p.seq - 1) % rec_n].copy()
+                if policy is not None:
+                    v = ring.vds[ring.hdr.vd_prod % 64]
+                    v.seq, v.kind, v.flags = p.seq, lib.AQMLLM_VK_PACKET, 0
+                    v.action = int(policy.decide(rec[None])[0])
+                    ring.hdr.vd_prod += 1
             if not busy:
                 busy = start_link(now)
     records = (

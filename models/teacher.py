@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+from aqmllm.models.actions import queue_means, sample_actions
 from aqmllm.models.backbone import load_backbone, with_lora
 from aqmllm.models.checkpoint import ModelError, load_tensors, save_checkpoint
 from aqmllm.models.features import (
@@ -163,14 +164,7 @@ class TeacherPolicy:
         return probs
 
     def decide(self, records: np.ndarray) -> np.ndarray:
-        from aqmllm.models.runtime import sample_actions
-
         return sample_actions(self.probabilities(records), self._rng)
 
     def queue_policies(self, records: np.ndarray) -> dict[int, tuple[float, float]]:
-        probs = self.probabilities(records)
-        q = records["queue_id"].astype(np.int64)
-        n = np.bincount(q).astype(np.float64)
-        drop = np.bincount(q, probs[:, 1]) / np.maximum(n, 1)
-        mark = np.bincount(q, probs[:, 2]) / np.maximum(n, 1)
-        return {int(i): (float(drop[i]), float(mark[i])) for i in np.nonzero(n)[0]}
+        return queue_means(records, self.probabilities(records))

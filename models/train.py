@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from aqmllm.models.checkpoint import ModelError
 from aqmllm.models.features import valid_action_mask
-from aqmllm.models.pool import Pool, load_pool
+from aqmllm.models.pool import Pool, merge_pools, split_by_scenario
 from aqmllm.models.teacher import Teacher, TeacherSpec, batch_tensors, save_teacher
 from tqdm import tqdm
 
@@ -34,36 +33,6 @@ class TrainConfig:
     max_val_steps: int = 4096  # validation subsample (a forward pass per step is costly)
     seed: int = 0
     device: str = "auto"
-
-
-def merge_pools(paths: list[str]) -> Pool:
-    pools = [load_pool(p) for p in paths]
-    if len(pools) == 1:
-        return pools[0]
-    offset, eps, parts = (
-        0,
-        [],
-        {k: [] for k in ("records", "actions", "rewards", "rtg", "episode", "scalars", "series")},
-    )
-    for p in pools:
-        for k in parts:
-            v = getattr(p, k)
-            parts[k].append(v + offset if k == "episode" else v)
-        offset += len(p.episodes)
-        eps += p.episodes
-    return Pool(**{k: np.concatenate(v) for k, v in parts.items()}, episodes=eps)
-
-
-def split_by_scenario(pool: Pool, val_fraction: float, seed: int) -> tuple[Pool, Pool]:
-    scen = pool.scenario_of_step()
-    names = sorted(set(scen.tolist()))
-    if len(names) < 2:
-        raise ModelError("training needs pools from at least two scenarios (one for validation)")
-    rng = np.random.default_rng(seed)
-    n_val = max(1, int(round(len(names) * val_fraction)))
-    val_names = set(rng.choice(names, size=n_val, replace=False).tolist())
-    is_val = np.isin(scen, list(val_names))
-    return pool.subset(~is_val), pool.subset(is_val)
 
 
 def _device(name: str) -> str:
@@ -123,8 +92,9 @@ def train_teacher(
         pick = np.zeros(len(val), bool)
         pick[np.random.default_rng(cfg.seed).choice(len(val), cfg.max_val_steps, False)] = True
         val = val.subset(pick)
-    # Condition on what the best training episodes achieved.
-    spec.target_return = float(np.percentile(train.rtg, 90))
+    # Condition on what the best training episodes achieved (a copy: the
+    # caller's spec is theirs).
+    spec = replace(spec, target_return=float(np.percentile(train.rtg, 90)))
     model = Teacher(spec).to(device)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     state_file = out / "train_state.pt"

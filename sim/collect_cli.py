@@ -16,10 +16,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
+from aqmllm.bridge.layout import FALLBACKS
 from aqmllm.sim.scenario import ScenarioError, load_scenario, load_scenarios
 from tqdm import tqdm
 
-EXPERTS = ("dualpi2", "pie", "codel")
+EXPERTS = tuple(FALLBACKS)
 
 
 def _job(args: tuple) -> dict:

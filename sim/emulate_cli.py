@@ -14,9 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from aqmllm.bridge.layout import FALLBACKS
 from aqmllm.sim.scenario import ScenarioError, load_scenarios
 
-DEFAULT_AQMS = ["student", "dualpi2", "pie", "codel"]
+DEFAULT_AQMS = ["student", *FALLBACKS]
 
 
 def main(argv: list[str]) -> int:
@@ -26,8 +27,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--aqm",
         action="append",
-        help="student (aqmllmd + model), echo (aqmllmd echoing DualPI2), dualpi2, pie, codel"
-        f" (default: {' '.join(DEFAULT_AQMS)}; student only with a model)",
+        help="student (aqmllmd + model), echo (aqmllmd echoing DualPI2), or a fallback alone:"
+        f" {', '.join(FALLBACKS)} (default: {' '.join(DEFAULT_AQMS)}; student only with a model)",
     )
     ap.add_argument("--model", help="student checkpoint (default: the shipped one)")
     ap.add_argument("--duration", type=float, help="override every scenario's duration (s)")

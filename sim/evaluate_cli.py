@@ -20,17 +20,6 @@ from pathlib import Path
 from aqmllm.sim.scenario import ScenarioError, load_scenario, load_scenarios
 from tqdm import tqdm
 
-DEFAULT_AQMS = [
-    "dualpi2",
-    "pie",
-    "codel",
-    "fifo",
-    "ns3-pie",
-    "ns3-codel",
-    "fq-codel",
-    "ns3-red",
-    "cobalt",
-]
 SHIPPED_STUDENT = Path(__file__).resolve().parents[1] / "models" / "shipped" / "student"
 
 
@@ -91,13 +80,16 @@ def evaluate(
 
 
 def main(argv: list[str]) -> int:
+    from aqmllm.sim.ns3.run import CORE_AQMS, DEFAULT_LATENCY_US, NS3_AQMS, all_aqms
+
+    default_aqms = [*CORE_AQMS, *NS3_AQMS]
     ap = argparse.ArgumentParser(prog="aqmllm evaluate", description=__doc__.splitlines()[0])
     ap.add_argument("scenarios", nargs="+", help="scenario files or folders")
     ap.add_argument("--out", default="out/evaluate", help="output folder")
     ap.add_argument(
         "--aqm",
         action="append",
-        help=f"AQMs to run (default: {DEFAULT_AQMS} plus student when a model exists)",
+        help=f"AQMs to run (default: {default_aqms} plus student when a model exists)",
     )
     ap.add_argument("--model", help="student checkpoint (default: the shipped one)")
     ap.add_argument(
@@ -109,12 +101,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--duration", type=float, help="override every scenario's duration (s)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
-    from aqmllm.sim.ns3.run import DEFAULT_LATENCY_US, all_aqms
 
     model = args.model or (
         str(SHIPPED_STUDENT) if (SHIPPED_STUDENT / "manifest.json").exists() else None
     )
-    aqms = args.aqm or ([*(["student"] if model else []), *DEFAULT_AQMS])
+    aqms = args.aqm or ([*(["student"] if model else []), *default_aqms])
     bad = [a for a in aqms if a not in all_aqms()]
     if bad:
         ap.error(f"unknown AQM(s) {', '.join(bad)}; choose from {', '.join(all_aqms())}")

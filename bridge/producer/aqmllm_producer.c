@@ -3,13 +3,14 @@
  *
  * Creates a shared-memory ring, drives the portable core with synthetic
  * packets at a configured rate (each held for --hold-us before dequeue,
- * as dummynet holds a packet at least until its next tick), consumes the
+ * as dummynet holds a packet at least until its next tick, in arrival
+ * order: one FIFO per queue across both classes), consumes the
  * daemon's verdicts and reports what the packet path saw: verdict latency
  * (record published -> verdict visible), coverage (share of packets the
  * daemon decided), fallbacks, overflows and rejections.
  *
  *   aqmllm-producer --ring PATH [--rate PPS] [--duration S] [--hold-us US]
- *       [--fallback dualpi2|pie|codel] [--queues N] [--entries N]
+ *       [--fallback NAME] [--queues N] [--entries N]
  *       [--wait-attach S] [--verdict-timeout-us US] [--json]
  *
  * --rate 0 means as fast as the core goes (throughput runs).  Times in the
@@ -29,17 +30,8 @@
 #include "aqm_shm.h"
 
 #define	MAX_QUEUES	64
-#define	RING_CAP	(1U << 20)	/* packets held per queue, at most */
+#define	LIMIT		(AQM_FIFO_MAX_CAP - 1)	/* packets held per queue */
 #define	LAT_MAX		(1U << 22)	/* latency samples kept */
-
-struct held {
-	struct aqm_pkt pkt;
-};
-
-struct fifo {
-	struct held *slot;
-	uint32_t head, tail;
-};
 
 static volatile sig_atomic_t stopping;
 
@@ -72,10 +64,32 @@ pct(uint64_t *v, size_t n, double q)
 static void
 usage(void)
 {
+	uint32_t id;
+
 	fprintf(stderr, "usage: aqmllm-producer --ring PATH [--rate PPS] "
-	    "[--duration S] [--hold-us US] [--fallback dualpi2|pie|codel] "
-	    "[--queues N] [--entries N] [--wait-attach S] [--json]\n");
+	    "[--duration S] [--hold-us US] [--fallback NAME] "
+	    "[--queues N] [--entries N] [--wait-attach S] [--json]\n"
+	    "fallbacks:");
+	for (id = 0; aqm_alg_by_id(id) != NULL; id++)
+		fprintf(stderr, " %s", aqm_alg_by_id(id)->name);
+	fputc('\n', stderr);
 	exit(2);
+}
+
+/* Give a queue its FIFO storage (calloc: untouched slots cost nothing). */
+static int
+give_storage(struct aqm_queue *q)
+{
+	struct aqm_pkt *slots;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		slots = calloc(aqm_fifo_cap(LIMIT), sizeof(*slots));
+		if (slots == NULL ||
+		    aqm_queue_storage(q, k, slots, aqm_fifo_cap(LIMIT), NULL) != 0)
+			return (-1);
+	}
+	return (0);
 }
 
 int
@@ -103,7 +117,6 @@ main(int argc, char **argv)
 	uint64_t by_policy = 0, last_daemon = 0, last_iter, max_gap = 0;
 	uint64_t vtimeout_ns = 0;
 	struct aqm_queue *queues;
-	struct fifo *fifos;
 	struct aqm_params par;
 	struct aqm_shm shm;
 	int json = 0, ch, error;
@@ -120,17 +133,12 @@ main(int argc, char **argv)
 		case 't': vtimeout_ns = (uint64_t)(atof(optarg) * 1000); break;
 		case 'j': json = 1; break;
 		case 'f':
-			if (strcmp(optarg, "dualpi2") == 0)
-				fb = AQMLLM_FB_DUALPI2;
-			else if (strcmp(optarg, "pie") == 0)
-				fb = AQMLLM_FB_PIE;
-			else if (strcmp(optarg, "codel") == 0)
-				fb = AQMLLM_FB_CODEL;
-			else {
+			if (aqm_alg_by_name(optarg) == NULL) {
 				fprintf(stderr, "aqmllm-producer: unknown fallback "
-				    "'%s' (dualpi2, pie, codel)\n", optarg);
-				return (2);
+				    "'%s'\n", optarg);
+				usage();
 			}
+			fb = aqm_alg_by_name(optarg)->id;
 			break;
 		default:
 			usage();
@@ -154,20 +162,18 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	queues = calloc(nq, sizeof(*queues));
-	fifos = calloc(nq, sizeof(*fifos));
 	lat = malloc(LAT_MAX * sizeof(*lat));
 	t_enq = calloc(entries, sizeof(*t_enq));
-	if (queues == NULL || fifos == NULL || lat == NULL || t_enq == NULL)
+	if (queues == NULL || lat == NULL || t_enq == NULL)
 		return (1);
 	aqm_params_defaults(&par, fb);
-	par.limit_pkts = RING_CAP - 1;
+	par.limit_pkts = LIMIT;
 	/* The drain rate that makes est_wait match the hold time. */
 	par.link_rate_bps = rate > 0 ? (uint64_t)(rate * 1500 * 8 / nq) :
 	    100000000000ULL;
 	for (q = 0; q < nq; q++) {
-		fifos[q].slot = calloc(RING_CAP, sizeof(struct held));
-		if (fifos[q].slot == NULL ||
-		    aqm_queue_init(&queues[q], q, &par, 1 + q, aqm_shm_now_ns()))
+		if (aqm_queue_init(&queues[q], q, &par, 1 + q,
+		    aqm_shm_now_ns()) != 0 || give_storage(&queues[q]) != 0)
 			return (1);
 	}
 	/* Wait for the daemon, so the run measures a closed loop. */
@@ -224,7 +230,6 @@ main(int argc, char **argv)
 			seen_vd = vprod;
 		if (interval == 0 || now >= next) {
 			struct aqm_pkt p;
-			uint64_t he[2] = { 0, 0 };
 
 			q = (uint32_t)(sent % nq);
 			memset(&p, 0, sizeof(p));
@@ -232,40 +237,27 @@ main(int argc, char **argv)
 			p.ecn = (uint8_t)(sent % 3 == 0 ? AQMLLM_ECN_NOT_ECT :
 			    AQMLLM_ECN_ECT1);
 			p.flow_hash = (uint32_t)(sent * 2654435761U);
-			for (int k = 0; k < 2; k++) {
-				if (fifos[q].head != fifos[q].tail)
-					he[k] = fifos[q].slot[fifos[q].head &
-					    (RING_CAP - 1)].pkt.enq_ns;
-			}
-			if (aqm_enqueue(&queues[q], &shm.ring, &p, he, now) ==
-			    AQMLLM_ACT_PASS) {
-				fifos[q].slot[fifos[q].tail++ &
-				    (RING_CAP - 1)].pkt = p;
-				if (p.seq != 0)
-					t_enq[p.seq & (entries - 1)] = now;
-			}
+			if (aqm_enqueue(&queues[q], &shm.ring, &p, now) ==
+			    AQMLLM_ACT_PASS && p.seq != 0)
+				t_enq[p.seq & (entries - 1)] = now;
 			sent++;
 			next += interval;
 		}
-		/* Serve every queue's packets whose hold time is over. */
+		/* Serve every queue's packets whose hold time is over, in order. */
 		for (q = 0; q < nq; q++) {
-			struct fifo *f = &fifos[q];
+			struct aqm_queue *aq = &queues[q];
+			struct aqm_pkt p;
+			int act, cls;
 
-			while (f->head != f->tail) {
-				struct aqm_pkt *p = &f->slot[f->head &
-				    (RING_CAP - 1)].pkt;
-				uint64_t he[2] = { p->enq_ns, p->enq_ns };
-				int act;
-
-				if (now < p->enq_ns + hold_ns && interval != 0)
+			while ((cls = aqm_oldest(aq)) >= 0) {
+				if (interval != 0 && now < aqm_fifo_head(
+				    &aq->fifo[cls])->enq_ns + hold_ns)
 					break;
-				f->head++;
-				act = aqm_dequeue(&queues[q], &shm.ring, p, he,
-				    now);
-				if (p->src == AQM_SRC_VERDICT ||
-				    p->src == AQM_SRC_POLICY) {
+				act = aqm_dequeue(aq, &shm.ring, cls, now, &p);
+				if (p.src == AQM_SRC_VERDICT ||
+				    p.src == AQM_SRC_POLICY) {
 					decided++;
-					by_policy += p->src == AQM_SRC_POLICY;
+					by_policy += p.src == AQM_SRC_POLICY;
 					last_daemon = now;
 				} else
 					fallback++;
@@ -330,11 +322,12 @@ main(int argc, char **argv)
 	fflush(stdout);
 	/* Tell a daemon that may still read: no more producer. */
 	shm.ring.hdr->producer_flags = 1;
-	for (q = 0; q < nq; q++)
-		free(fifos[q].slot);
+	for (q = 0; q < nq; q++) {
+		free(queues[q].fifo[0].slot);
+		free(queues[q].fifo[1].slot);
+	}
 	aqm_shm_destroy(&shm, path, 1);
 	free(queues);
-	free(fifos);
 	free(lat);
 	free(t_enq);
 	return (0);

@@ -10,9 +10,11 @@
  */
 #include "aqm_core.h"
 
-void
-aqm_codel_defaults(struct aqm_codel_params *par)
+static void
+codel_defaults(struct aqm_params *p)
 {
+	struct aqm_codel_params *par = &p->codel;
+
 	__builtin_memset(par, 0, sizeof(*par));
 	par->target_ns = 5 * AQM_NS_PER_MS;
 	par->interval_ns = 100 * AQM_NS_PER_MS;
@@ -20,9 +22,11 @@ aqm_codel_defaults(struct aqm_codel_params *par)
 	par->mtu = 1514;
 }
 
-int
-aqm_codel_validate(const struct aqm_codel_params *par)
+static int
+codel_validate(const struct aqm_params *p)
 {
+	const struct aqm_codel_params *par = &p->codel;
+
 	if (par->target_ns == 0 || par->interval_ns == 0 ||
 	    par->target_ns > par->interval_ns ||
 	    par->interval_ns > 10 * AQM_NS_PER_S || par->ecn > 1 ||
@@ -31,13 +35,13 @@ aqm_codel_validate(const struct aqm_codel_params *par)
 	return (0);
 }
 
-void
-aqm_codel_init(struct aqm_codel *s, const struct aqm_codel_params *par,
-    uint64_t now_ns)
+static void
+codel_init(void *state, const struct aqm_params *p)
 {
-	(void)now_ns;
+	struct aqm_codel *s = state;
+
 	__builtin_memset(s, 0, sizeof(*s));
-	s->par = *par;
+	s->par = p->codel;
 }
 
 /* floor(sqrt(x)), bit by bit: exact and division-free. */
@@ -103,9 +107,10 @@ codel_signal(struct aqm_codel *s, const struct aqm_ctx *c, int *marked)
 	return (AQMLLM_ACT_DROP);
 }
 
-int
-aqm_codel_dequeue(struct aqm_codel *s, const struct aqm_ctx *c)
+static int
+codel_dequeue(void *state, const struct aqm_ctx *c)
 {
+	struct aqm_codel *s = state;
 	uint32_t left_pkts, delta;
 	int ok, act, marked;
 
@@ -163,11 +168,38 @@ aqm_codel_dequeue(struct aqm_codel *s, const struct aqm_ctx *c)
 }
 
 /* Not a probability: the signal intensity, rising with count. */
-uint32_t
-aqm_codel_prob(const struct aqm_codel *s)
+static uint32_t
+codel_prob(const void *state, int cls)
 {
+	const struct aqm_codel *s = state;
+
+	(void)cls;
 	if (!s->dropping)
 		return (0);
 	return ((uint32_t)(((uint64_t)s->count << 32) / ((uint64_t)s->count +
 	    16)));
 }
+
+/* CoDel has no overload of its own: a queue three quarters full is one. */
+static int
+codel_overloaded(const void *state, const struct aqm_ctx *c)
+{
+	(void)state;
+	return ((uint64_t)(c->qlen_pkts[0] + c->qlen_pkts[1]) * 4 >=
+	    (uint64_t)c->limit_pkts * 3);
+}
+
+const struct aqm_alg aqm_codel_alg = {
+	.name = "codel",
+	.id = AQMLLM_FB_CODEL,
+	.defaults = codel_defaults,
+	.validate = codel_validate,
+	.init = codel_init,
+	.tupdate_ns = NULL,
+	.update = NULL,
+	.enqueue = NULL,
+	.dequeue = codel_dequeue,
+	.prob = codel_prob,
+	.overloaded = codel_overloaded,
+	.select = NULL,
+};

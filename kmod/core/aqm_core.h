@@ -1,11 +1,12 @@
 /*
- * The portable AQM core: per-queue fallback AQM, record production into
- * the shared ring at enqueue, and the verdict path at dequeue.
+ * The portable AQM core: per-queue fallback AQM, the per-class packet
+ * FIFOs, record production into the shared ring at enqueue, and the
+ * verdict path at dequeue.
  *
- * The caller owns packets, time, memory and locking: it keeps each
- * packet's struct aqm_pkt next to the packet (an mbuf tag, an ns-3
- * packet tag, a slot in the emulator), passes the current time in
- * nanoseconds, and serialises all calls that share one aqm_ring.
+ * The caller owns packets, time, memory and locking: it gives each queue
+ * the storage of its FIFOs (aqm_fifo.h), keeps the packets themselves,
+ * passes the current time in nanoseconds, and serialises all calls that
+ * share one aqm_ring.
  *
  * Decision precedence at dequeue, for a live daemon:
  *   1. a fresh per-packet verdict for the packet's seq,
@@ -16,30 +17,31 @@
 #ifndef AQM_CORE_H
 #define AQM_CORE_H
 
-#include "aqm_algo.h"
+#include "aqm_alg.h"
+#include "aqm_fifo.h"
+#include "aqm_dualpi2.h"
+#include "aqm_pie.h"
+#include "aqm_codel.h"
 
-/* Decision sources, as returned through aqm_pkt.src. */
+/* Decision sources, as returned through aqm_pkt.src; aqm_src_name() names them. */
 #define AQM_SRC_NONE		0
 #define AQM_SRC_VERDICT		1
 #define AQM_SRC_POLICY		2
 #define AQM_SRC_FALLBACK	3
 #define AQM_SRC_LIMIT		4	/* tail drop on a full queue */
+#define AQM_SRC_COUNT		5
 
 /* Error codes of init/validate functions (negative errno-like). */
 #define AQM_EINVAL		(-22)
 #define AQM_ENOSPC		(-28)
 
-/* Per-packet metadata; the caller stores it with the packet. */
-struct aqm_pkt {
-	uint64_t seq;		/* record seq, 0 if none was exported */
-	uint64_t enq_ns;
-	uint32_t len;
-	uint32_t flow_hash;
-	uint8_t ecn;		/* codepoint at enqueue */
-	uint8_t cls;		/* AQMLLM_CLASS_*, set by aqm_enqueue */
-	uint8_t fb_action;	/* fallback's enqueue-time decision (PIE) */
-	uint8_t src;		/* AQM_SRC_* of the last decision */
-	uint32_t reserved;
+/*
+ * A packet that had a record, and the action decided for it: what the
+ * simulators' collectors write, an array of these, to a decisions file.
+ */
+struct aqm_decision {
+	uint64_t seq;
+	uint64_t action;	/* AQMLLM_ACT_* */
 };
 
 /* Queue parameters. */
@@ -49,9 +51,17 @@ struct aqm_params {
 	uint64_t link_rate_bps;	/* drain rate for est_wait; 0 = unknown */
 	uint32_t guard_min_pkts;	/* no model drop below this backlog */
 	uint32_t reserved;
+	/* each algorithm's own, kept for all so that the fallback can change */
 	struct aqm_dualpi2_params dualpi2;
 	struct aqm_pie_params pie;
 	struct aqm_codel_params codel;
+};
+
+/* The state of the queue's algorithm: one member per descriptor. */
+union aqm_alg_state {
+	struct aqm_dualpi2 dualpi2;
+	struct aqm_pie pie;
+	struct aqm_codel codel;
 };
 
 /* Per-queue state (one per dummynet queue / ns-3 queue disc). */
@@ -59,20 +69,19 @@ struct aqm_queue {
 	uint32_t id;		/* < ring nqueues */
 	uint32_t pad;
 	struct aqm_params par;
+	const struct aqm_alg *alg;	/* the fallback, par.fb_id's */
 	struct aqm_prng rng;
+	struct aqm_fifo fifo[2];	/* per class, AQMLLM_CLASS_* */
 	uint32_t qlen_pkts[2];
 	uint32_t qlen_bytes[2];
 	uint64_t window_start_ns;	/* recent drop/mark window */
 	uint32_t recent_drops, recent_marks;
 	uint32_t win_drops, win_marks;
-	union {
-		struct aqm_dualpi2 dualpi2;
-		struct aqm_pie pie;
-		struct aqm_codel codel;
-	} fb;
+	uint64_t next_update_ns;	/* the fallback's next Tupdate */
+	union aqm_alg_state fb;
 	/* per-queue statistics */
 	uint64_t enqueued, dequeued, drops, marks, tail_drops;
-	uint64_t by_src[5];	/* decisions by AQM_SRC_* */
+	uint64_t by_src[AQM_SRC_COUNT];	/* decisions by AQM_SRC_* */
 };
 
 /* Per-packet verdict table entry (producer-private, one per record). */
@@ -165,33 +174,55 @@ void	aqm_ring_export_counters(struct aqm_ring *r, uint64_t now_ns);
 
 void	aqm_params_defaults(struct aqm_params *par, uint32_t fb_id);
 int	aqm_params_validate(const struct aqm_params *par);
+/* A queue with empty FIFOs and no storage yet (see aqm_queue_storage). */
 int	aqm_queue_init(struct aqm_queue *q, uint32_t id,
 	    const struct aqm_params *par, uint64_t seed, uint64_t now_ns);
+/*
+ * Give class cls its FIFO storage: cap slots (a power of two up to
+ * AQM_FIFO_MAX_CAP).  The packets queued move into it; *old (if not NULL)
+ * gets the previous storage for the caller to free.  AQM_EINVAL for a bad
+ * class or capacity, AQM_ENOSPC if the queued packets do not fit.
+ */
+int	aqm_queue_storage(struct aqm_queue *q, int cls, struct aqm_pkt *slots,
+	    uint32_t cap, struct aqm_pkt **old);
+
+/* The class a packet with this ECN codepoint joins (RFC 9332). */
+int	aqm_class_of(uint8_t ecn);
 
 /*
- * A packet arrives.  Fills p->cls and p->seq, produces its record when a
- * daemon is attached.  Returns AQMLLM_ACT_PASS (queue it in class p->cls)
- * or AQMLLM_ACT_DROP (free it; p->src says why).
- * head_enq_ns[cls] is the enqueue time of each class's head, 0 if empty.
+ * A packet arrives: p->len, p->ecn, p->flow_hash and p->item are the
+ * caller's.  Fills p->cls and p->seq, produces its record when a daemon
+ * is attached.  Returns AQMLLM_ACT_PASS (the core has queued a copy of *p
+ * in class p->cls) or AQMLLM_ACT_DROP (the caller frees it; p->src says
+ * why: AQM_SRC_LIMIT for a full queue or a full FIFO).
  */
 int	aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r,
-	    struct aqm_pkt *p, const uint64_t head_enq_ns[2], uint64_t now_ns);
+	    struct aqm_pkt *p, uint64_t now_ns);
 
 /* Which class the caller should dequeue from next; -1 if both empty. */
-int	aqm_select(struct aqm_queue *q, const uint64_t head_enq_ns[2],
-	    const uint32_t head_len[2], uint64_t now_ns);
+int	aqm_select(struct aqm_queue *q, uint64_t now_ns);
+/*
+ * The class holding the oldest queued packet (L on a tie), -1 if none:
+ * what a caller's single FIFO across both classes sends next.
+ */
+int	aqm_oldest(const struct aqm_queue *q);
 
 /*
- * The head packet p of class p->cls has been removed from its queue.
- * head_enq_ns describes the heads before removal (p included).  Returns
- * AQMLLM_ACT_PASS, AQMLLM_ACT_MARK (set CE, then send) or
- * AQMLLM_ACT_DROP (free it and dequeue again); p->src tells the source.
+ * Remove the head of class cls into *out and decide on it.  Returns
+ * AQMLLM_ACT_PASS, AQMLLM_ACT_MARK (set CE, then send) or AQMLLM_ACT_DROP
+ * (free it and dequeue again); out->src tells the source.  AQMLLM_ACT_NONE
+ * if class cls is empty.
  */
-int	aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r,
-	    struct aqm_pkt *p, const uint64_t head_enq_ns[2], uint64_t now_ns);
+int	aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, int cls,
+	    uint64_t now_ns, struct aqm_pkt *out);
 
-/* Forget a queued packet without a decision (flush, queue destroyed). */
-void	aqm_forget(struct aqm_queue *q, struct aqm_ring *r,
-	    const struct aqm_pkt *p);
+/*
+ * Remove one queued packet without a decision (a flush, a queue being
+ * destroyed) into *out.  Returns 0 once the queue is empty.
+ */
+int	aqm_flush(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *out);
+
+/* The name of a decision source (AQM_SRC_*); NULL if there is none. */
+const char *aqm_src_name(uint32_t src);
 
 #endif /* AQM_CORE_H */

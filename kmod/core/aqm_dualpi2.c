@@ -10,11 +10,11 @@
 #include "aqm_core.h"
 #include "aqm_pi.h"
 
-#define	DUALPI2_MAX_CATCHUP	64
-
-void
-aqm_dualpi2_defaults(struct aqm_dualpi2_params *par)
+static void
+dualpi2_defaults(struct aqm_params *p)
 {
+	struct aqm_dualpi2_params *par = &p->dualpi2;
+
 	__builtin_memset(par, 0, sizeof(*par));
 	par->target_ns = 15 * AQM_NS_PER_MS;
 	par->tupdate_ns = 16 * AQM_NS_PER_MS;
@@ -28,9 +28,11 @@ aqm_dualpi2_defaults(struct aqm_dualpi2_params *par)
 	par->mtu = 1514;
 }
 
-int
-aqm_dualpi2_validate(const struct aqm_dualpi2_params *par)
+static int
+dualpi2_validate(const struct aqm_params *p)
 {
+	const struct aqm_dualpi2_params *par = &p->dualpi2;
+
 	if (par->target_ns == 0 || par->target_ns > 10 * AQM_NS_PER_S ||
 	    par->tupdate_ns < AQM_NS_PER_US || par->tupdate_ns > AQM_NS_PER_S ||
 	    par->step_ns > AQM_NS_PER_S ||
@@ -42,21 +44,30 @@ aqm_dualpi2_validate(const struct aqm_dualpi2_params *par)
 	return (0);
 }
 
-void
-aqm_dualpi2_init(struct aqm_dualpi2 *s, const struct aqm_dualpi2_params *par,
-    uint64_t now_ns)
+static void
+dualpi2_init(void *state, const struct aqm_params *p)
 {
+	struct aqm_dualpi2 *s = state;
+
 	__builtin_memset(s, 0, sizeof(*s));
-	s->par = *par;
-	s->next_update_ns = now_ns + par->tupdate_ns;
+	s->par = p->dualpi2;
 	/* Start in debt so L is served first after idle (as Linux does). */
-	s->credit = -(int64_t)par->mtu * (100 - 2 * (int64_t)par->wc_pct);
+	s->credit = -(int64_t)s->par.mtu * (100 - 2 * (int64_t)s->par.wc_pct);
+}
+
+static uint64_t
+dualpi2_tupdate(const void *state)
+{
+	const struct aqm_dualpi2 *s = state;
+
+	return (s->par.tupdate_ns);
 }
 
 /* One PI2 step: p' += alpha (q - target) + beta (q - q_old). */
 static void
-pi2_update(struct aqm_dualpi2 *s, uint64_t qdelay_ns)
+dualpi2_update(void *state, uint64_t qdelay_ns)
 {
+	struct aqm_dualpi2 *s = state;
 	int64_t delta;
 
 	delta = aqm_pi_term(s->par.alpha_q16,
@@ -65,27 +76,6 @@ pi2_update(struct aqm_dualpi2 *s, uint64_t qdelay_ns)
 	    aqm_delay_diff(qdelay_ns, s->qdelay_old_ns));
 	s->p_prime = aqm_prob_add(s->p_prime, delta);
 	s->qdelay_old_ns = qdelay_ns;
-}
-
-void
-aqm_dualpi2_tick(struct aqm_dualpi2 *s, const struct aqm_ctx *c)
-{
-	uint64_t qdelay;
-	int n = 0;
-
-	if (c->now_ns < s->next_update_ns)
-		return;
-	qdelay = c->qdelay_ns[0] > c->qdelay_ns[1] ? c->qdelay_ns[0] :
-	    c->qdelay_ns[1];
-	while (c->now_ns >= s->next_update_ns) {
-		if (n++ == DUALPI2_MAX_CATCHUP) {
-			/* Long idle: the controller has long since settled. */
-			s->next_update_ns = c->now_ns + s->par.tupdate_ns;
-			break;
-		}
-		pi2_update(s, qdelay);
-		s->next_update_ns += s->par.tupdate_ns;
-	}
 }
 
 static uint32_t
@@ -104,9 +94,10 @@ classic_roll(struct aqm_dualpi2 *s, struct aqm_prng *rng)
 	return (aqm_roll(rng, s->p_prime) && aqm_roll(rng, s->p_prime));
 }
 
-int
-aqm_dualpi2_dequeue(struct aqm_dualpi2 *s, const struct aqm_ctx *c)
+static int
+dualpi2_dequeue(void *state, const struct aqm_ctx *c)
 {
+	struct aqm_dualpi2 *s = state;
 	uint32_t p_cl;
 	int overload;
 
@@ -155,10 +146,11 @@ aqm_dualpi2_dequeue(struct aqm_dualpi2 *s, const struct aqm_ctx *c)
 	return (AQMLLM_ACT_PASS);
 }
 
-int
-aqm_dualpi2_select(struct aqm_dualpi2 *s, int l_backlogged, int c_backlogged,
+static int
+dualpi2_select(void *state, int l_backlogged, int c_backlogged,
     uint32_t head_len_l, uint32_t head_len_c)
 {
+	struct aqm_dualpi2 *s = state;
 	int64_t wc = s->par.wc_pct, wl = 100 - (int64_t)s->par.wc_pct;
 
 	if (!l_backlogged && !c_backlogged) {
@@ -178,9 +170,10 @@ aqm_dualpi2_select(struct aqm_dualpi2 *s, int l_backlogged, int c_backlogged,
 	return (AQMLLM_CLASS_C);
 }
 
-uint32_t
-aqm_dualpi2_prob(const struct aqm_dualpi2 *s, int cls)
+static uint32_t
+dualpi2_prob(const void *state, int cls)
 {
+	const struct aqm_dualpi2 *s = state;
 	int overload;
 
 	if (cls == AQMLLM_CLASS_L)
@@ -188,11 +181,28 @@ aqm_dualpi2_prob(const struct aqm_dualpi2 *s, int cls)
 	return (aqm_prob_mul(s->p_prime, s->p_prime));
 }
 
-int
-aqm_dualpi2_overloaded(const struct aqm_dualpi2 *s)
+/* k p' above one: the coupled probability saturates. */
+static int
+dualpi2_overloaded(const void *state, const struct aqm_ctx *c)
 {
 	int overload;
 
-	(void)coupled_prob(s, &overload);
+	(void)c;
+	(void)coupled_prob(state, &overload);
 	return (overload);
 }
+
+const struct aqm_alg aqm_dualpi2_alg = {
+	.name = "dualpi2",
+	.id = AQMLLM_FB_DUALPI2,
+	.defaults = dualpi2_defaults,
+	.validate = dualpi2_validate,
+	.init = dualpi2_init,
+	.tupdate_ns = dualpi2_tupdate,
+	.update = dualpi2_update,
+	.enqueue = NULL,
+	.dequeue = dualpi2_dequeue,
+	.prob = dualpi2_prob,
+	.overloaded = dualpi2_overloaded,
+	.select = dualpi2_select,
+};

@@ -11,13 +11,9 @@
 #include "aqm_types.h"
 
 #define AQM_PROB_ONE	0xffffffffU
-#define AQM_Q16_ONE	65536U
 #define AQM_NS_PER_US	1000ULL
 #define AQM_NS_PER_MS	1000000ULL
 #define AQM_NS_PER_S	1000000000ULL
-
-/* Probability p (0..1) expressed in thousandths, for defaults and tests. */
-#define AQM_PROB_PERMILLE(x)	((uint32_t)(((uint64_t)(x) << 32) / 1000U))
 
 /* xorshift64*: a tiny, good-enough PRNG whose state the caller seeds. */
 struct aqm_prng {
@@ -66,15 +62,6 @@ static inline uint32_t
 aqm_prob_mul(uint32_t p, uint32_t q)
 {
 	return ((uint32_t)(((uint64_t)p * q) >> 32));
-}
-
-/* p * k for a small integer k, saturating at AQM_PROB_ONE. */
-static inline uint32_t
-aqm_prob_scale(uint32_t p, uint32_t k)
-{
-	uint64_t v = (uint64_t)p * k;
-
-	return (v > AQM_PROB_ONE ? AQM_PROB_ONE : (uint32_t)v);
 }
 
 static inline uint32_t

@@ -8,16 +8,17 @@
 #include "aqm_core.h"
 #include "aqm_pi.h"
 
-#define	PIE_MAX_CATCHUP		64
 #define	PIE_PROB(num, den)	((uint32_t)(((uint64_t)(num) << 32) / (den)))
 #define	PIE_2PCT		PIE_PROB(2, 100)
 #define	PIE_10PCT		PIE_PROB(10, 100)
 #define	PIE_20PCT		PIE_PROB(20, 100)
 #define	PIE_HIGH_DELAY_NS	(250 * AQM_NS_PER_MS)
 
-void
-aqm_pie_defaults(struct aqm_pie_params *par)
+static void
+pie_defaults(struct aqm_params *p)
 {
+	struct aqm_pie_params *par = &p->pie;
+
 	__builtin_memset(par, 0, sizeof(*par));
 	par->target_ns = 15 * AQM_NS_PER_MS;
 	par->tupdate_ns = 15 * AQM_NS_PER_MS;
@@ -30,9 +31,11 @@ aqm_pie_defaults(struct aqm_pie_params *par)
 	par->mtu = 1514;
 }
 
-int
-aqm_pie_validate(const struct aqm_pie_params *par)
+static int
+pie_validate(const struct aqm_params *p)
 {
+	const struct aqm_pie_params *par = &p->pie;
+
 	if (par->target_ns == 0 || par->target_ns > 10 * AQM_NS_PER_S ||
 	    par->tupdate_ns < AQM_NS_PER_US || par->tupdate_ns > AQM_NS_PER_S ||
 	    par->max_burst_ns > 10 * AQM_NS_PER_S ||
@@ -44,14 +47,22 @@ aqm_pie_validate(const struct aqm_pie_params *par)
 	return (0);
 }
 
-void
-aqm_pie_init(struct aqm_pie *s, const struct aqm_pie_params *par,
-    uint64_t now_ns)
+static void
+pie_init(void *state, const struct aqm_params *p)
 {
+	struct aqm_pie *s = state;
+
 	__builtin_memset(s, 0, sizeof(*s));
-	s->par = *par;
-	s->next_update_ns = now_ns + par->tupdate_ns;
-	s->burst_allowance_ns = (int64_t)par->max_burst_ns;
+	s->par = p->pie;
+	s->burst_allowance_ns = (int64_t)s->par.max_burst_ns;
+}
+
+static uint64_t
+pie_tupdate(const void *state)
+{
+	const struct aqm_pie *s = state;
+
+	return (s->par.tupdate_ns);
 }
 
 /* RFC 8033 s. 4.2: smaller steps while p is small, for stability. */
@@ -73,9 +84,11 @@ autotune(uint32_t p, int64_t delta)
 	return (delta);
 }
 
+/* One T_UPDATE step; the queue is one FIFO: its delay is the older head's. */
 static void
-pie_update(struct aqm_pie *s, uint64_t qdelay)
+pie_update(void *state, uint64_t qdelay)
 {
+	struct aqm_pie *s = state;
 	int64_t delta;
 	uint64_t half = s->par.target_ns / 2;
 
@@ -103,27 +116,6 @@ pie_update(struct aqm_pie *s, uint64_t qdelay)
 	s->qdelay_old_ns = qdelay;
 }
 
-void
-aqm_pie_tick(struct aqm_pie *s, const struct aqm_ctx *c)
-{
-	uint64_t qdelay;
-	int n = 0;
-
-	if (c->now_ns < s->next_update_ns)
-		return;
-	/* One FIFO: its delay is the older of the two heads. */
-	qdelay = c->qdelay_ns[0] > c->qdelay_ns[1] ? c->qdelay_ns[0] :
-	    c->qdelay_ns[1];
-	while (c->now_ns >= s->next_update_ns) {
-		if (n++ == PIE_MAX_CATCHUP) {
-			s->next_update_ns = c->now_ns + s->par.tupdate_ns;
-			break;
-		}
-		pie_update(s, qdelay);
-		s->next_update_ns += s->par.tupdate_ns;
-	}
-}
-
 static int
 pie_signal(struct aqm_pie *s, const struct aqm_ctx *c)
 {
@@ -137,9 +129,10 @@ pie_signal(struct aqm_pie *s, const struct aqm_ctx *c)
 	return (AQMLLM_ACT_DROP);
 }
 
-int
-aqm_pie_enqueue(struct aqm_pie *s, const struct aqm_ctx *c)
+static int
+pie_enqueue(void *state, const struct aqm_ctx *c)
 {
+	struct aqm_pie *s = state;
 	uint64_t backlog;
 
 	if (s->burst_allowance_ns > 0)
@@ -165,8 +158,37 @@ aqm_pie_enqueue(struct aqm_pie *s, const struct aqm_ctx *c)
 	return (AQMLLM_ACT_PASS);
 }
 
-uint32_t
-aqm_pie_prob(const struct aqm_pie *s)
+/* One probability for both classes. */
+static uint32_t
+pie_prob(const void *state, int cls)
 {
+	const struct aqm_pie *s = state;
+
+	(void)cls;
 	return (s->p);
 }
+
+/* RFC 8033: above mark_ecn_th PIE stops marking and drops. */
+static int
+pie_overloaded(const void *state, const struct aqm_ctx *c)
+{
+	const struct aqm_pie *s = state;
+
+	(void)c;
+	return (s->p > s->par.mark_ecn_th);
+}
+
+const struct aqm_alg aqm_pie_alg = {
+	.name = "pie",
+	.id = AQMLLM_FB_PIE,
+	.defaults = pie_defaults,
+	.validate = pie_validate,
+	.init = pie_init,
+	.tupdate_ns = pie_tupdate,
+	.update = pie_update,
+	.enqueue = pie_enqueue,
+	.dequeue = NULL,
+	.prob = pie_prob,
+	.overloaded = pie_overloaded,
+	.select = NULL,
+};

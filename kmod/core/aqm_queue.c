@@ -1,10 +1,12 @@
 /*
- * Queue logic of the portable core: classification, tail drop, record
- * production at enqueue, class selection, and the decision at dequeue
- * with its precedence (verdict > policy > fallback) and guardrails.
+ * Queue logic of the portable core: classification, tail drop, the
+ * per-class FIFOs, record production at enqueue, class selection, and the
+ * decision at dequeue with its precedence (verdict > policy > fallback)
+ * and guardrails.
  *
  * The fallback AQM always runs, even while the daemon decides, so that
- * its controller state is current the instant the daemon goes away.
+ * its controller state is current the instant the daemon goes away.  It
+ * is reached only through its descriptor (q->alg, aqm_alg.h).
  */
 #include "aqm_core.h"
 
@@ -24,37 +26,65 @@ sat16(uint32_t v)
 	return (v > 0xffff ? 0xffff : (uint16_t)v);
 }
 
-static int
-is_l4s(uint8_t ecn)
+int
+aqm_class_of(uint8_t ecn)
 {
-	return (ecn == AQMLLM_ECN_ECT1 || ecn == AQMLLM_ECN_CE);
+	return (ecn == AQMLLM_ECN_ECT1 || ecn == AQMLLM_ECN_CE ?
+	    AQMLLM_CLASS_L : AQMLLM_CLASS_C);
+}
+
+const char *
+aqm_src_name(uint32_t src)
+{
+	static const char *const names[AQM_SRC_COUNT] = {
+		[AQM_SRC_NONE] = "none",
+		[AQM_SRC_VERDICT] = "verdict",
+		[AQM_SRC_POLICY] = "policy",
+		[AQM_SRC_FALLBACK] = "fallback",
+		[AQM_SRC_LIMIT] = "limit",
+	};
+
+	return (src < AQM_SRC_COUNT ? names[src] : NULL);
 }
 
 void
 aqm_params_defaults(struct aqm_params *par, uint32_t fb_id)
 {
+	uint32_t id;
+
 	__builtin_memset(par, 0, sizeof(*par));
 	par->fb_id = fb_id;
 	par->limit_pkts = 10000;	/* Linux dualpi2 default */
 	par->link_rate_bps = 0;
 	par->guard_min_pkts = 2;
-	aqm_dualpi2_defaults(&par->dualpi2);
-	aqm_pie_defaults(&par->pie);
-	aqm_codel_defaults(&par->codel);
+	for (id = 0; id < AQMLLM_FB_COUNT; id++)
+		aqm_alg_by_id(id)->defaults(par);
 }
 
+/* Every algorithm's parameters are checked: the fallback may change. */
 int
 aqm_params_validate(const struct aqm_params *par)
 {
-	if (par == NULL || par->fb_id >= AQMLLM_FB_COUNT ||
+	uint32_t id;
+
+	if (par == NULL || aqm_alg_by_id(par->fb_id) == NULL ||
 	    par->limit_pkts == 0 || par->limit_pkts > AQM_MAX_LIMIT ||
 	    par->guard_min_pkts > par->limit_pkts)
 		return (AQM_EINVAL);
-	if (aqm_dualpi2_validate(&par->dualpi2) != 0 ||
-	    aqm_pie_validate(&par->pie) != 0 ||
-	    aqm_codel_validate(&par->codel) != 0)
-		return (AQM_EINVAL);
+	for (id = 0; id < AQMLLM_FB_COUNT; id++)
+		if (aqm_alg_by_id(id)->validate(par) != 0)
+			return (AQM_EINVAL);
 	return (0);
+}
+
+uint32_t
+aqm_fifo_cap(uint32_t limit_pkts)
+{
+	uint32_t cap = 1;
+
+	while (cap < limit_pkts && cap < AQM_FIFO_MAX_CAP)
+		cap <<= 1;
+	return (cap);
 }
 
 int
@@ -73,35 +103,70 @@ aqm_queue_init(struct aqm_queue *q, uint32_t id, const struct aqm_params *par,
 	q->par = *par;
 	aqm_prng_seed(&q->rng, seed ^ ((uint64_t)id << 32));
 	q->window_start_ns = now_ns;
-	switch (par->fb_id) {
-	case AQMLLM_FB_DUALPI2:
-		aqm_dualpi2_init(&q->fb.dualpi2, &par->dualpi2, now_ns);
-		break;
-	case AQMLLM_FB_PIE:
-		aqm_pie_init(&q->fb.pie, &par->pie, now_ns);
-		break;
-	default:
-		aqm_codel_init(&q->fb.codel, &par->codel, now_ns);
-		break;
-	}
+	q->alg = aqm_alg_by_id(par->fb_id);
+	q->alg->init(&q->fb, par);
+	if (q->alg->update != NULL)
+		q->next_update_ns = now_ns + q->alg->tupdate_ns(&q->fb);
 	return (0);
 }
 
-/* Head-of-queue sojourn per class, from the caller's head timestamps. */
-static void
-fill_ctx(struct aqm_queue *q, struct aqm_ctx *c, const uint64_t head_enq_ns[2],
-    uint64_t now_ns)
+int
+aqm_queue_storage(struct aqm_queue *q, int cls, struct aqm_pkt *slots,
+    uint32_t cap, struct aqm_pkt **old)
 {
+	struct aqm_fifo *f, moved;
+	struct aqm_pkt p;
+
+	if ((cls != AQMLLM_CLASS_C && cls != AQMLLM_CLASS_L) || slots == NULL ||
+	    cap == 0 || (cap & (cap - 1)) != 0 || cap > AQM_FIFO_MAX_CAP)
+		return (AQM_EINVAL);
+	f = &q->fifo[cls];
+	if (aqm_fifo_len(f) > cap)
+		return (AQM_ENOSPC);
+	moved.slot = slots;
+	moved.cap = cap;
+	moved.head = moved.tail = 0;
+	moved.pad = 0;
+	while (aqm_fifo_len(f) > 0) {
+		aqm_fifo_pop(f, &p);
+		aqm_fifo_push(&moved, &p);
+	}
+	if (old != NULL)
+		*old = f->slot;
+	*f = moved;
+	return (0);
+}
+
+/*
+ * Head-of-queue sojourn per class, from the FIFOs' heads (a class's FIFO
+ * holds exactly its qlen_pkts packets).
+ */
+static inline void
+fill_ctx(struct aqm_queue *q, struct aqm_ctx *c, uint64_t now_ns)
+{
+	const struct aqm_fifo *f;
+	uint64_t enq;
 	int k;
 
 	c->now_ns = now_ns;
 	c->rng = &q->rng;
+	c->limit_pkts = q->par.limit_pkts;
 	for (k = 0; k < 2; k++) {
+		f = &q->fifo[k];
 		c->qlen_pkts[k] = q->qlen_pkts[k];
 		c->qlen_bytes[k] = q->qlen_bytes[k];
-		c->qdelay_ns[k] = (q->qlen_pkts[k] > 0 &&
-		    head_enq_ns[k] < now_ns) ? now_ns - head_enq_ns[k] : 0;
+		enq = q->qlen_pkts[k] > 0 ?
+		    f->slot[f->head & (f->cap - 1)].enq_ns : now_ns;
+		c->qdelay_ns[k] = enq < now_ns ? now_ns - enq : 0;
 	}
+}
+
+/* The periodic update, if the fallback has one and a boundary has passed. */
+static inline void
+fallback_tick(struct aqm_queue *q, const struct aqm_ctx *c)
+{
+	if (q->alg->update != NULL && c->now_ns >= q->next_update_ns)
+		aqm_alg_tick(q->alg, &q->fb, &q->next_update_ns, c);
 }
 
 static void
@@ -115,34 +180,6 @@ roll_window(struct aqm_queue *q, uint64_t now_ns)
 	q->window_start_ns = now_ns;
 }
 
-static uint32_t
-fallback_prob(const struct aqm_queue *q, int cls)
-{
-	switch (q->par.fb_id) {
-	case AQMLLM_FB_DUALPI2:
-		return (aqm_dualpi2_prob(&q->fb.dualpi2, cls));
-	case AQMLLM_FB_PIE:
-		return (aqm_pie_prob(&q->fb.pie));
-	default:
-		return (aqm_codel_prob(&q->fb.codel));
-	}
-}
-
-static int
-fallback_overloaded(const struct aqm_queue *q)
-{
-	switch (q->par.fb_id) {
-	case AQMLLM_FB_DUALPI2:
-		return (aqm_dualpi2_overloaded(&q->fb.dualpi2));
-	case AQMLLM_FB_PIE:
-		/* RFC 8033: above mark_ecn_th PIE stops marking and drops */
-		return (aqm_pie_prob(&q->fb.pie) > q->par.pie.mark_ecn_th);
-	default:
-		return ((uint64_t)(q->qlen_pkts[0] + q->qlen_pkts[1]) * 4 >=
-		    (uint64_t)q->par.limit_pkts * 3);
-	}
-}
-
 /* Expected wait before dequeue, from the backlog ahead and the rate. */
 static uint32_t
 est_wait(const struct aqm_queue *q, int cls)
@@ -152,7 +189,8 @@ est_wait(const struct aqm_queue *q, int cls)
 	if (q->par.link_rate_bps == 0)
 		return (0);
 	bytes = q->qlen_bytes[AQMLLM_CLASS_L];
-	if (q->par.fb_id != AQMLLM_FB_DUALPI2 || cls == AQMLLM_CLASS_C)
+	/* Behind a DualQ scheduler an L packet waits behind L only. */
+	if (q->alg->select == NULL || cls == AQMLLM_CLASS_C)
 		bytes += q->qlen_bytes[AQMLLM_CLASS_C];
 	/* bytes < 2^32 and 8e9 < 2^33: the product fits in 64 bits */
 	return (aqm_sat_u32(bytes * 8 * AQM_NS_PER_S / q->par.link_rate_bps));
@@ -172,7 +210,7 @@ produce_record(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	rec.qlen_pkts = q->qlen_pkts[cls];
 	rec.qlen_bytes = q->qlen_bytes[cls];
 	rec.sojourn_ns = aqm_sat_u32(c->qdelay_ns[cls]);
-	rec.fb_prob = fallback_prob(q, cls);
+	rec.fb_prob = q->alg->prob(&q->fb, cls);
 	rec.rate_kbps = aqm_sat_u32(q->par.link_rate_bps / 1000);
 	rec.pkt_len = sat16(p->len);
 	rec.ecn = p->ecn;
@@ -185,7 +223,7 @@ produce_record(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 		rec.flags |= AQMLLM_RF_FB_DROP;
 	else if (p->fb_action == AQMLLM_ACT_MARK)
 		rec.flags |= AQMLLM_RF_FB_MARK;
-	if (fallback_overloaded(q))
+	if (q->alg->overloaded(&q->fb, c))
 		rec.flags |= AQMLLM_RF_OVERLOAD;
 	rec.other_qlen_pkts = sat16(q->qlen_pkts[cls ^ 1]);
 	rec.est_wait_ns = est_wait(q, cls);
@@ -220,12 +258,13 @@ count_decision(struct aqm_queue *q, struct aqm_ring *r, int src, int act)
 
 int
 aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
-    const uint64_t head_enq_ns[2], uint64_t now_ns)
+    uint64_t now_ns)
 {
+	const struct aqm_alg *a = q->alg;
 	struct aqm_ctx c;
 	int cls, fa;
 
-	cls = is_l4s(p->ecn) ? AQMLLM_CLASS_L : AQMLLM_CLASS_C;
+	cls = aqm_class_of(p->ecn);
 	p->cls = (uint8_t)cls;
 	p->enq_ns = now_ns;
 	p->seq = 0;
@@ -233,13 +272,14 @@ aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	p->src = AQM_SRC_NONE;
 	roll_window(q, now_ns);
 
-	if (q->qlen_pkts[0] + q->qlen_pkts[1] >= q->par.limit_pkts) {
+	if (q->qlen_pkts[0] + q->qlen_pkts[1] >= q->par.limit_pkts ||
+	    aqm_fifo_full(&q->fifo[cls])) {
 		p->src = AQM_SRC_LIMIT;
 		q->tail_drops++;
 		count_decision(q, NULL, AQM_SRC_LIMIT, AQMLLM_ACT_DROP);
 		return (AQMLLM_ACT_DROP);
 	}
-	fill_ctx(q, &c, head_enq_ns, now_ns);
+	fill_ctx(q, &c, now_ns);
 	c.sojourn_ns = 0;
 	c.pkt_len = p->len;
 	c.ecn = p->ecn;
@@ -247,69 +287,73 @@ aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	c.qlen_pkts[cls]++;
 	c.qlen_bytes[cls] += p->len;
 
-	if (q->par.fb_id == AQMLLM_FB_PIE) {
-		/* RFC 8033 decides on arrival. */
-		aqm_pie_tick(&q->fb.pie, &c);
-		fa = aqm_pie_enqueue(&q->fb.pie, &c);
+	fallback_tick(q, &c);
+	if (a->enqueue != NULL) {
+		fa = a->enqueue(&q->fb, &c);
 		p->fb_action = (uint8_t)fa;
 		if (fa == AQMLLM_ACT_DROP &&
 		    (r == NULL || !aqm_ring_daemon_alive(r, now_ns))) {
-			/* The fallback is final: drop now, as PIE does. */
+			/* The fallback is final: drop now, as it would alone. */
 			p->src = AQM_SRC_FALLBACK;
 			count_decision(q, r, AQM_SRC_FALLBACK, fa);
 			return (AQMLLM_ACT_DROP);
 		}
-	} else if (q->par.fb_id == AQMLLM_FB_DUALPI2)
-		aqm_dualpi2_tick(&q->fb.dualpi2, &c);
+	}
 
 	q->qlen_pkts[cls]++;
 	q->qlen_bytes[cls] += p->len;
 	q->enqueued++;
 	if (r != NULL && aqm_ring_records_wanted(r, now_ns))
 		produce_record(q, r, p, &c);
+	aqm_fifo_push(&q->fifo[cls], p);
 	return (AQMLLM_ACT_PASS);
 }
 
-int
-aqm_select(struct aqm_queue *q, const uint64_t head_enq_ns[2],
-    const uint32_t head_len[2], uint64_t now_ns)
+/* Of two class heads (NULL: empty), the one of the oldest packet; -1: none. */
+static inline int
+oldest_of(const struct aqm_pkt *hl, const struct aqm_pkt *hc)
 {
-	int l = q->qlen_pkts[AQMLLM_CLASS_L] > 0;
-	int c = q->qlen_pkts[AQMLLM_CLASS_C] > 0;
+	if (hl != NULL && hc != NULL)
+		return (hl->enq_ns <= hc->enq_ns ? AQMLLM_CLASS_L :
+		    AQMLLM_CLASS_C);
+	if (hl == NULL && hc == NULL)
+		return (-1);
+	return (hl != NULL ? AQMLLM_CLASS_L : AQMLLM_CLASS_C);
+}
+
+int
+aqm_oldest(const struct aqm_queue *q)
+{
+	return (oldest_of(aqm_fifo_head(&q->fifo[AQMLLM_CLASS_L]),
+	    aqm_fifo_head(&q->fifo[AQMLLM_CLASS_C])));
+}
+
+int
+aqm_select(struct aqm_queue *q, uint64_t now_ns)
+{
+	const struct aqm_pkt *hl = aqm_fifo_head(&q->fifo[AQMLLM_CLASS_L]);
+	const struct aqm_pkt *hc = aqm_fifo_head(&q->fifo[AQMLLM_CLASS_C]);
 
 	(void)now_ns;
-	if (!l && !c)
+	if (q->alg->select == NULL) {
+		/* Single-queue AQMs: one FIFO across both classes, oldest first. */
+		return (oldest_of(hl, hc));
+	}
+	if (hl == NULL && hc == NULL)
 		return (-1);
-	if (q->par.fb_id == AQMLLM_FB_DUALPI2)
-		return (aqm_dualpi2_select(&q->fb.dualpi2, l, c,
-		    head_len[AQMLLM_CLASS_L], head_len[AQMLLM_CLASS_C]));
-	/* Single-queue AQMs: one FIFO across both classes, oldest first. */
-	if (l && c)
-		return (head_enq_ns[AQMLLM_CLASS_L] <=
-		    head_enq_ns[AQMLLM_CLASS_C] ? AQMLLM_CLASS_L :
-		    AQMLLM_CLASS_C);
-	return (l ? AQMLLM_CLASS_L : AQMLLM_CLASS_C);
+	return (q->alg->select(&q->fb, hl != NULL, hc != NULL,
+	    hl != NULL ? hl->len : 0, hc != NULL ? hc->len : 0));
 }
 
 static int
 fallback_dequeue(struct aqm_queue *q, const struct aqm_pkt *p,
     const struct aqm_ctx *c)
 {
+	const struct aqm_alg *a = q->alg;
 	int fa;
 
-	switch (q->par.fb_id) {
-	case AQMLLM_FB_DUALPI2:
-		aqm_dualpi2_tick(&q->fb.dualpi2, c);
-		fa = aqm_dualpi2_dequeue(&q->fb.dualpi2, c);
-		break;
-	case AQMLLM_FB_PIE:
-		aqm_pie_tick(&q->fb.pie, c);
-		fa = p->fb_action;
-		break;
-	default:
-		fa = aqm_codel_dequeue(&q->fb.codel, c);
-		break;
-	}
+	fallback_tick(q, c);
+	fa = a->dequeue != NULL ? a->dequeue(&q->fb, c) : p->fb_action;
 	if (fa == AQMLLM_ACT_NONE)
 		fa = AQMLLM_ACT_PASS;
 	/* A congestion signal on a Not-ECT packet can only be a drop. */
@@ -351,7 +395,7 @@ daemon_decision(struct aqm_queue *q, struct aqm_ring *r,
 /* Guardrails on model decisions; the fallbacks follow their RFCs. */
 static int
 guard(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p,
-    int act, uint32_t backlog_pkts)
+    const struct aqm_ctx *c, int act, uint32_t backlog_pkts)
 {
 	if (act == AQMLLM_ACT_MARK && !aqm_ecn_capable(p->ecn)) {
 		r->cnt[AQMLLM_CNT_MARK_NOT_ECT]++;
@@ -362,7 +406,7 @@ guard(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p,
 			r->cnt[AQMLLM_CNT_GUARD_MINQ]++;
 			return (AQMLLM_ACT_PASS);
 		}
-		if (aqm_ecn_capable(p->ecn) && !fallback_overloaded(q)) {
+		if (aqm_ecn_capable(p->ecn) && !q->alg->overloaded(&q->fb, c)) {
 			r->cnt[AQMLLM_CNT_GUARD_ECN]++;
 			return (AQMLLM_ACT_MARK);
 		}
@@ -370,7 +414,7 @@ guard(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p,
 	return (act);
 }
 
-static void
+static inline void
 release(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p)
 {
 	struct aqm_vt_entry *e;
@@ -388,15 +432,21 @@ release(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p)
 }
 
 int
-aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
-    const uint64_t head_enq_ns[2], uint64_t now_ns)
+aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, int cls, uint64_t now_ns,
+    struct aqm_pkt *out)
 {
 	struct aqm_ctx c;
+	struct aqm_pkt *p = out;
 	uint32_t backlog;
-	int act, fa, src, cls = p->cls & 1;
+	int act, fa, src;
 
+	if ((cls != AQMLLM_CLASS_C && cls != AQMLLM_CLASS_L) ||
+	    aqm_fifo_len(&q->fifo[cls]) == 0)
+		return (AQMLLM_ACT_NONE);
 	roll_window(q, now_ns);
-	fill_ctx(q, &c, head_enq_ns, now_ns);
+	/* The context describes the heads before this one leaves. */
+	fill_ctx(q, &c, now_ns);
+	aqm_fifo_pop(&q->fifo[cls], p);
 	c.sojourn_ns = now_ns > p->enq_ns ? now_ns - p->enq_ns : 0;
 	c.pkt_len = p->len;
 	c.ecn = p->ecn;
@@ -425,7 +475,7 @@ aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 			int da = daemon_decision(q, r, p, now_ns, &dsrc);
 
 			if (da != AQMLLM_ACT_NONE) {
-				act = guard(q, r, p, da, backlog);
+				act = guard(q, r, p, &c, da, backlog);
 				src = dsrc;
 			}
 		} else if (r->stale)
@@ -438,8 +488,17 @@ aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	return (act);
 }
 
-void
-aqm_forget(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p)
+int
+aqm_flush(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *out)
 {
-	release(q, r, p);
+	int cls;
+
+	for (cls = 0; cls < 2; cls++) {
+		if (aqm_fifo_len(&q->fifo[cls]) > 0) {
+			aqm_fifo_pop(&q->fifo[cls], out);
+			release(q, r, out);
+			return (1);
+		}
+	}
+	return (0);
 }

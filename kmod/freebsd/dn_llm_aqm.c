@@ -2,7 +2,7 @@
  * The dummynet AQM "llm" for single-queue configurations (a pipe's or a
  * queue's FIFO).  Stock ipfw cannot name it; aqmllmctl sends the
  * IP_DUMMYNET3 message with dn_extra_parms.name = "llm".
- * par[0]: fallback (0 dualpi2, 1 pie, 2 codel; -1: the sysctl default).
+ * par[0]: fallback, an AQMLLM_FB_* id (-1: the sysctl default).
  *
  * Needs dummynet's private headers: compiled only against a source tree.
  */
@@ -34,9 +34,12 @@
 
 #define	DN_AQM_LLM	64	/* unique among dummynet AQMs, never 0 */
 
+/*
+ * The mbufs stay in dummynet's q->mq, in arrival order (dummynet's
+ * schedulers read it); the core's FIFOs hold their metadata, item = mbuf.
+ */
 struct llm_aqm_q {
 	struct aqm_queue aq;
-	struct llm_metaq meta;
 	uint32_t	qid;
 };
 
@@ -149,13 +152,27 @@ llm_aqm_full(const struct dn_queue *q, const struct llm_aqm_q *lq,
 	return (q->ni.length >= lq->aq.par.limit_pkts);
 }
 
+/* The class whose FIFO head is m (q->mq's head, the oldest packet); -1: none. */
+static int
+llm_aqm_head_class(const struct aqm_queue *aq, const struct mbuf *m)
+{
+	const struct aqm_pkt *h;
+	int cls;
+
+	for (cls = 0; cls < 2; cls++) {
+		h = aqm_fifo_head(&aq->fifo[cls]);
+		if (h != NULL && h->item == m)
+			return (cls);
+	}
+	return (-1);
+}
+
 static int
 llm_aqm_enqueue(struct dn_queue *q, struct mbuf *m)
 {
 	struct llm_aqm_q *lq = q->aqm_status;
 	struct aqm_ring *r;
-	struct aqm_pkt p, *h;
-	uint64_t heads[2];
+	struct aqm_pkt p;
 	int act;
 
 	if (lq == NULL || llm_aqm_full(q, lq, m->m_pkthdr.len))
@@ -164,15 +181,9 @@ llm_aqm_enqueue(struct dn_queue *q, struct mbuf *m)
 	p.len = m->m_pkthdr.len;
 	p.flow_hash = m->m_pkthdr.flowid;
 	p.ecn = llm_ecn_of(mtodo(m, dn_tag_get(m)->iphdr_off));
-	/* One FIFO: the head's age stands for both classes. */
-	h = llm_metaq_head(&lq->meta);
-	heads[0] = heads[1] = h != NULL ? h->enq_ns : 0;
+	p.item = m;
 	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
-	act = aqm_enqueue(&lq->aq, r, &p, heads, llm_now_ns());
-	if (act == AQMLLM_ACT_PASS && llm_metaq_push(&lq->meta, &p) != 0) {
-		aqm_forget(&lq->aq, r, &p);	/* no room for its metadata */
-		act = AQMLLM_ACT_DROP;
-	}
+	act = aqm_enqueue(&lq->aq, r, &p, llm_now_ns());
 	if (r != NULL) {
 		llm_ring_kick(r);
 		llm_ring_unlock(r);
@@ -193,32 +204,28 @@ llm_aqm_dequeue(struct dn_queue *q)
 {
 	struct llm_aqm_q *lq = q->aqm_status;
 	struct aqm_ring *r;
-	struct aqm_pkt p, *h;
+	struct aqm_pkt p;
 	struct mbuf *m;
-	uint64_t heads[2], now;
-	int act;
+	uint64_t now;
+	int act, cls;
 
 	if (lq == NULL)
 		return (NULL);
 	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
 	now = llm_now_ns();
 	for (;;) {
-		/* The mbuf and metadata FIFOs move together. */
-		m = NULL;
-		if ((h = llm_metaq_head(&lq->meta)) == NULL ||
-		    (m = q->mq.head) == NULL) {
-			KASSERT(h == NULL && q->mq.head == NULL,
-			    ("dn_aqm_llm: packet and metadata queues differ"));
+		/* Dummynet's FIFO and the core's class FIFOs hold the same. */
+		if ((m = q->mq.head) == NULL ||
+		    (cls = llm_aqm_head_class(&lq->aq, m)) < 0) {
+			KASSERT(m == NULL && aqm_oldest(&lq->aq) < 0,
+			    ("dn_aqm_llm: dummynet's and the core's queues differ"));
 			m = NULL;
 			break;
 		}
 		q->mq.head = m->m_nextpkt;
 		m->m_nextpkt = NULL;
-		p = *h;
-		llm_metaq_pop(&lq->meta);
+		act = aqm_dequeue(&lq->aq, r, cls, now, &p);
 		update_stats(q, -(int)p.len, 0);
-		heads[0] = heads[1] = p.enq_ns;
-		act = aqm_dequeue(&lq->aq, r, &p, heads, now);
 		if (act == AQMLLM_ACT_DROP) {
 			update_stats(q, 0, 1);
 			FREE_PKT(m);
@@ -255,26 +262,20 @@ llm_aqm_init(struct dn_queue *q)
 	lq = malloc(sizeof(*lq), M_DUMMYNET, M_NOWAIT | M_ZERO);
 	if (lq == NULL)
 		return (ENOMEM);
-	lq->meta.cap = llm_metaq_cap(cfg->par.limit_pkts);
-	lq->meta.slot = malloc(lq->meta.cap * sizeof(struct aqm_pkt),
-	    M_DUMMYNET, M_NOWAIT | M_ZERO);
-	if (lq->meta.slot == NULL)
-		goto fail;
 	/* Every ring slot taken: this queue is the fallback's alone. */
 	if (llm_queue_id_alloc(&lq->qid) != 0)
 		lq->qid = LLM_QID_NONE;
 	if (aqm_queue_init(&lq->aq, lq->qid, &cfg->par,
-	    (uint64_t)(uintptr_t)q ^ arc4random(), llm_now_ns()) != 0) {
+	    (uint64_t)(uintptr_t)q ^ arc4random(), llm_now_ns()) != 0 ||
+	    llm_pktq_alloc(&lq->aq, cfg->par.limit_pkts, M_DUMMYNET) != 0) {
+		llm_pktq_free(&lq->aq, M_DUMMYNET);
 		llm_queue_id_free(lq->qid);
-		goto fail;
+		free(lq, M_DUMMYNET);
+		return (ENOMEM);
 	}
 	q->aqm_status = lq;
 	llm_aqm_ref(&llm_aqm_desc.ref_count, 1);
 	return (0);
-fail:
-	free(lq->meta.slot, M_DUMMYNET);
-	free(lq, M_DUMMYNET);
-	return (ENOMEM);
 }
 
 static int
@@ -282,19 +283,20 @@ llm_aqm_cleanup(struct dn_queue *q)
 {
 	struct llm_aqm_q *lq = q->aqm_status;
 	struct aqm_ring *r;
-	struct aqm_pkt *h;
+	struct aqm_pkt p;
 
 	if (lq == NULL)
 		return (0);
-	/* Packets still queued leave undecided: their verdict slots are free. */
+	/*
+	 * Packets still queued leave undecided: their verdict slots are free.
+	 * The mbufs are dummynet's (q->mq), which frees them.
+	 */
 	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
-	while ((h = llm_metaq_head(&lq->meta)) != NULL) {
-		aqm_forget(&lq->aq, r, h);
-		llm_metaq_pop(&lq->meta);
-	}
+	while (aqm_flush(&lq->aq, r, &p))
+		;
 	llm_ring_unlock(r);
 	llm_queue_id_free(lq->qid);
-	free(lq->meta.slot, M_DUMMYNET);
+	llm_pktq_free(&lq->aq, M_DUMMYNET);
 	free(lq, M_DUMMYNET);
 	q->aqm_status = NULL;
 	llm_aqm_ref(&llm_aqm_desc.ref_count, -1);

@@ -45,9 +45,7 @@ struct llm_schk {
  */
 struct llm_si {
 	struct dn_queue	main_q;
-	struct mq	q[2];		/* AQMLLM_CLASS_C, AQMLLM_CLASS_L */
-	struct llm_metaq meta[2];
-	struct aqm_queue aq;
+	struct aqm_queue aq;		/* its FIFOs hold the mbufs, per class */
 	uint32_t	qid;		/* LLM_QID_NONE: no slot in the ring */
 	int		ok;		/* set up: tables, slot, reference */
 };
@@ -133,8 +131,7 @@ llm_si_enqueue(struct dn_sch_inst *_si, struct dn_queue *q __unused,
 	struct llm_si *si = (struct llm_si *)(_si + 1);
 	struct aqm_pkt p;
 	struct aqm_ring *r;
-	uint64_t heads[2];
-	int act, k;
+	int act;
 
 	memset(&p, 0, sizeof(p));
 	p.len = m->m_pkthdr.len;
@@ -142,25 +139,15 @@ llm_si_enqueue(struct dn_sch_inst *_si, struct dn_queue *q __unused,
 		goto drop;
 	p.flow_hash = m->m_pkthdr.flowid;
 	p.ecn = llm_ecn_of(mtodo(m, dn_tag_get(m)->iphdr_off));
-	for (k = 0; k < 2; k++) {
-		struct aqm_pkt *h = llm_metaq_head(&si->meta[k]);
-
-		heads[k] = h != NULL ? h->enq_ns : 0;
-	}
+	p.item = m;
 	r = llm_si_ring(si);
-	act = aqm_enqueue(&si->aq, r, &p, heads, llm_now_ns());
-	if (act == AQMLLM_ACT_PASS &&
-	    llm_metaq_push(&si->meta[p.cls], &p) != 0) {
-		aqm_forget(&si->aq, r, &p);	/* no room for its metadata */
-		act = AQMLLM_ACT_DROP;
-	}
+	act = aqm_enqueue(&si->aq, r, &p, llm_now_ns());
 	if (r != NULL) {
 		llm_ring_kick(r);
 		llm_ring_unlock(r);
 	}
 	if (act != AQMLLM_ACT_PASS)
 		goto drop;
-	mq_append(&si->q[p.cls], m);
 	llm_si_count(_si, si, p.len, LLM_IN);
 	return (0);
 drop:
@@ -174,33 +161,22 @@ llm_si_dequeue(struct dn_sch_inst *_si)
 {
 	struct llm_si *si = (struct llm_si *)(_si + 1);
 	struct aqm_ring *r;
-	struct aqm_pkt p, *h;
+	struct aqm_pkt p;
 	struct mbuf *m;
-	uint64_t heads[2], now;
-	uint32_t lens[2];
-	int act, cls, k;
+	uint64_t now;
+	int act, cls;
 
 	if (!si->ok)
 		return (NULL);
 	r = llm_si_ring(si);
 	now = llm_now_ns();
 	for (;;) {
-		for (k = 0; k < 2; k++) {
-			h = llm_metaq_head(&si->meta[k]);
-			heads[k] = h != NULL ? h->enq_ns : 0;
-			lens[k] = h != NULL ? h->len : 0;
-		}
 		m = NULL;
-		cls = aqm_select(&si->aq, heads, lens, now);
-		if (cls < 0 || (h = llm_metaq_head(&si->meta[cls])) == NULL ||
-		    (m = si->q[cls].head) == NULL)
+		if ((cls = aqm_select(&si->aq, now)) < 0)
 			break;
-		si->q[cls].head = m->m_nextpkt;
-		si->q[cls].count--;
+		act = aqm_dequeue(&si->aq, r, cls, now, &p);
+		m = p.item;
 		m->m_nextpkt = NULL;
-		p = *h;
-		llm_metaq_pop(&si->meta[cls]);
-		act = aqm_dequeue(&si->aq, r, &p, heads, now);
 		if (act == AQMLLM_ACT_DROP) {
 			llm_si_count(_si, si, p.len, LLM_OUT_DROP);
 			FREE_PKT(m);
@@ -236,35 +212,21 @@ static int
 llm_si_setup(struct dn_sch_inst *_si, struct llm_si *si)
 {
 	struct aqm_params par;
-	uint32_t cap, k;
 
 	llm_tun_params(&par);
-	cap = llm_metaq_cap(par.limit_pkts);
-	for (k = 0; k < 2; k++) {
-		si->meta[k].cap = cap;
-		si->meta[k].head = si->meta[k].tail = 0;
-		si->meta[k].slot = malloc(cap * sizeof(struct aqm_pkt),
-		    M_DUMMYNET, M_NOWAIT | M_ZERO);
-		if (si->meta[k].slot == NULL)
-			goto fail;
-	}
 	/* Every ring slot taken: this instance is the fallback's alone. */
 	if (llm_queue_id_alloc(&si->qid) != 0)
 		si->qid = LLM_QID_NONE;
 	if (aqm_queue_init(&si->aq, si->qid, &par,
-	    (uint64_t)(uintptr_t)_si ^ arc4random(), llm_now_ns()) != 0) {
+	    (uint64_t)(uintptr_t)_si ^ arc4random(), llm_now_ns()) != 0 ||
+	    llm_pktq_alloc(&si->aq, par.limit_pkts, M_DUMMYNET) != 0) {
+		llm_pktq_free(&si->aq, M_DUMMYNET);
 		llm_queue_id_free(si->qid);
-		goto fail;
+		return (ENOMEM);
 	}
 	si->ok = 1;
 	llm_sched_ref(1);
 	return (0);
-fail:
-	for (k = 0; k < 2; k++) {
-		free(si->meta[k].slot, M_DUMMYNET);
-		si->meta[k].slot = NULL;
-	}
-	return (ENOMEM);
 }
 
 static int
@@ -292,26 +254,19 @@ llm_si_free(struct dn_sch_inst *_si)
 {
 	struct llm_si *si = (struct llm_si *)(_si + 1);
 	struct aqm_ring *r;
-	struct aqm_pkt *h;
-	int k;
+	struct aqm_pkt p;
+	struct mq gone;
 
 	if (!si->ok)
 		return (0);
 	/* Queued packets leave undecided: their verdict slots are free. */
+	memset(&gone, 0, sizeof(gone));
 	r = llm_si_ring(si);
-	for (k = 0; k < 2; k++) {
-		while ((h = llm_metaq_head(&si->meta[k])) != NULL) {
-			aqm_forget(&si->aq, r, h);
-			llm_metaq_pop(&si->meta[k]);
-		}
-	}
+	while (aqm_flush(&si->aq, r, &p))
+		mq_append(&gone, p.item);
 	llm_ring_unlock(r);
-	for (k = 0; k < 2; k++) {
-		dn_free_pkts(si->q[k].head);
-		si->q[k].head = si->q[k].tail = NULL;
-		free(si->meta[k].slot, M_DUMMYNET);
-		si->meta[k].slot = NULL;
-	}
+	dn_free_pkts(gone.head);
+	llm_pktq_free(&si->aq, M_DUMMYNET);
 	llm_queue_id_free(si->qid);
 	si->ok = 0;
 	llm_sched_ref(-1);

@@ -23,7 +23,8 @@ llm_aqm_parse(const struct llm_aqm_args *a, const struct aqm_params *defaults,
 
 	if (a->ep_len < a->ep_min)
 		return (EINVAL);
-	if (a->fallback < -1 || a->fallback >= AQMLLM_FB_COUNT)
+	if (a->fallback < -1 ||
+	    (a->fallback >= 0 && aqm_alg_by_id((uint32_t)a->fallback) == NULL))
 		return (EINVAL);
 	par = *defaults;
 	if (a->fallback >= 0)

@@ -152,7 +152,6 @@ struct llm_tunables {
 #define	LLM_TIMEOUT_US_MAX	4000000U
 #define	LLM_LIMIT_MAX		(1U << 20)
 
-extern const char *const llm_fb_names[AQMLLM_FB_COUNT];
 
 /*
  * Each write is tried on the caller's copy and succeeds only if the whole

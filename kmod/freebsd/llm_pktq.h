@@ -1,7 +1,8 @@
 /*
- * Per-queue packet metadata for the dummynet glue: a FIFO of aqm_pkt kept
- * in step with an mbuf FIFO, so no m_tag is allocated per packet (and the
- * dummynet tag stays first, as ecn_mark() requires).  Public headers only.
+ * Packets of the dummynet glue in the core's FIFOs: each mbuf's metadata
+ * (struct aqm_pkt, item = the mbuf) lives in FIFO storage the glue gives
+ * every queue, so no m_tag is allocated per packet (and the dummynet tag
+ * stays first, as ecn_mark() requires).  Public headers only.
  */
 #ifndef _DN_LLM_PKTQ_H_
 #define _DN_LLM_PKTQ_H_
@@ -11,33 +12,6 @@
 #include <netinet/ip6.h>
 
 #include "aqm_core.h"
-
-struct llm_metaq {
-	struct aqm_pkt	*slot;
-	uint32_t	head, tail, cap;	/* cap: a power of two */
-};
-
-static __inline int
-llm_metaq_push(struct llm_metaq *f, const struct aqm_pkt *p)
-{
-	if (f->tail - f->head >= f->cap)
-		return (ENOBUFS);
-	f->slot[f->tail++ & (f->cap - 1)] = *p;
-	return (0);
-}
-
-static __inline struct aqm_pkt *
-llm_metaq_head(struct llm_metaq *f)
-{
-	return (f->head == f->tail ? NULL : &f->slot[f->head & (f->cap - 1)]);
-}
-
-static __inline void
-llm_metaq_pop(struct llm_metaq *f)
-{
-	if (f->head != f->tail)
-		f->head++;
-}
 
 /* ECN codepoint of an IPv4 or IPv6 header; Not-ECT for anything else. */
 static __inline uint8_t
@@ -53,15 +27,38 @@ llm_ecn_of(const void *iphdr)
 	return (AQMLLM_ECN_NOT_ECT);
 }
 
-/* Capacity for a queue limit: the next power of two, at least 64. */
-static __inline uint32_t
-llm_metaq_cap(uint32_t limit)
+/*
+ * FIFO storage for both classes of a queue: the fixed capacity that never
+ * fills before the limit (aqm_fifo_cap).  Freed with llm_pktq_free().
+ */
+static __inline int
+llm_pktq_alloc(struct aqm_queue *aq, uint32_t limit, struct malloc_type *mt)
 {
-	uint32_t cap = 64;
+	uint32_t cap = aqm_fifo_cap(limit);
+	struct aqm_pkt *slots;
+	int k;
 
-	while (cap < limit && cap < (1U << 20))
-		cap <<= 1;
-	return (cap);
+	for (k = 0; k < 2; k++) {
+		slots = malloc(cap * sizeof(*slots), mt, M_NOWAIT | M_ZERO);
+		if (slots == NULL || aqm_queue_storage(aq, k, slots, cap,
+		    NULL) != 0) {
+			free(slots, mt);
+			return (ENOMEM);
+		}
+	}
+	return (0);
+}
+
+static __inline void
+llm_pktq_free(struct aqm_queue *aq, struct malloc_type *mt)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		free(aq->fifo[k].slot, mt);
+		aq->fifo[k].slot = NULL;
+		aq->fifo[k].cap = 0;
+	}
 }
 
 #endif /* _DN_LLM_PKTQ_H_ */

@@ -109,7 +109,7 @@ llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
 
 	sx_xlock(&llm_tun_sx);
 	trial = llm_tun;
-	strlcpy(buf, llm_fb_names[trial.fallback], sizeof(buf));
+	strlcpy(buf, aqm_alg_by_id(trial.fallback)->name, sizeof(buf));
 	error = sysctl_handle_string(oidp, buf, sizeof(buf), req);
 	if (error == 0 && req->newptr != NULL) {
 		error = llm_tun_set_fallback(&trial, buf);
@@ -122,7 +122,7 @@ llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
 
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, fallback,
     CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
-    llm_sysctl_fallback, "A", "Fallback AQM of new queues: dualpi2, pie, codel");
+    llm_sysctl_fallback, "A", "Fallback AQM of new queues, by name (dn_aqm_llm(4))");
 
 /*
  * Fallback parameters, in microseconds (times) or as given (gains in

@@ -6,8 +6,6 @@
  */
 #include "llm_glue.h"
 
-const char *const llm_fb_names[AQMLLM_FB_COUNT] = { "dualpi2", "pie", "codel" };
-
 int
 llm_tun_valid(const struct llm_tunables *t)
 {
@@ -20,7 +18,8 @@ llm_tun_valid(const struct llm_tunables *t)
 	if (t->limit_pkts < 1 || t->limit_pkts > LLM_LIMIT_MAX ||
 	    t->limit_pkts != t->defaults.limit_pkts)
 		return (0);
-	if (t->fallback >= AQMLLM_FB_COUNT || t->fallback != t->defaults.fb_id)
+	if (aqm_alg_by_id(t->fallback) == NULL ||
+	    t->fallback != t->defaults.fb_id)
 		return (0);
 	return (aqm_params_validate(&t->defaults) == 0);
 }
@@ -62,16 +61,13 @@ int
 llm_tun_set_fallback(struct llm_tunables *t, const char *name)
 {
 	struct llm_tunables trial = *t;
-	uint32_t i;
+	const struct aqm_alg *a;
 
-	for (i = 0; i < AQMLLM_FB_COUNT; i++) {
-		if (__builtin_strcmp(name, llm_fb_names[i]) == 0) {
-			trial.fallback = i;
-			trial.defaults.fb_id = i;
-			return (llm_tun_commit(t, &trial));
-		}
-	}
-	return (EINVAL);
+	if ((a = aqm_alg_by_name(name)) == NULL)
+		return (EINVAL);
+	trial.fallback = a->id;
+	trial.defaults.fb_id = a->id;
+	return (llm_tun_commit(t, &trial));
 }
 
 int

@@ -23,6 +23,23 @@
  * Integers only: probabilities are u32 fixed point scaled to 2^32
  * (0xffffffff means "always"), times are u64 nanoseconds of the
  * producer's monotonic clock.
+ *
+ * The two rings.  Both are single-producer single-consumer queues over
+ * free-running u64 indices: an index counts the entries ever published
+ * (prod) or consumed (cons), never wraps in practice (2^64 entries), and
+ * names the slot index & (entries - 1), entries being a power of two.
+ * prod - cons is the number of entries in flight, 0 .. entries; any other
+ * value is garbage and is treated as such (see each index below).  The
+ * record with index i carries seq = i + 1, so seq 0 is never issued.
+ *
+ * Ordering.  A writer fills a slot completely, then stores its prod index
+ * with release semantics; a reader loads prod with acquire semantics
+ * before it reads the slots below it, and stores its cons index (release)
+ * only after it has finished reading the slots it releases.  On x86 (TSO)
+ * plain aligned 8-byte loads and stores have these semantics, which is
+ * what the daemon's numpy stores rely on.  Nothing else is ordered: the
+ * daemon line, the clock and the counter mirror are single relaxed words
+ * that a reader may see a moment late.
  */
 #ifndef AQMLLM_RING_H
 #define AQMLLM_RING_H
@@ -65,7 +82,10 @@
 #define AQMLLM_VK_PACKET	1	/* seq -> action */
 #define AQMLLM_VK_POLICY	2	/* queue -> probabilities until expiry */
 
-/* Fallback AQM identifiers (record field and sysctl). */
+/*
+ * Fallback AQM identifiers (the records' fb_id).  Their names and
+ * algorithms are the core's table (kmod/core/aqm_alg.c), one entry per id.
+ */
 #define AQMLLM_FB_DUALPI2	0
 #define AQMLLM_FB_PIE		1
 #define AQMLLM_FB_CODEL		2
@@ -75,6 +95,7 @@
 #define AQMLLM_RF_FB_DROP	0x01	/* the fallback would drop it now */
 #define AQMLLM_RF_FB_MARK	0x02	/* the fallback would mark it now */
 #define AQMLLM_RF_OVERLOAD	0x04	/* the fallback is in overload */
+#define AQMLLM_RF_FB_SIGNAL	(AQMLLM_RF_FB_DROP | AQMLLM_RF_FB_MARK)
 
 /* Daemon states in the daemon line. */
 #define AQMLLM_DS_DETACHED	0
@@ -109,7 +130,13 @@
 #define AQMLLM_CNT_COUNT		20
 #define AQMLLM_CNT_SLOTS		24
 
-/* One record per exported packet, written at enqueue.  64 bytes. */
+/*
+ * One record per exported packet, written at enqueue.  64 bytes.
+ * The daemon may assume: a slot below rec_prod is complete and stays
+ * unchanged until rec_cons passes it (a full ring loses new records, it
+ * never overwrites); seqs are consecutive; t_ns never decreases along the
+ * ring (one producer clock, records published in order).
+ */
 struct aqmllm_record {
 	uint64_t seq;		/* 1, 2, 3, ...; 0 is never issued */
 	uint64_t t_ns;		/* enqueue time */
@@ -132,7 +159,12 @@ struct aqmllm_record {
 	uint32_t reserved;
 };
 
-/* Daemon -> producer.  32 bytes. */
+/*
+ * Daemon -> producer.  32 bytes.  The producer reads each slot once (no
+ * double fetch) and validates every field: a VK_PACKET verdict counts only
+ * for a seq among the last rec_entries records issued whose packet has not
+ * yet left and has no verdict yet; anything else is counted and ignored.
+ */
 struct aqmllm_verdict {
 	uint64_t seq;		/* VK_PACKET: record seq; VK_POLICY: 0 */
 	uint8_t kind;		/* AQMLLM_VK_* */
@@ -146,7 +178,11 @@ struct aqmllm_verdict {
 
 /* The region header: one page, one writer per cache line. */
 struct aqmllm_region_hdr {
-	/* line 0: identity and geometry; producer, write-once */
+	/*
+	 * line 0: identity and geometry; producer, written once before any
+	 * index moves.  The daemon validates it; the producer never reads it
+	 * back (it keeps its own copy).
+	 */
 	uint64_t magic;
 	uint32_t abi_version;
 	uint32_t hdr_size;
@@ -160,7 +196,12 @@ struct aqmllm_region_hdr {
 	uint32_t nqueues;	/* queue ids are < nqueues */
 	uint32_t batch_size;	/* wakeup every batch_size records */
 
-	/* line 1: record producer index; producer */
+	/*
+	 * line 1: producer.  rec_prod: records published (store-release after
+	 * the slot is written).  producer_clock_ns: the producer's clock,
+	 * stored relaxed at most every 100 us and with each counter export;
+	 * the daemon echoes it as its heartbeat.
+	 */
 	uint64_t rec_prod;
 	uint64_t producer_clock_ns;	/* producer's clock at last write */
 	uint32_t fb_id;		/* configured fallback */
@@ -168,26 +209,47 @@ struct aqmllm_region_hdr {
 	uint32_t verdict_timeout_ns;
 	uint32_t pad1[9];
 
-	/* line 2: record consumer index; daemon */
+	/*
+	 * line 2: daemon.  rec_cons: records the daemon is done with; the
+	 * slots below it may be reused.  The producer reloads it (acquire)
+	 * only when its cached copy says the ring is full, and refuses a value
+	 * above rec_prod or more than rec_entries below it (counted in
+	 * REJ_INDEX, the record lost as an overflow).
+	 */
 	uint64_t rec_cons;
 	uint64_t pad2[7];
 
-	/* line 3: verdict producer index; daemon */
+	/*
+	 * line 3: daemon.  vd_prod: verdicts published (store after the slot is
+	 * written).  The producer loads it (acquire); a value more than
+	 * vd_entries ahead of vd_cons, or behind it, is garbage: the producer
+	 * skips to it (REJ_INDEX) and reads nothing in between.  At most a
+	 * drain budget of slots is read per visit, the rest on later visits.
+	 */
 	uint64_t vd_prod;
 	uint64_t pad3[7];
 
-	/* line 4: verdict consumer index; producer */
+	/*
+	 * line 4: producer.  vd_cons: verdicts read (store-release after the
+	 * reads); the daemon may rewrite the slots below it and has
+	 * vd_entries - (vd_prod - vd_cons) free slots.
+	 */
 	uint64_t vd_cons;
 	uint64_t pad4[7];
 
-	/* line 5: daemon liveness; daemon */
+	/*
+	 * line 5: daemon liveness; daemon.  The producer reads the state and
+	 * the heartbeat (relaxed) at most every 50 us of its time: it honours
+	 * verdicts and policies only while daemon_state is ATTACHED and the
+	 * heartbeat is no older than verdict_timeout_ns on its own clock.
+	 */
 	uint64_t heartbeat_ns;	/* producer clock, as last seen */
 	uint32_t daemon_pid;
 	uint32_t daemon_state;	/* AQMLLM_DS_* */
 	uint64_t daemon_decisions;
 	uint64_t pad5[5];
 
-	/* lines 6-8: counter mirror; producer */
+	/* lines 6-8: counter mirror; producer, relaxed, for display only */
 	uint64_t counters[AQMLLM_CNT_SLOTS];
 
 	uint8_t reserved[AQMLLM_HDR_SIZE - 9 * AQMLLM_CACHELINE];

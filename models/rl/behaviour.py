@@ -20,10 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from aqmllm.bridge.layout import FALLBACKS
 from aqmllm.models.rl import levels
 from aqmllm.models.rl.policy_api import ConstantResidual, IntervalPolicy, restrict_to_valid
-
-FALLBACKS = ("dualpi2", "pie", "codel")
 
 
 def randomised_classic(fallback: str, seed: int, p_keep: float = 0.25) -> ConstantResidual:
@@ -31,10 +30,8 @@ def randomised_classic(fallback: str, seed: int, p_keep: float = 0.25) -> Consta
     p_keep, else takes a level drawn uniformly (the table spans the useful range)."""
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback {fallback!r} is not one of {', '.join(FALLBACKS)}")
-    from aqmllm.models.rl.records import FB_CODEL, FB_DUALPI2, FB_PIE
-
-    fb = {"dualpi2": FB_DUALPI2, "pie": FB_PIE, "codel": FB_CODEL}[fallback]
-    rng = np.random.default_rng([seed, FALLBACKS.index(fallback)])
+    fb = FALLBACKS[fallback]
+    rng = np.random.default_rng([seed, fb])
     base = np.zeros(levels.N_KNOBS, np.int64)
     for k in levels.USABLE[fb]:
         if rng.random() >= p_keep:

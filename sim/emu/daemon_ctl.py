@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 from aqmllm.bridge import layout
-from aqmllm.bridge._layout import lib
-from aqmllm.bridge.ring import Ring
+from aqmllm.bridge._aqmcore import lib
+from aqmllm.bridge.ring import CELLS, Ring
 
 SHIPPED_STUDENT = Path(__file__).resolve().parents[2] / "models" / "shipped" / "student"
 _daemons: set[Daemon] = set()
@@ -35,21 +35,7 @@ def aqmllmd_command() -> list[str]:
 def read_header(ring: str) -> dict[str, Any]:
     """The ring header, read-only (the daemon line and the counter mirror)."""
     hdr = np.memmap(ring, dtype=layout.HEADER_DTYPE, mode="r", shape=())
-    out = {
-        name: int(hdr[name])
-        for name in (
-            "rec_prod",
-            "rec_cons",
-            "vd_prod",
-            "vd_cons",
-            "heartbeat_ns",
-            "producer_clock_ns",
-            "daemon_pid",
-            "daemon_state",
-            "daemon_decisions",
-            "rec_entries",
-        )
-    }
+    out = {name: int(hdr[name]) for name in (*CELLS, "daemon_pid", "daemon_state", "rec_entries")}
     counters = hdr["counters"]
     out["counters"] = {n: int(counters[i]) for n, i in layout.COUNTER_NAMES.items()}
     del hdr

@@ -10,7 +10,7 @@
  * AQM.  A mark sets CE in the IP header (IPv4 checksum updated).
  *
  *   emu-router --tun-a NAME --tun-b NAME --rate BPS [--delay-us US]
- *       [--host-delay IPV4=US]... [--limit PKTS] [--fallback dualpi2|pie|codel]
+ *       [--host-delay IPV4=US]... [--limit PKTS] [--fallback NAME]
  *       [--ring PATH [--ring-entries N] [--verdict-timeout-us US]
  *       [--batch N]] [--pool N] [--log FILE] [--stats FILE] [--seed N]
  *       [--rt-priority 0-99]
@@ -24,6 +24,9 @@
  *
  * The per-packet log (--log) has the row format of the ns-3 harness
  * (sim/metrics.py LOG_DTYPE): t and sojourn in seconds, t since t0_ns.
+ *
+ * This file: options, set-up, the event loop and the control lines; the
+ * rest is in emu.h's files.
  */
 #define _GNU_SOURCE
 
@@ -41,102 +44,20 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "aqm_shm.h"
+#include "emu.h"
 
-#define	PKT_MAX		2048
-#define	MAX_HOSTS	64
-#define	READ_BURST	64
-#define	TICK_NS		(1000 * 1000ULL)	/* counters, liveness */
-#define	LATE_SLACK_NS	(2 * 1000 * 1000ULL)	/* link credit after a late wake */
-#define	MAX_TRANS	256
-#define	MAX_GAPS	64			/* longest service gaps kept */
-#define	GAP_REPORT_NS	(10 * 1000 * 1000ULL)	/* gaps longer than this are kept */
-#define	DIR_FWD		0
-#define	DIR_REV		1
+struct emu E;
 
-struct pbuf {
-	struct pbuf *next;
-	uint64_t release_ns;
-	struct aqm_pkt pkt;
-	uint32_t len;
-	uint8_t data[PKT_MAX];
+/* What the command line sets besides E. */
+struct opts {
+	const char *tun_a, *tun_b, *log_path;
+	uint64_t vtimeout_ns, seed;
+	uint32_t limit, entries, batch, fb, pool;
+	int rt_prio;
 };
-
-struct plist {
-	struct pbuf *head, *tail;
-	uint32_t n;
-};
-
-/* Mirrors LOG_DTYPE in sim/metrics.py (struct LlmLogRow of the ns-3 harness). */
-struct log_row {
-	double t;
-	double sojourn;
-	uint32_t bytes;
-	uint8_t cls;
-	uint8_t event;
-	uint16_t pad;
-};
-#define	EV_DEQUEUE	0
-#define	EV_DROP		1
-#define	EV_MARK		2
-
-struct host {
-	uint32_t addr;		/* network order */
-	uint64_t delay_ns;
-};
-
-struct trans {
-	uint64_t t_ns;
-	int alive;
-};
-
-/*
- * A time the link idled with packets queued, and where the router's time
- * went just before it: asleep past the wake-up it asked for (the kernel or
- * the hypervisor did not run it) or busy in its own loop.
- */
-struct gap {
-	uint64_t t_ns, gap_ns, oversleep_ns, work_ns;
-};
-
-static struct {
-	int fd[2];
-	char name[2][IFNAMSIZ];
-	uint64_t rate_bps;
-	uint64_t delay_ns;
-	struct host hosts[MAX_HOSTS];
-	uint32_t nhosts;
-	struct plist line[2][MAX_HOSTS + 1];	/* delay lines per dir, host */
-	struct plist fifo[2];			/* AQM class FIFOs */
-	struct pbuf *pool, *free_list;
-	uint32_t pool_size, in_use, max_in_use;
-	struct aqm_queue q;
-	struct aqm_shm shm;
-	struct aqm_ring *ring;
-	const char *ring_path;
-	FILE *log;
-	const char *stats_path;
-	uint64_t t0_ns, link_free_ns, last_tick_ns;
-	uint64_t max_gap_ns;
-	int backlogged;			/* the link had work at link_free_ns */
-	uint64_t oversleep_ns, work_ns;	/* of the last loop iteration */
-	uint64_t max_stats_ns;		/* the slowest write_stats */
-	struct gap gaps[MAX_GAPS];
-	uint32_t ngaps;
-	uint64_t gaps_total;
-	int alive;
-	struct trans trans[MAX_TRANS];
-	uint32_t ntrans;
-	/* counters */
-	uint64_t rx[2], tx[2], rx_bytes[2], tx_bytes[2];
-	uint64_t aqm_drops, tail_drops, marks, pool_drops, bad_pkts;
-	uint64_t write_errors, read_errors, rate_changes;
-	uint64_t lost_fwd;	/* forward packets lost outside the AQM */
-} E;
 
 static volatile sig_atomic_t want_stats, want_quit;
 
@@ -162,507 +83,6 @@ die(const char *fmt, const char *arg)
 	fputc('\n', stderr);
 	exit(1);
 }
-
-/* ---- packet lists and pool ---- */
-
-static void
-pl_push(struct plist *l, struct pbuf *b)
-{
-	b->next = NULL;
-	if (l->tail != NULL)
-		l->tail->next = b;
-	else
-		l->head = b;
-	l->tail = b;
-	l->n++;
-}
-
-static struct pbuf *
-pl_pop(struct plist *l)
-{
-	struct pbuf *b = l->head;
-
-	if (b == NULL)
-		return (NULL);
-	l->head = b->next;
-	if (l->head == NULL)
-		l->tail = NULL;
-	l->n--;
-	return (b);
-}
-
-static struct pbuf *
-pbuf_get(void)
-{
-	struct pbuf *b = E.free_list;
-
-	if (b == NULL)
-		return (NULL);
-	E.free_list = b->next;
-	if (++E.in_use > E.max_in_use)
-		E.max_in_use = E.in_use;
-	return (b);
-}
-
-static void
-pbuf_put(struct pbuf *b)
-{
-	b->next = E.free_list;
-	E.free_list = b;
-	E.in_use--;
-}
-
-/* ---- IP header access ---- */
-
-static uint16_t
-csum_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return ((uint16_t)s);
-}
-
-/* Full IPv4 header checksum (the self-test's reference). */
-static uint16_t
-ip4_csum(const uint8_t *h, size_t hlen)
-{
-	uint32_t s = 0;
-	size_t i;
-
-	for (i = 0; i < hlen; i += 2)
-		if (i != 10)
-			s += (uint32_t)(h[i] << 8 | h[i + 1]);
-	return ((uint16_t)~csum_fold(s));
-}
-
-/* Set CE; for IPv4 update the checksum incrementally (RFC 1624, eqn. 3). */
-static void
-set_ce(uint8_t *p, uint32_t len)
-{
-	uint16_t oldw, neww, hc;
-	uint32_t s;
-
-	if (len >= 20 && (p[0] >> 4) == 4) {
-		oldw = (uint16_t)(p[0] << 8 | p[1]);
-		p[1] |= AQMLLM_ECN_CE;
-		neww = (uint16_t)(p[0] << 8 | p[1]);
-		hc = (uint16_t)(p[10] << 8 | p[11]);
-		s = (uint16_t)~hc + (uint32_t)(uint16_t)~oldw + neww;
-		hc = (uint16_t)~csum_fold(s);
-		p[10] = (uint8_t)(hc >> 8);
-		p[11] = (uint8_t)hc;
-	} else if (len >= 40 && (p[0] >> 4) == 6)
-		p[1] |= AQMLLM_ECN_CE << 4;
-}
-
-static uint32_t
-mix32(uint32_t h, uint32_t v)
-{
-	h ^= v;
-	h *= 0x9e3779b1U;
-	return (h ^ (h >> 15));
-}
-
-/*
- * Parse what the core needs: ECN codepoint, flow hash, and the address
- * on side B (destination forward, source reverse) for the host delay.
- * Returns -1 for anything that is not a well-formed IP packet.
- */
-static int
-parse(const uint8_t *p, uint32_t len, int dir, uint8_t *ecn, uint32_t *hash,
-    uint32_t *baddr)
-{
-	uint32_t h = 0x811c9dc5U, ihl, proto, i;
-	uint32_t src, dst;
-
-	*baddr = 0;
-	if (len >= 20 && (p[0] >> 4) == 4) {
-		ihl = (uint32_t)(p[0] & 0x0f) * 4;
-		if (ihl < 20 || ihl > len || ((uint32_t)p[2] << 8 | p[3]) != len)
-			return (-1);
-		*ecn = p[1] & 3;
-		memcpy(&src, p + 12, 4);
-		memcpy(&dst, p + 16, 4);
-		proto = p[9];
-		h = mix32(mix32(mix32(h, src), dst), proto);
-		if ((proto == 6 || proto == 17) && len >= ihl + 4)
-			h = mix32(h, (uint32_t)p[ihl] << 24 | (uint32_t)p[ihl + 1]
-			    << 16 | (uint32_t)p[ihl + 2] << 8 | p[ihl + 3]);
-		*baddr = dir == DIR_FWD ? dst : src;
-	} else if (len >= 40 && (p[0] >> 4) == 6) {
-		if (((uint32_t)p[4] << 8 | p[5]) + 40 != len)
-			return (-1);
-		*ecn = (p[1] >> 4) & 3;
-		for (i = 8; i < 40; i += 4)
-			h = mix32(h, (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 |
-			    (uint32_t)p[i + 2] << 8 | p[i + 3]);
-		h = mix32(h, p[6]);
-	} else
-		return (-1);
-	*hash = h;
-	return (0);
-}
-
-static uint32_t
-host_index(uint32_t addr)
-{
-	uint32_t i;
-
-	for (i = 0; i < E.nhosts; i++)
-		if (E.hosts[i].addr == addr)
-			return (i + 1);
-	return (0);
-}
-
-static uint64_t
-host_delay(uint32_t idx)
-{
-	return (idx == 0 ? E.delay_ns : E.hosts[idx - 1].delay_ns);
-}
-
-/* ---- logging, statistics ---- */
-
-static void
-log_event(uint64_t now, uint64_t sojourn, uint32_t bytes, int cls, int ev)
-{
-	struct log_row row;
-
-	if (E.log == NULL)
-		return;
-	row.t = (double)(now - E.t0_ns) * 1e-9;
-	row.sojourn = (double)sojourn * 1e-9;
-	row.bytes = bytes;
-	row.cls = (uint8_t)cls;
-	row.event = (uint8_t)ev;
-	row.pad = 0;
-	fwrite(&row, sizeof(row), 1, E.log);
-}
-
-static long
-rss_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (f == NULL)
-		return (-1);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return (kb);
-}
-
-static void
-write_stats(uint64_t now)
-{
-	static const char *srcs[] = { "none", "verdict", "policy", "fallback",
-	    "limit" };
-	char tmp[4096];
-	FILE *f;
-	uint64_t held = 0;
-	uint32_t i;
-
-	if (E.stats_path == NULL)
-		return;
-	for (i = 0; i <= E.nhosts; i++)
-		held += E.line[DIR_FWD][i].n;
-	if (E.log != NULL)
-		fflush(E.log);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", E.stats_path);
-	if ((f = fopen(tmp, "w")) == NULL) {
-		fprintf(stderr, "emu-router: cannot write %s: %s\n", tmp,
-		    strerror(errno));
-		return;
-	}
-	if (E.ring != NULL)
-		aqm_ring_export_counters(E.ring, now);
-	fprintf(f, "{\"t0_ns\": %llu, \"now_ns\": %llu, \"pid\": %d, "
-	    "\"rss_kb\": %ld,\n", (unsigned long long)E.t0_ns,
-	    (unsigned long long)now, (int)getpid(), rss_kb());
-	fprintf(f, " \"rate_bps\": %llu, \"delay_ns\": %llu, \"limit_pkts\": %u, "
-	    "\"fallback\": %u,\n", (unsigned long long)E.rate_bps,
-	    (unsigned long long)E.delay_ns, E.q.par.limit_pkts, E.q.par.fb_id);
-	fprintf(f, " \"rx_fwd\": %llu, \"rx_rev\": %llu, \"tx_fwd\": %llu, "
-	    "\"tx_rev\": %llu, \"rx_fwd_bytes\": %llu, \"tx_fwd_bytes\": %llu,\n",
-	    (unsigned long long)E.rx[0], (unsigned long long)E.rx[1],
-	    (unsigned long long)E.tx[0], (unsigned long long)E.tx[1],
-	    (unsigned long long)E.rx_bytes[0], (unsigned long long)E.tx_bytes[0]);
-	fprintf(f, " \"aqm_drops\": %llu, \"tail_drops\": %llu, \"marks\": %llu, "
-	    "\"pool_drops\": %llu, \"bad_pkts\": %llu, \"write_errors\": %llu, "
-	    "\"read_errors\": %llu, \"rate_changes\": %llu,\n",
-	    (unsigned long long)E.aqm_drops, (unsigned long long)E.tail_drops,
-	    (unsigned long long)E.marks, (unsigned long long)E.pool_drops,
-	    (unsigned long long)E.bad_pkts, (unsigned long long)E.write_errors,
-	    (unsigned long long)E.read_errors,
-	    (unsigned long long)E.rate_changes);
-	fprintf(f, " \"queued\": [%u, %u], \"in_delay_lines\": %u, "
-	    "\"pool_size\": %u, \"pool_in_use\": %u, \"pool_max_in_use\": %u, "
-	    "\"max_service_gap_ns\": %llu,\n", E.fifo[0].n, E.fifo[1].n,
-	    E.in_use - E.fifo[0].n - E.fifo[1].n, E.pool_size, E.in_use,
-	    E.max_in_use, (unsigned long long)E.max_gap_ns);
-	/* Every forward packet is sent, dropped by a decision, held or lost. */
-	fprintf(f, " \"in_line_fwd\": %llu, \"lost_fwd\": %llu, "
-	    "\"fwd_unaccounted\": %lld,\n", (unsigned long long)held,
-	    (unsigned long long)E.lost_fwd, (long long)(E.rx[0] - E.tx[0] -
-	    E.aqm_drops - E.tail_drops - E.lost_fwd - E.fifo[0].n - E.fifo[1].n -
-	    held));
-	fprintf(f, " \"by_src\": {");
-	for (i = 0; i < 5; i++)
-		fprintf(f, "%s\"%s\": %llu", i ? ", " : "", srcs[i],
-		    (unsigned long long)E.q.by_src[i]);
-	fprintf(f, "},\n \"ring\": %s, \"ring_counters\": [",
-	    E.ring != NULL ? "true" : "false");
-	for (i = 0; E.ring != NULL && i < AQMLLM_CNT_COUNT; i++)
-		fprintf(f, "%s%llu", i ? ", " : "",
-		    (unsigned long long)E.ring->cnt[i]);
-	fprintf(f, "],\n \"daemon_alive\": %d, \"alive_transitions\": [",
-	    E.alive);
-	for (i = 0; i < E.ntrans; i++)
-		fprintf(f, "%s[%llu, %d]", i ? ", " : "",
-		    (unsigned long long)E.trans[i].t_ns, E.trans[i].alive);
-	fprintf(f, "],\n \"max_stats_write_ns\": %llu, \"service_gaps_total\": "
-	    "%llu, \"service_gaps\": [", (unsigned long long)E.max_stats_ns,
-	    (unsigned long long)E.gaps_total);
-	for (i = 0; i < E.ngaps; i++)
-		fprintf(f, "%s[%llu, %llu, %llu, %llu]", i ? ", " : "",
-		    (unsigned long long)E.gaps[i].t_ns,
-		    (unsigned long long)E.gaps[i].gap_ns,
-		    (unsigned long long)E.gaps[i].oversleep_ns,
-		    (unsigned long long)E.gaps[i].work_ns);
-	fprintf(f, "]}\n");
-	if (fclose(f) != 0 || rename(tmp, E.stats_path) != 0)
-		fprintf(stderr, "emu-router: cannot write %s: %s\n",
-		    E.stats_path, strerror(errno));
-}
-
-/* Record daemon liveness changes as the packet path sees them. */
-static void
-note_alive(uint64_t now)
-{
-	int a;
-
-	if (E.ring == NULL)
-		return;
-	a = aqm_ring_daemon_alive(E.ring, now) != 0;
-	if (a == E.alive)
-		return;
-	E.alive = a;
-	if (E.ntrans == MAX_TRANS) {
-		memmove(&E.trans[0], &E.trans[1],
-		    (MAX_TRANS - 1) * sizeof(E.trans[0]));
-		E.ntrans--;
-	}
-	E.trans[E.ntrans].t_ns = now;
-	E.trans[E.ntrans].alive = a;
-	E.ntrans++;
-}
-
-/* ---- the packet path ---- */
-
-static void
-note_gap(uint64_t now, uint64_t gap)
-{
-	uint32_t i, slot;
-
-	if (gap > E.max_gap_ns)
-		E.max_gap_ns = gap;
-	if (gap < GAP_REPORT_NS)
-		return;
-	E.gaps_total++;
-	/* Keep the longest ones: the shortest kept makes room. */
-	if (E.ngaps < MAX_GAPS)
-		slot = E.ngaps++;
-	else {
-		slot = 0;
-		for (i = 1; i < MAX_GAPS; i++)
-			if (E.gaps[i].gap_ns < E.gaps[slot].gap_ns)
-				slot = i;
-		if (E.gaps[slot].gap_ns >= gap)
-			return;
-	}
-	E.gaps[slot].t_ns = now;
-	E.gaps[slot].gap_ns = gap;
-	E.gaps[slot].oversleep_ns = E.oversleep_ns;
-	E.gaps[slot].work_ns = E.work_ns;
-}
-
-static void
-heads(uint64_t enq[2], uint32_t hlen[2])
-{
-	int k;
-
-	for (k = 0; k < 2; k++) {
-		enq[k] = E.fifo[k].head != NULL ? E.fifo[k].head->pkt.enq_ns : 0;
-		if (hlen != NULL)
-			hlen[k] = E.fifo[k].head != NULL ? E.fifo[k].head->len : 0;
-	}
-}
-
-static void
-arrive(struct pbuf *b, int dir, uint64_t now)
-{
-	uint64_t enq[2];
-	uint32_t addr, hash;
-	uint8_t ecn;
-	int act;
-
-	if (parse(b->data, b->len, dir, &ecn, &hash, &addr) != 0) {
-		E.bad_pkts++;
-		if (dir == DIR_FWD)
-			E.lost_fwd++;
-		pbuf_put(b);
-		return;
-	}
-	if (dir == DIR_REV) {
-		uint32_t hi = host_index(addr);
-
-		b->release_ns = now + host_delay(hi);
-		pl_push(&E.line[DIR_REV][hi], b);
-		return;
-	}
-	memset(&b->pkt, 0, sizeof(b->pkt));
-	b->pkt.len = b->len;
-	b->pkt.ecn = ecn;
-	b->pkt.flow_hash = hash;
-	heads(enq, NULL);
-	act = aqm_enqueue(&E.q, E.ring, &b->pkt, enq, now);
-	if (act != AQMLLM_ACT_PASS) {
-		if (b->pkt.src == AQM_SRC_LIMIT)
-			E.tail_drops++;
-		else
-			E.aqm_drops++;
-		log_event(now, 0, b->len, b->pkt.cls, EV_DROP);
-		pbuf_put(b);
-		return;
-	}
-	/* The link was idle: service starts now, not at an old link_free. */
-	if (E.fifo[0].n + E.fifo[1].n == 0 && E.link_free_ns < now)
-		E.link_free_ns = now;
-	pl_push(&E.fifo[b->pkt.cls & 1], b);
-}
-
-/* Serve the bottleneck: every packet whose turn on the link has come. */
-static void
-serve(uint64_t now)
-{
-	struct pbuf *b;
-	uint64_t enq[2], start, tx_ns, soj;
-	uint32_t hlen[2], addr, hash, hi;
-	uint8_t ecn;
-	int cls, act;
-
-	while (E.link_free_ns <= now) {
-		heads(enq, hlen);
-		cls = aqm_select(&E.q, enq, hlen, now);
-		if (cls < 0)
-			break;
-		b = pl_pop(&E.fifo[cls]);
-		act = aqm_dequeue(&E.q, E.ring, &b->pkt, enq, now);
-		soj = now > b->pkt.enq_ns ? now - b->pkt.enq_ns : 0;
-		if (act == AQMLLM_ACT_DROP) {
-			E.aqm_drops++;
-			log_event(now, soj, b->len, cls, EV_DROP);
-			pbuf_put(b);
-			continue;
-		}
-		if (act == AQMLLM_ACT_MARK) {
-			set_ce(b->data, b->len);
-			E.marks++;
-			log_event(now, soj, b->len, cls, EV_MARK);
-		}
-		log_event(now, soj, b->len, cls, EV_DEQUEUE);
-		/* Keep the link's credit after a late wakeup, within limits. */
-		start = now - E.link_free_ns <= LATE_SLACK_NS ? E.link_free_ns :
-		    now;
-		if (start > E.link_free_ns && E.backlogged)
-			note_gap(now, start - E.link_free_ns);
-		tx_ns = (uint64_t)b->len * 8 * 1000000000ULL / E.rate_bps;
-		E.link_free_ns = start + tx_ns;
-		(void)parse(b->data, b->len, DIR_FWD, &ecn, &hash, &addr);
-		hi = host_index(addr);
-		b->release_ns = E.link_free_ns + host_delay(hi);
-		pl_push(&E.line[DIR_FWD][hi], b);
-	}
-	E.backlogged = E.fifo[0].n + E.fifo[1].n > 0;
-	if (E.ring != NULL)
-		(void)aqm_ring_take_wakeup(E.ring);
-}
-
-/* Deliver what left the delay lines; returns the next release time. */
-static uint64_t
-release(uint64_t now)
-{
-	struct pbuf *b;
-	uint64_t next = UINT64_MAX;
-	uint32_t d, h;
-	ssize_t n;
-
-	for (d = 0; d < 2; d++) {
-		for (h = 0; h <= E.nhosts; h++) {
-			struct plist *l = &E.line[d][h];
-
-			while ((b = l->head) != NULL && b->release_ns <= now) {
-				pl_pop(l);
-				/* A forward packet goes out on B, a reverse one on A. */
-				n = write(E.fd[d == DIR_FWD ? 1 : 0], b->data,
-				    b->len);
-				if (n == (ssize_t)b->len) {
-					E.tx[d]++;
-					E.tx_bytes[d] += b->len;
-				} else {
-					E.write_errors++;
-					if (d == DIR_FWD)
-						E.lost_fwd++;
-				}
-				pbuf_put(b);
-			}
-			if (b != NULL && b->release_ns < next)
-				next = b->release_ns;
-		}
-	}
-	return (next);
-}
-
-static void
-rx(int side, uint64_t now)
-{
-	struct pbuf *b;
-	ssize_t n;
-	int i;
-
-	for (i = 0; i < READ_BURST; i++) {
-		b = pbuf_get();
-		if (b == NULL) {
-			/* No buffer: read it to keep the TUN queue moving, drop it. */
-			static uint8_t sink[PKT_MAX];
-
-			n = read(E.fd[side], sink, sizeof(sink));
-			if (n <= 0)
-				return;
-			E.rx[side]++;
-			E.pool_drops++;
-			if (side == 0)
-				E.lost_fwd++;
-			continue;
-		}
-		n = read(E.fd[side], b->data, sizeof(b->data));
-		if (n <= 0) {
-			if (n < 0 && errno != EAGAIN && errno != EINTR)
-				E.read_errors++;
-			pbuf_put(b);
-			return;
-		}
-		b->len = (uint32_t)n;
-		E.rx[side]++;
-		E.rx_bytes[side] += (uint64_t)n;
-		/* Side A sends forward (through the AQM), side B reverse. */
-		arrive(b, side == 0 ? DIR_FWD : DIR_REV, now);
-	}
-}
-
-/* ---- set-up ---- */
 
 static int
 tun_open(const char *name, char *out)
@@ -722,49 +142,20 @@ add_host(const char *arg)
 	E.nhosts++;
 }
 
-/* Incremental CE checksums against full recomputation on random headers. */
-static int
-selftest(void)
-{
-	uint8_t h[60], v6[40];
-	uint32_t i, ihl, fails = 0, s = 12345;
-	uint16_t c;
-
-	for (i = 0; i < 200000; i++) {
-		uint32_t k;
-
-		ihl = 20 + 4 * (i % 11);
-		for (k = 0; k < ihl; k++) {
-			s = s * 1103515245 + 12345;
-			h[k] = (uint8_t)(s >> 16);
-		}
-		h[0] = (uint8_t)(0x40 | ihl / 4);
-		c = ip4_csum(h, ihl);
-		h[10] = (uint8_t)(c >> 8);
-		h[11] = (uint8_t)c;
-		set_ce(h, ihl);
-		if ((h[1] & 3) != 3 || ip4_csum(h, ihl) !=
-		    (uint16_t)(h[10] << 8 | h[11]))
-			fails++;
-	}
-	memset(v6, 0, sizeof(v6));
-	v6[0] = 0x60;
-	v6[1] = 0x1f;	/* traffic class 0x01: ECT(1), low nibble of flow */
-	set_ce(v6, sizeof(v6));
-	if (((v6[1] >> 4) & 3) != 3 || (v6[1] & 0x0f) != 0x0f || v6[0] != 0x60)
-		fails++;
-	printf("selftest: %u checks failed\n", fails);
-	return (fails != 0);
-}
-
 static void
 usage(void)
 {
+	uint32_t id;
+
 	fprintf(stderr, "usage: emu-router --tun-a NAME --tun-b NAME --rate BPS "
 	    "[--delay-us US] [--host-delay IPV4=US]... [--limit PKTS]\n"
-	    "    [--fallback dualpi2|pie|codel] [--ring PATH] [--ring-entries N]"
+	    "    [--fallback NAME] [--ring PATH] [--ring-entries N]"
 	    " [--verdict-timeout-us US]\n    [--batch N] [--pool N] [--log FILE]"
-	    " [--stats FILE] [--seed N]\n    [--rt-priority 0-99]\n       emu-router --selftest\n");
+	    " [--stats FILE] [--seed N]\n    [--rt-priority 0-99]\n       emu-router --selftest\n"
+	    "fallbacks:");
+	for (id = 0; aqm_alg_by_id(id) != NULL; id++)
+		fprintf(stderr, " %s", aqm_alg_by_id(id)->name);
+	fputc('\n', stderr);
 	exit(2);
 }
 
@@ -789,8 +180,8 @@ control(char *line, uint64_t now)
 	(void)now;
 }
 
-int
-main(int argc, char **argv)
+static void
+parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option opts[] = {
 		{ "tun-a", required_argument, NULL, 'a' },
@@ -812,24 +203,18 @@ main(int argc, char **argv)
 		{ "selftest", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *tun_a = NULL, *tun_b = NULL, *log_path = NULL;
-	uint64_t vtimeout_ns = 0, seed = 1, now, next, wake;
-	uint64_t t_top = 0, t_poll = 0, t_back = 0, t_stats;
-	uint32_t limit = 1000, entries = 4096, batch = 0, fb = AQMLLM_FB_DUALPI2;
-	struct aqm_params par;
-	struct pollfd pfd[3];
-	struct sigaction sa;
-	struct timespec ts;
-	char cmd[256];
-	size_t cmdlen = 0;
-	int ch, error, stdin_open = 1, rt_prio = 0;
-	uint32_t i;
+	int ch;
 
-	E.pool_size = 16384;
+	memset(o, 0, sizeof(*o));
+	o->seed = 1;
+	o->limit = 1000;
+	o->entries = 4096;
+	o->fb = AQMLLM_FB_DUALPI2;
+	o->pool = 16384;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'a': tun_a = optarg; break;
-		case 'b': tun_b = optarg; break;
+		case 'a': o->tun_a = optarg; break;
+		case 'b': o->tun_b = optarg; break;
 		case 'r':
 			E.rate_bps = parse_u64("--rate", optarg, 1000,
 			    100000000000ULL);
@@ -840,87 +225,107 @@ main(int argc, char **argv)
 			break;
 		case 'H': add_host(optarg); break;
 		case 'l':
-			limit = (uint32_t)parse_u64("--limit", optarg, 2, 1 << 20);
+			o->limit = (uint32_t)parse_u64("--limit", optarg, 2,
+			    1 << 20);
 			break;
 		case 'R': E.ring_path = optarg; break;
 		case 'e':
-			entries = (uint32_t)parse_u64("--ring-entries", optarg,
+			o->entries = (uint32_t)parse_u64("--ring-entries", optarg,
 			    AQMLLM_MIN_ENTRIES, AQMLLM_MAX_ENTRIES);
 			break;
 		case 't':
-			vtimeout_ns = parse_u64("--verdict-timeout-us", optarg,
+			o->vtimeout_ns = parse_u64("--verdict-timeout-us", optarg,
 			    1, 4000000) * 1000;
 			break;
 		case 'B':
-			batch = (uint32_t)parse_u64("--batch", optarg, 1,
+			o->batch = (uint32_t)parse_u64("--batch", optarg, 1,
 			    AQMLLM_MAX_ENTRIES);
 			break;
 		case 'p':
-			E.pool_size = (uint32_t)parse_u64("--pool", optarg, 64,
+			o->pool = (uint32_t)parse_u64("--pool", optarg, 64,
 			    1 << 20);
 			break;
-		case 'L': log_path = optarg; break;
+		case 'L': o->log_path = optarg; break;
 		case 'S': E.stats_path = optarg; break;
-		case 's': seed = parse_u64("--seed", optarg, 0, UINT64_MAX); break;
-		case 'T': return (selftest());
+		case 's':
+			o->seed = parse_u64("--seed", optarg, 0, UINT64_MAX);
+			break;
+		case 'T': exit(ip_selftest());
 		case 'P':
-			rt_prio = (int)parse_u64("--rt-priority", optarg, 0, 99);
+			o->rt_prio = (int)parse_u64("--rt-priority", optarg, 0, 99);
 			break;
 		case 'f':
-			if (strcmp(optarg, "dualpi2") == 0)
-				fb = AQMLLM_FB_DUALPI2;
-			else if (strcmp(optarg, "pie") == 0)
-				fb = AQMLLM_FB_PIE;
-			else if (strcmp(optarg, "codel") == 0)
-				fb = AQMLLM_FB_CODEL;
-			else
-				die("unknown --fallback '%s' (dualpi2, pie, codel)",
-				    optarg);
+			if (aqm_alg_by_name(optarg) == NULL) {
+				fprintf(stderr, "emu-router: unknown --fallback "
+				    "'%s'\n", optarg);
+				usage();
+			}
+			o->fb = aqm_alg_by_name(optarg)->id;
 			break;
 		default:
 			usage();
 		}
 	}
-	if (tun_a == NULL || tun_b == NULL || E.rate_bps == 0 || optind != argc)
+	if (o->tun_a == NULL || o->tun_b == NULL || E.rate_bps == 0 ||
+	    optind != argc)
 		usage();
-	if (E.pool_size < limit + 64)
+	if (o->pool < o->limit + 64)
 		die("--pool must exceed --limit by 64 buffers at least%s", "");
+}
 
-	aqm_params_defaults(&par, fb);
-	par.limit_pkts = limit;
+/* The core's queue and its FIFO storage, the ring, the buffers, the log. */
+static void
+setup_queue(const struct opts *o)
+{
+	struct aqm_params par;
+	uint32_t cap = aqm_fifo_cap(o->limit);
+	int cls, error;
+
+	aqm_params_defaults(&par, o->fb);
+	par.limit_pkts = o->limit;
 	par.link_rate_bps = E.rate_bps;
-	now = aqm_shm_now_ns();
-	E.t0_ns = now;
-	if (aqm_queue_init(&E.q, 0, &par, seed, now) != 0)
+	E.t0_ns = aqm_shm_now_ns();
+	if (aqm_queue_init(&E.q, 0, &par, o->seed, E.t0_ns) != 0)
 		die("invalid queue parameters%s", "");
+	/* Fixed FIFO storage: the pool holds more buffers than the limit. */
+	for (cls = 0; cls < 2; cls++) {
+		E.slots[cls] = calloc(cap, sizeof(struct aqm_pkt));
+		if (E.slots[cls] == NULL ||
+		    aqm_queue_storage(&E.q, cls, E.slots[cls], cap, NULL) != 0)
+			die("cannot allocate %s FIFO storage", "the");
+	}
 	if (E.ring_path != NULL) {
-		error = aqm_shm_create(&E.shm, E.ring_path, entries, entries, 1);
+		error = aqm_shm_create(&E.shm, E.ring_path, o->entries,
+		    o->entries, 1);
 		if (error != 0) {
 			fprintf(stderr, "emu-router: cannot create ring %s: %s\n",
 			    E.ring_path, strerror(-error));
-			return (1);
+			exit(1);
 		}
 		E.ring = &E.shm.ring;
-		if (aqm_ring_configure(E.ring, batch ? batch : E.ring->batch_size,
-		    vtimeout_ns ? vtimeout_ns : E.ring->verdict_timeout_ns) != 0)
+		if (aqm_ring_configure(E.ring, o->batch ? o->batch :
+		    E.ring->batch_size, o->vtimeout_ns ? o->vtimeout_ns :
+		    E.ring->verdict_timeout_ns) != 0)
 			die("--batch must not exceed --ring-entries%s", "");
 	}
-	E.pool = calloc(E.pool_size, sizeof(*E.pool));
-	if (E.pool == NULL)
+	if (pool_init(o->pool) != 0)
 		die("cannot allocate %s packet buffers", "the");
-	for (i = 0; i < E.pool_size; i++) {
-		E.pool[i].next = E.free_list;
-		E.free_list = &E.pool[i];
-	}
-	if (log_path != NULL) {
-		E.log = fopen(log_path, "w");
+	if (o->log_path != NULL) {
+		E.log = fopen(o->log_path, "w");
 		if (E.log == NULL)
 			die("cannot open --log: %s", strerror(errno));
 		setvbuf(E.log, NULL, _IOFBF, 1 << 20);
 	}
-	E.fd[0] = tun_open(tun_a, E.name[0]);
-	E.fd[1] = tun_open(tun_b, E.name[1]);
+}
 
+/* The TUN devices, signals, scheduling; then the ready line. */
+static void
+setup_process(const struct opts *o)
+{
+	struct sigaction sa;
+
+	E.fd[0] = tun_open(o->tun_a, E.name[0]);
+	E.fd[1] = tun_open(o->tun_b, E.name[1]);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;
 	sigaction(SIGUSR1, &sa, NULL);
@@ -933,12 +338,12 @@ main(int argc, char **argv)
 	 * --rt-priority the router gets SCHED_FIFO, so traffic generators and
 	 * the daemon sharing its cores do not run ahead of it.
 	 */
-	if (rt_prio > 0) {
-		struct sched_param sp = { .sched_priority = rt_prio };
+	if (o->rt_prio > 0) {
+		struct sched_param sp = { .sched_priority = o->rt_prio };
 
 		if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
 			fprintf(stderr, "emu-router: --rt-priority %d refused "
-			    "(%s); running at normal priority\n", rt_prio,
+			    "(%s); running at normal priority\n", o->rt_prio,
 			    strerror(errno));
 	}
 	/* Short sleeps must be short: 1 us timer slack. */
@@ -949,6 +354,60 @@ main(int argc, char **argv)
 	    "\"t0_ns\": %llu, \"pid\": %d}\n", E.name[0], E.name[1],
 	    (unsigned long long)E.t0_ns, (int)getpid());
 	fflush(stdout);
+}
+
+/* Complete lines on stdin are commands; returns 0 once stdin is closed. */
+static int
+read_control(uint64_t now)
+{
+	static char cmd[256];
+	static size_t cmdlen;
+	ssize_t n = read(0, cmd + cmdlen, sizeof(cmd) - 1 - cmdlen);
+	char *nl;
+
+	if (n == 0)
+		return (0);
+	if (n < 0)
+		return (1);
+	cmdlen += (size_t)n;
+	cmd[cmdlen] = '\0';
+	while ((nl = strchr(cmd, '\n')) != NULL) {
+		*nl = '\0';
+		control(cmd, now);
+		memmove(cmd, nl + 1, cmdlen - (size_t)(nl + 1 - cmd) + 1);
+		cmdlen -= (size_t)(nl + 1 - cmd);
+	}
+	if (cmdlen == sizeof(cmd) - 1)
+		cmdlen = 0;	/* an absurd line */
+	return (1);
+}
+
+/* SIGUSR1 or "stats": the file, timed (a slow write shows in the soak). */
+static void
+stats_now(void)
+{
+	uint64_t t;
+
+	/* A fresh clock: the request may be newer than the loop's now. */
+	want_stats = 0;
+	t = aqm_shm_now_ns();
+	write_stats(t);
+	t = aqm_shm_now_ns() - t;
+	if (t > E.max_stats_ns)
+		E.max_stats_ns = t;
+}
+
+/*
+ * The event loop: read both TUNs, serve the link, release the delay lines,
+ * then sleep until the next release, the link's next slot or the tick.
+ */
+static void
+run(void)
+{
+	uint64_t now, next, wake, t_top = 0, t_poll = 0, t_back = 0;
+	struct pollfd pfd[3];
+	struct timespec ts;
+	int stdin_open = 1;
 
 	while (!want_quit) {
 		now = aqm_shm_now_ns();
@@ -966,19 +425,12 @@ main(int argc, char **argv)
 			if (E.ring != NULL)
 				aqm_ring_export_counters(E.ring, now);
 		}
-		if (want_stats) {
-			/* A fresh clock: the request may be newer than now. */
-			want_stats = 0;
-			t_stats = aqm_shm_now_ns();
-			write_stats(t_stats);
-			t_stats = aqm_shm_now_ns() - t_stats;
-			if (t_stats > E.max_stats_ns)
-				E.max_stats_ns = t_stats;
-		}
+		if (want_stats)
+			stats_now();
 		wake = E.last_tick_ns + TICK_NS;
 		if (next < wake)
 			wake = next;
-		if (E.fifo[0].n + E.fifo[1].n > 0 && E.link_free_ns < wake)
+		if (queued(0) + queued(1) > 0 && E.link_free_ns < wake)
 			wake = E.link_free_ns;
 		pfd[0].fd = E.fd[0];
 		pfd[1].fd = E.fd[1];
@@ -998,30 +450,21 @@ main(int argc, char **argv)
 			t_back = now;
 			E.oversleep_ns = 0;
 		}
-		if (stdin_open && (pfd[2].revents & (POLLIN | POLLHUP))) {
-			ssize_t n = read(0, cmd + cmdlen, sizeof(cmd) - 1 - cmdlen);
-
-			if (n == 0)
-				stdin_open = 0;
-			else if (n > 0) {
-				char *nl;
-
-				cmdlen += (size_t)n;
-				cmd[cmdlen] = '\0';
-				while ((nl = strchr(cmd, '\n')) != NULL) {
-					*nl = '\0';
-					control(cmd, now);
-					memmove(cmd, nl + 1, cmdlen - (size_t)(nl +
-					    1 - cmd) + 1);
-					cmdlen -= (size_t)(nl + 1 - cmd);
-				}
-				if (cmdlen == sizeof(cmd) - 1)
-					cmdlen = 0;	/* an absurd line */
-			}
-		}
+		if (stdin_open && (pfd[2].revents & (POLLIN | POLLHUP)))
+			stdin_open = read_control(now);
 	}
-	now = aqm_shm_now_ns();
-	write_stats(now);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+
+	parse_args(argc, argv, &o);
+	setup_queue(&o);
+	setup_process(&o);
+	run();
+	write_stats(aqm_shm_now_ns());
 	if (E.log != NULL)
 		fclose(E.log);
 	if (E.ring != NULL)
@@ -1029,5 +472,7 @@ main(int argc, char **argv)
 	close(E.fd[0]);
 	close(E.fd[1]);
 	free(E.pool);
+	free(E.slots[0]);
+	free(E.slots[1]);
 	return (0);
 }

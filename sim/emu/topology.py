@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aqmllm.bridge import layout
+
 ROOT = Path(__file__).resolve().parents[2]
 ROUTER = ROOT / "build" / "aqmllm-emu-router"
 SRC_IP, DST_IP = "10.77.1.1", "10.77.2.1"
 SRC_NET, DST_NET = "10.77.1.0/24", "10.77.2.0/24"
-FALLBACKS = ("dualpi2", "pie", "codel")
+FALLBACKS = tuple(layout.FALLBACKS)
 
 _live: set[EmuTopology] = set()
 _live_lock = threading.Lock()

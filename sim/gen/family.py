@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from aqmllm.sim.gen import limits
 
 FAMILY_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "families"
 
@@ -245,8 +246,6 @@ def parse_family(data: dict[str, Any], path: str) -> Family:
         else Dist("const", values=(off,), off=off)
         for k, (off, _) in LATENTS.items()
     }
-    from aqmllm.sim.gen.limits import check_family_ranges
-
     family = Family(name, str(data.get("description", "")), path, dists, keys, seeds, float(jitter))
     check_family_ranges(family)
     return family
@@ -271,3 +270,35 @@ def load_family(name_or_path: str | Path) -> Family:
 
 def family_names() -> list[str]:
     return sorted(f.stem for f in FAMILY_DIR.glob("*.toml"))
+
+
+def check_family_ranges(family: Family) -> None:
+    """A family's supports lie inside the generator's envelope (sim/gen/limits.py)."""
+    for key, d in family.dists.items():
+        where = f"{family.path}.latents.{key}"
+        if key in limits.CHOICES:
+            allowed = limits.CHOICES[key]
+            bad = [v for v in (*d.values, d.off) if v not in allowed]
+            if bad:
+                raise FamilyError(f"{where}: {bad[0]!r} is not one of {', '.join(allowed)}")
+            continue
+        lo, hi = limits.NUMERIC[key]
+        support = [*d.values] if d.kind == "const" else [d.lo, d.hi]
+        if d.p_off:
+            support.append(d.off)
+        for v in support:
+            if not lo <= v <= hi:
+                raise FamilyError(f"{where}: {v} lies outside the generator's range [{lo}, {hi}]")
+    if family.scenario_keys == "base":
+        for key, values in limits.EXTENDED_ONLY.items():
+            used = [v for v in family.dists[key].values if v in values]
+            if used:
+                raise FamilyError(
+                    f'{family.path}.latents.{key}: {used[0]!r} needs scenario_keys = "extended"'
+                )
+        for key in limits.EXTENDED_LATENTS:
+            d = family.dists[key]
+            if d.kind != "const" or d.values[0] != 0:
+                raise FamilyError(
+                    f'{family.path}.latents.{key}: web flows need scenario_keys = "extended"'
+                )

@@ -10,11 +10,6 @@ episode stays cheap.  Codepoints the base scenario keys cannot express
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from aqmllm.sim.gen.family import Family
-
 NUMERIC: dict[str, tuple[float, float]] = {
     "duration_s": (6.0, 12.0),
     "rate_mbps": (2.0, 200.0),
@@ -51,35 +46,3 @@ BUFFER_PKTS = (32, 40000)  # the BDP multiple, clamped: tiny links still hold a 
 MAX_FLOWS_PER_CLASS = 16
 EXTENDED_ONLY = {"udp_ecn": ("ect1",)}  # codepoints base keys cannot say
 EXTENDED_LATENTS = ("web_load",)  # on (non-zero) only with extended keys
-
-
-def check_family_ranges(family: Family) -> None:
-    from aqmllm.sim.gen.family import FamilyError
-
-    for key, d in family.dists.items():
-        where = f"{family.path}.latents.{key}"
-        if key in CHOICES:
-            bad = [v for v in (*d.values, d.off) if v not in CHOICES[key]]
-            if bad:
-                raise FamilyError(f"{where}: {bad[0]!r} is not one of {', '.join(CHOICES[key])}")
-            continue
-        lo, hi = NUMERIC[key]
-        support = [*d.values] if d.kind == "const" else [d.lo, d.hi]
-        if d.p_off:
-            support.append(d.off)
-        for v in support:
-            if not lo <= v <= hi:
-                raise FamilyError(f"{where}: {v} lies outside the generator's range [{lo}, {hi}]")
-    if family.scenario_keys == "base":
-        for key, values in EXTENDED_ONLY.items():
-            used = [v for v in family.dists[key].values if v in values]
-            if used:
-                raise FamilyError(
-                    f'{family.path}.latents.{key}: {used[0]!r} needs scenario_keys = "extended"'
-                )
-        for key in EXTENDED_LATENTS:
-            d = family.dists[key]
-            if d.kind != "const" or d.values[0] != 0:
-                raise FamilyError(
-                    f'{family.path}.latents.{key}: web flows need scenario_keys = "extended"'
-                )

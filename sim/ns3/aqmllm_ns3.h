@@ -1,9 +1,10 @@
 // The C core inside ns-3, compiled at run time by cppyy (see sim/ns3_env.py).
 //
 //  * AqmLlmQueueDisc: an ns-3 QueueDisc whose decisions come from the portable
-//    core: two internal FIFOs (L, C), aqm_enqueue / aqm_select / aqm_dequeue,
-//    optionally producing records into a shared-memory ring that the real
-//    bridge and daemon read.
+//    core: the core keeps the packets' order per class (its FIFOs, in storage
+//    given here), ns-3's two internal queues (C, L) hold the items in the same
+//    order; aqm_enqueue / aqm_select / aqm_dequeue, optionally producing
+//    records into a shared-memory ring that the real bridge and daemon read.
 //  * QdiscLog: per-packet dequeue / drop / mark events of ANY queue disc
 //    (ours or ns-3's), kept in C++ and written to a binary file.
 //  * LlmBulkApp: a bulk TCP sender whose socket's ECN setting is chosen per
@@ -14,7 +15,6 @@
 #include "ns3/traffic-control-module.h"
 
 #include <cstdio>
-#include <deque>
 #include <unordered_map>
 #include <vector>
 
@@ -79,46 +79,41 @@ public:
     FILE *f = std::fopen(path.c_str(), "wb");
     if (!f)
       return false;
-    size_t n = std::fwrite(m_decisions.data(), sizeof(m_decisions[0]), m_decisions.size(), f);
+    size_t n = std::fwrite(m_decisions.data(), sizeof(struct aqm_decision), m_decisions.size(), f);
     std::fclose(f);
     return n == m_decisions.size();
   }
   struct aqm_ring *Ring() { return m_haveShm ? &m_shm.ring : nullptr; }
-  uint64_t BySource(uint32_t src) const { return src < 5 ? m_q.by_src[src] : 0; }
+  uint64_t BySource(uint32_t src) const { return src < AQM_SRC_COUNT ? m_q.by_src[src] : 0; }
 
 private:
   bool DoEnqueue(Ptr<QueueDiscItem> item) override
   {
     struct aqm_pkt p = {};
-    uint64_t heads[2];
-    Heads(heads, nullptr);
     p.len = item->GetSize();
     p.ecn = LlmEcnOf(item);
     p.flow_hash = item->Hash(0);
-    int act = aqm_enqueue(&m_q, Ring(), &p, heads, Now());
+    p.item = PeekPointer(item);
+    int act = aqm_enqueue(&m_q, Ring(), &p, Now());
     if (act != AQMLLM_ACT_PASS) {
       DropBeforeEnqueue(item, "llm");
       return false;
     }
     GetInternalQueue(p.cls)->Enqueue(item);
-    m_meta[p.cls].push_back(p);
     return true;
   }
 
   Ptr<QueueDiscItem> DoDequeue() override
   {
     for (;;) {
-      uint64_t heads[2];
-      uint32_t lens[2];
-      Heads(heads, lens);
       uint64_t now = Now();
-      int cls = aqm_select(&m_q, heads, lens, now);
+      int cls = aqm_select(&m_q, now);
       if (cls < 0)
         return nullptr;
+      struct aqm_pkt p;
+      int act = aqm_dequeue(&m_q, Ring(), cls, now, &p);
       Ptr<QueueDiscItem> item = GetInternalQueue(cls)->Dequeue();
-      struct aqm_pkt p = m_meta[cls].front();
-      m_meta[cls].pop_front();
-      int act = aqm_dequeue(&m_q, Ring(), &p, heads, now);
+      NS_ASSERT_MSG(PeekPointer(item) == p.item, "AqmLlmQueueDisc: core and ns-3 queues differ");
       if (m_keep && p.seq != 0)
         m_decisions.push_back({p.seq, (uint64_t)act});
       if (act == AQMLLM_ACT_DROP) {
@@ -149,19 +144,16 @@ private:
     par.link_rate_bps = m_rate;
     if (aqm_queue_init(&m_q, 0, &par, m_seed, Now()) != 0)
       NS_FATAL_ERROR("AqmLlmQueueDisc: invalid core parameters");
+    // Fixed storage: a FIFO of the limit's capacity never fills first.
+    uint32_t cap = aqm_fifo_cap(m_limit);
+    for (int k = 0; k < 2; k++) {
+      m_slots[k].assign(cap, aqm_pkt{});
+      aqm_queue_storage(&m_q, k, m_slots[k].data(), cap, nullptr);
+    }
     if (!m_ringPath.empty()) {
       if (aqm_shm_create(&m_shm, m_ringPath.c_str(), m_entries, m_entries, 1) != 0)
         NS_FATAL_ERROR("AqmLlmQueueDisc: cannot create ring " << m_ringPath);
       m_haveShm = true;
-    }
-  }
-
-  void Heads(uint64_t heads[2], uint32_t lens[2])
-  {
-    for (int k = 0; k < 2; k++) {
-      heads[k] = m_meta[k].empty() ? 0 : m_meta[k].front().enq_ns;
-      if (lens)
-        lens[k] = m_meta[k].empty() ? 0 : m_meta[k].front().len;
     }
   }
 
@@ -173,10 +165,9 @@ private:
   struct aqm_queue m_q {};
   struct aqm_shm m_shm {};
   bool m_haveShm{false};
-  std::deque<struct aqm_pkt> m_meta[2];
+  std::vector<struct aqm_pkt> m_slots[2];
   bool m_keep{false};
-  struct Decision { uint64_t seq; uint64_t action; };
-  std::vector<Decision> m_decisions;
+  std::vector<struct aqm_decision> m_decisions;
 };
 
 NS_OBJECT_ENSURE_REGISTERED(AqmLlmQueueDisc);
@@ -253,7 +244,15 @@ private:
   {
     Add(item, 0, (Simulator::Now() - item->GetTimeStamp()).GetSeconds(), false);
   }
-  void OnDropEnq(Ptr<const QueueDiscItem> item, const char *) { Add(item, 1, 0.0, true); }
+  // Dropped on arrival: never queued, never marked, so its ECN field is its
+  // class.  An entry under its address is a departed packet's (dequeued
+  // items keep theirs and addresses are reused): using it made the class of
+  // arrival drops depend on the allocator, and reports differ between runs.
+  void OnDropEnq(Ptr<const QueueDiscItem> item, const char *)
+  {
+    m_class.erase(PeekPointer(item));
+    Add(item, 1, 0.0, true);
+  }
   void OnDropDeq(Ptr<const QueueDiscItem> item, const char *) { Add(item, 3, 0.0, true); }
   void OnMark(Ptr<const QueueDiscItem> item, const char *) { Add(item, 2, 0.0, true); }
 

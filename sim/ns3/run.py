@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from aqmllm.bridge import layout
 from aqmllm.sim.metrics import LOG_DTYPE, compute_metrics
 from aqmllm.sim.scenario import Scenario
 
-# Ours: the portable C core as an ns-3 queue disc.
-CORE_AQMS = {"dualpi2": 0, "pie": 1, "codel": 2}
+# Ours: the portable C core as an ns-3 queue disc, {name: AQMLLM_FB_* id}.
+CORE_AQMS = layout.FALLBACKS
 # ns-3's own queue discs, ECN on where they support it.
 NS3_AQMS = {
     "fifo": ("ns3::FifoQueueDisc", {}),
@@ -205,10 +206,7 @@ def run(spec: RunSpec, workdir: Path) -> dict:
     by_src = None
     if spec.aqm not in NS3_AQMS:
         ours = cppyy.gbl.ns3.DynamicCast[cppyy.gbl.ns3.AqmLlmQueueDisc](qd)
-        by_src = {
-            name: int(ours.BySource(i))
-            for i, name in enumerate(("none", "verdict", "policy", "fallback", "limit"))
-        }
+        by_src = {name: int(ours.BySource(i)) for i, name in enumerate(layout.SOURCES)}
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"{sc.name}-{spec.aqm}-{spec.seed}.bin"
     if not qlog.Write(str(log_path)):
@@ -300,10 +298,8 @@ def _attach_recorder(n3, cppyy, ring_path: str, state: dict, stop_s: float) -> N
 
 
 def _join_experience(state: dict, dec_path: Path) -> dict:
-    from aqmllm.bridge.layout import RECORD_DTYPE
-
-    dec = np.fromfile(dec_path, dtype=np.dtype([("seq", "<u8"), ("action", "<u8")]))
-    chunks = state.get("chunks") or [np.zeros(0, RECORD_DTYPE)]
+    dec = np.fromfile(dec_path, dtype=layout.DECISION_DTYPE)
+    chunks = state.get("chunks") or [np.zeros(0, layout.RECORD_DTYPE)]
     records = np.concatenate(chunks)
     order = np.argsort(records["seq"])
     records = records[order]

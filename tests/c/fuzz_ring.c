@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "aqm_core.h"
-#include "pktq.h"
 
 #define	NQUEUES	3
+#define	LIMIT	400
 
 static unsigned char *stream;
 static size_t stream_len, stream_pos;
@@ -116,10 +116,36 @@ scribble_verdicts(struct aqm_ring *r, uint64_t now)
 	    AQMLLM_DS_ATTACHED;
 }
 
+/*
+ * Before an enqueue into a full FIFO, double its storage as a caller that
+ * sizes by need would (half the time: else the full FIFO tail-drops); the
+ * entries must move in order.
+ */
+static void
+grow(struct aqm_queue *q, int cls, struct aqm_pkt *store[2], uint64_t iter)
+{
+	struct aqm_fifo *f = &q->fifo[cls];
+	struct aqm_pkt *bigger, *old;
+	uint64_t head_enq;
+
+	if (!aqm_fifo_full(f) || f->cap >= LIMIT || next_u32() % 2 == 0)
+		return;
+	head_enq = aqm_fifo_len(f) ? aqm_fifo_head(f)->enq_ns : 0;
+	bigger = malloc(2 * f->cap * sizeof(*bigger));
+	if (bigger == NULL || aqm_queue_storage(q, cls, bigger, 2 * f->cap,
+	    &old) != 0 || old != store[cls])
+		fail("growing a FIFO", iter);
+	if (aqm_fifo_len(f) && aqm_fifo_head(f)->enq_ns != head_enq)
+		fail("growing a FIFO lost its order", iter);
+	free(old);
+	store[cls] = bigger;
+}
+
 int
 main(int argc, char **argv)
 {
-	static struct pktq *store[NQUEUES];
+	static struct aqm_pkt *store[NQUEUES][2];
+	struct aqm_pkt gone;
 	struct aqm_queue q[NQUEUES];
 	struct aqm_params par;
 	struct aqm_ring ring;
@@ -130,7 +156,7 @@ main(int argc, char **argv)
 	uint64_t passed = 0, dropped = 0, marked = 0;
 	uint32_t rec = 256, vd = 128;
 	size_t size;
-	int ch, k;
+	int ch, k, cls;
 
 	while ((ch = getopt(argc, argv, "n:s:")) != -1) {
 		switch (ch) {
@@ -177,13 +203,17 @@ main(int argc, char **argv)
 	ring.hdr->daemon_state = AQMLLM_DS_ATTACHED;
 	for (k = 0; k < NQUEUES; k++) {
 		aqm_params_defaults(&par, (uint32_t)k % AQMLLM_FB_COUNT);
-		par.limit_pkts = 400;
+		par.limit_pkts = LIMIT;
 		par.link_rate_bps = 100000000;
 		if (aqm_queue_init(&q[k], (uint32_t)k, &par, seed + k, now) != 0)
 			fail("queue init", 0);
-		store[k] = calloc(1, sizeof(struct pktq));
-		if (store[k] == NULL)
-			return (2);
+		/* Start small and grow: every move of the FIFOs is exercised. */
+		for (cls = 0; cls < 2; cls++) {
+			store[k][cls] = malloc(4 * sizeof(struct aqm_pkt));
+			if (store[k][cls] == NULL || aqm_queue_storage(&q[k], cls,
+			    store[k][cls], 4, NULL) != 0)
+				fail("queue storage", 0);
+		}
 	}
 
 	for (it = 0; it < iters; it++) {
@@ -197,13 +227,17 @@ main(int argc, char **argv)
 			p.len = 40 + next_u32() % 1461;
 			p.ecn = (uint8_t)(next_u32() % 4);
 			p.flow_hash = next_u32();
-			act = pktq_offer(store[qi], &q[qi], &ring, &p, now);
+			p.item = &q[qi];
+			grow(&q[qi], aqm_class_of(p.ecn), store[qi], it);
+			act = aqm_enqueue(&q[qi], &ring, &p, now);
 			if (act != AQMLLM_ACT_PASS && act != AQMLLM_ACT_DROP)
 				fail("enqueue action", it);
 		} else if (op < 13) {
-			act = pktq_take(store[qi], &q[qi], &ring, &p, now);
-			if (act == -1)
+			if ((cls = aqm_select(&q[qi], now)) < 0)
 				continue;
+			act = aqm_dequeue(&q[qi], &ring, cls, now, &p);
+			if (p.item != &q[qi] || p.cls != cls)
+				fail("dequeued a packet of another queue or class", it);
 			if (act < AQMLLM_ACT_PASS || act > AQMLLM_ACT_MAX)
 				fail("dequeue action out of range", it);
 			if (act == AQMLLM_ACT_MARK && p.ecn == AQMLLM_ECN_NOT_ECT)
@@ -221,9 +255,9 @@ main(int argc, char **argv)
 			aqm_ring_export_counters(&ring, now);
 		}
 		for (k = 0; k < NQUEUES; k++) {
-			if (q[k].qlen_pkts[0] != pktq_len(store[k], 0) ||
-			    q[k].qlen_pkts[1] != pktq_len(store[k], 1))
-				fail("core backlog differs from the store", it);
+			if (q[k].qlen_pkts[0] != aqm_fifo_len(&q[k].fifo[0]) ||
+			    q[k].qlen_pkts[1] != aqm_fifo_len(&q[k].fifo[1]))
+				fail("core backlog differs from its FIFOs", it);
 		}
 	}
 	/* The geometry the producer uses must be its own, untouched copy. */
@@ -240,8 +274,14 @@ main(int argc, char **argv)
 	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_SEQ],
 	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_KIND],
 	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_ACTION]);
-	for (k = 0; k < NQUEUES; k++)
-		free(store[k]);
+	for (k = 0; k < NQUEUES; k++) {
+		while (aqm_flush(&q[k], &ring, &gone))
+			;
+		if (q[k].qlen_pkts[0] + q[k].qlen_pkts[1] != 0)
+			fail("a flushed queue keeps a backlog", iters);
+		free(store[k][0]);
+		free(store[k][1]);
+	}
 	free(region);
 	free(vt);
 	free(pol);

@@ -1,9 +1,8 @@
 """A Python driver for the portable core through cffi, as a kernel would
-drive it: caller-side FIFOs per class, caller-owned time, one ring."""
+drive it: FIFO storage given to the core, caller-owned time, one ring."""
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 from aqmllm.bridge._aqmcore import ffi, lib
@@ -21,7 +20,7 @@ class Harness:
     rate_bps: int = 100_000_000
     now: int = 1_000_000_000
     queues: list = field(default_factory=list)
-    fifos: list = field(default_factory=list)
+    storage: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         size = lib.aqm_region_size(self.rec_entries, self.vd_entries)
@@ -51,8 +50,12 @@ class Harness:
         for qid in range(self.nqueues):
             q = ffi.new("struct aqm_queue *")
             assert lib.aqm_queue_init(q, qid, par, 7 + qid, self.now) == 0
+            cap = lib.aqm_fifo_cap(self.limit)
+            for cls in (0, 1):
+                slots = ffi.new("struct aqm_pkt[]", cap)
+                assert lib.aqm_queue_storage(q, cls, slots, cap, ffi.NULL) == 0
+                self.storage.append(slots)
             self.queues.append(q)
-            self.fifos.append((deque(), deque()))
 
     # -- the daemon's side, written straight into the region --
     def attach(self) -> None:
@@ -88,30 +91,21 @@ class Harness:
         return int(self.ring.cnt[getattr(lib, "AQMLLM_CNT_" + name.upper())])
 
     # -- the packet path --
-    def heads(self, qi: int):
-        enq = ffi.new("uint64_t[2]")
-        lens = ffi.new("uint32_t[2]")
-        for k in (0, 1):
-            if self.fifos[qi][k]:
-                enq[k] = self.fifos[qi][k][0].enq_ns
-                lens[k] = self.fifos[qi][k][0].len
-        return enq, lens
+    def queued(self, qi: int = 0, cls: int | None = None) -> int:
+        fifo = self.queues[qi].fifo
+        return sum(fifo[k].tail - fifo[k].head for k in ((0, 1) if cls is None else (cls,)))
 
     def enqueue(self, ecn: int, length: int = 1500, qi: int = 0, flow: int = 1):
         p = ffi.new("struct aqm_pkt *", {"len": length, "ecn": ecn, "flow_hash": flow})
-        enq, _ = self.heads(qi)
-        act = lib.aqm_enqueue(self.queues[qi], self.ring, p, enq, self.now)
-        if act == lib.AQMLLM_ACT_PASS:
-            self.fifos[qi][p.cls].append(p)
+        act = lib.aqm_enqueue(self.queues[qi], self.ring, p, self.now)
         return act, p
 
     def dequeue(self, qi: int = 0):
-        enq, lens = self.heads(qi)
-        cls = lib.aqm_select(self.queues[qi], enq, lens, self.now)
+        cls = lib.aqm_select(self.queues[qi], self.now)
         if cls < 0:
             return None, None
-        p = self.fifos[qi][cls].popleft()
-        act = lib.aqm_dequeue(self.queues[qi], self.ring, p, enq, self.now)
+        p = ffi.new("struct aqm_pkt *")
+        act = lib.aqm_dequeue(self.queues[qi], self.ring, cls, self.now, p)
         return act, p
 
     def record(self, seq: int):

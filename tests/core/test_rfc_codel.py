@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
-from algo_harness import MS, make_ctx, new_state
-from aqmllm.bridge._aqmcore import ffi, lib
+from algo_harness import MS, defaults, make_ctx, new_state, validates
+from aqmllm.bridge._aqmcore import lib
 
 PASS, DROP, MARK = lib.AQMLLM_ACT_PASS, lib.AQMLLM_ACT_DROP, lib.AQMLLM_ACT_MARK
 STEP = MS // 10  # a head every 0.1 ms
 
 
 def head(s, now: int, sojourn: int, ecn: int = 0, qlen: int = 50) -> int:
-    return lib.aqm_codel_dequeue(s, make_ctx(now, sojourn=sojourn, ecn=ecn, qlen_pkts=(qlen, 0)))
+    return s.dequeue(make_ctx(now, sojourn=sojourn, ecn=ecn, qlen_pkts=(qlen, 0)))
 
 
 def drop_times(s, until_ms: int, sojourn: int = 20 * MS, ecn: int = 0) -> list[int]:
@@ -92,8 +92,7 @@ def test_count_restarts_after_a_long_calm() -> None:
 
 
 def test_validate_rejects_nonsense() -> None:
-    par = ffi.new("struct aqm_codel_params *")
     for field, bad in (("interval_ns", 0), ("target_ns", 0), ("target_ns", 200 * MS), ("mtu", 0)):
-        lib.aqm_codel_defaults(par)
-        setattr(par, field, bad)
-        assert lib.aqm_codel_validate(par) == lib.AQM_EINVAL, field
+        par = defaults("codel")
+        setattr(par.codel, field, bad)
+        assert validates("codel", par) == lib.AQM_EINVAL, field

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from algo_harness import MS, ONE, make_ctx, new_state, prob, rng
-from aqmllm.bridge._aqmcore import ffi, lib
+from algo_harness import MS, ONE, defaults, make_ctx, new_state, prob, rng, validates
+from aqmllm.bridge._aqmcore import lib
 
 PASS, DROP, MARK = lib.AQMLLM_ACT_PASS, lib.AQMLLM_ACT_DROP, lib.AQMLLM_ACT_MARK
 L, C = lib.AQMLLM_CLASS_L, lib.AQMLLM_CLASS_C
@@ -14,7 +14,7 @@ TUPDATE = 16 * MS
 
 
 def tick(s, now: int, qdelay: int) -> None:
-    lib.aqm_dualpi2_tick(s, make_ctx(now, qdelay=qdelay))
+    s.tick(make_ctx(now, qdelay=qdelay))
 
 
 def test_defaults_are_the_rfc_and_linux_ones() -> None:
@@ -68,9 +68,9 @@ def test_lazy_catch_up_runs_one_update_per_interval() -> None:
 def test_coupling_pcl_is_k_times_p_and_pc_is_p_squared() -> None:
     s = new_state("dualpi2")
     s.p_prime = int(0.2 * ONE)
-    assert prob(lib.aqm_dualpi2_prob(s, L)) == pytest.approx(0.4, rel=1e-6)
-    assert prob(lib.aqm_dualpi2_prob(s, C)) == pytest.approx(0.04, rel=1e-6)
-    assert lib.aqm_dualpi2_overloaded(s) == 0
+    assert prob(s.prob(L)) == pytest.approx(0.4, rel=1e-6)
+    assert prob(s.prob(C)) == pytest.approx(0.04, rel=1e-6)
+    assert s.overloaded() == 0
 
 
 def _rate(s, n: int, **ctx) -> float:
@@ -78,7 +78,7 @@ def _rate(s, n: int, **ctx) -> float:
     hits = 0
     for i in range(n):
         c = make_ctx(i, rng=r, **ctx)
-        hits += lib.aqm_dualpi2_dequeue(s, c) != PASS
+        hits += s.dequeue(c) != PASS
     return hits / n
 
 
@@ -100,8 +100,8 @@ def test_l4s_step_at_one_millisecond() -> None:
     assert s.p_prime == 0
     below = make_ctx(0, ecn=1, cls=L, sojourn=999_999, qlen_pkts=(0, 3))
     at = make_ctx(0, ecn=1, cls=L, sojourn=1_000_000, qlen_pkts=(0, 3))
-    assert lib.aqm_dualpi2_dequeue(s, below) == PASS
-    assert lib.aqm_dualpi2_dequeue(s, at) == MARK
+    assert s.dequeue(below) == PASS
+    assert s.dequeue(at) == MARK
     assert s.step_marks == 1
 
 
@@ -111,9 +111,7 @@ def test_classic_marks_ect0_and_drops_not_ect() -> None:
     s.p_prime = ONE // 2 - 1  # just below overload (k p' < 1)
     seen = {}
     for ecn in (0, 2):
-        acts = {
-            lib.aqm_dualpi2_dequeue(s, make_ctx(i, ecn=ecn, cls=C, rng=rng(i))) for i in range(200)
-        }
+        acts = {s.dequeue(make_ctx(i, ecn=ecn, cls=C, rng=rng(i))) for i in range(200)}
         seen[ecn] = acts
     assert seen[0] == {PASS, DROP}
     assert seen[2] == {PASS, MARK}
@@ -123,22 +121,16 @@ def test_overload_drops_classic_ecn_and_l4s_with_pc() -> None:
     s = new_state("dualpi2")
     s.next_update_ns = 2**62
     s.p_prime = int(0.7 * ONE)  # k p' = 1.4 > 1
-    assert lib.aqm_dualpi2_overloaded(s) == 1
+    assert s.overloaded() == 1
     l_acts = [
-        lib.aqm_dualpi2_dequeue(s, make_ctx(i, ecn=1, cls=L, qlen_pkts=(5, 5), rng=rng(i)))
-        for i in range(400)
+        s.dequeue(make_ctx(i, ecn=1, cls=L, qlen_pkts=(5, 5), rng=rng(i))) for i in range(400)
     ]
-    c_acts = [
-        lib.aqm_dualpi2_dequeue(s, make_ctx(i, ecn=2, cls=C, rng=rng(i + 7))) for i in range(400)
-    ]
+    c_acts = [s.dequeue(make_ctx(i, ecn=2, cls=C, rng=rng(i + 7))) for i in range(400)]
     assert set(l_acts) == {DROP, MARK}  # survivors all marked
     assert l_acts.count(DROP) / 400 == pytest.approx(0.49, abs=0.08)
     assert MARK not in c_acts and DROP in c_acts
     s.par.drop_on_overload = 0
-    l_acts = [
-        lib.aqm_dualpi2_dequeue(s, make_ctx(i, ecn=1, cls=L, qlen_pkts=(5, 5), rng=rng(i)))
-        for i in range(50)
-    ]
+    l_acts = [s.dequeue(make_ctx(i, ecn=1, cls=L, qlen_pkts=(5, 5), rng=rng(i))) for i in range(50)]
     assert set(l_acts) == {MARK}
 
 
@@ -147,24 +139,23 @@ def test_no_signal_below_two_packets_of_backlog() -> None:
     s.next_update_ns = 2**62
     s.p_prime = ONE // 2
     c = make_ctx(0, ecn=0, cls=C, qlen_pkts=(1, 0))
-    assert all(lib.aqm_dualpi2_dequeue(s, c) == PASS for _ in range(100))
+    assert all(s.dequeue(c) == PASS for _ in range(100))
 
 
 def test_scheduler_gives_classic_its_protected_share() -> None:
     s = new_state("dualpi2")
     served = {L: 0, C: 0}
     for _ in range(10000):
-        cls = lib.aqm_dualpi2_select(s, 1, 1, 1500, 1500)
+        cls = s.select(1, 1, 1500, 1500)
         served[cls] += 1
     assert served[C] / 10000 == pytest.approx(0.10, abs=0.01)
     # Work conserving: an empty class is never chosen.
-    assert lib.aqm_dualpi2_select(s, 0, 1, 0, 1500) == C
-    assert lib.aqm_dualpi2_select(s, 1, 0, 1500, 0) == L
-    assert lib.aqm_dualpi2_select(s, 0, 0, 0, 0) == -1
+    assert s.select(0, 1, 0, 1500) == C
+    assert s.select(1, 0, 1500, 0) == L
+    assert s.select(0, 0, 0, 0) == -1
 
 
 def test_validate_rejects_nonsense() -> None:
-    par = ffi.new("struct aqm_dualpi2_params *")
     for field, bad in (
         ("k", 0),
         ("tupdate_ns", 0),
@@ -172,6 +163,6 @@ def test_validate_rejects_nonsense() -> None:
         ("mtu", 0),
         ("alpha_q16", 2**24),
     ):
-        lib.aqm_dualpi2_defaults(par)
-        setattr(par, field, bad)
-        assert lib.aqm_dualpi2_validate(par) == lib.AQM_EINVAL, field
+        par = defaults("dualpi2")
+        setattr(par.dualpi2, field, bad)
+        assert validates("dualpi2", par) == lib.AQM_EINVAL, field

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from algo_harness import MS, ONE, make_ctx, new_state, prob, rng
-from aqmllm.bridge._aqmcore import ffi, lib
+from algo_harness import MS, ONE, defaults, make_ctx, new_state, prob, rng, validates
+from aqmllm.bridge._aqmcore import lib
 
 PASS, DROP, MARK = lib.AQMLLM_ACT_PASS, lib.AQMLLM_ACT_DROP, lib.AQMLLM_ACT_MARK
 T = 15 * MS
 
 
 def update(s, qdelay: int) -> None:
-    lib.aqm_pie_tick(s, make_ctx(s.next_update_ns, qdelay=qdelay))
+    s.tick(make_ctx(s.next_update_ns, qdelay=qdelay))
 
 
 def test_defaults_are_the_rfc_ones() -> None:
@@ -78,8 +78,8 @@ def test_burst_allowance_then_drops() -> None:
     first_drop = None
     for t in range(1, 400):
         c = _congested(t * MS, r)
-        lib.aqm_pie_tick(s, c)
-        if lib.aqm_pie_enqueue(s, c) == DROP and first_drop is None:
+        s.tick(c)
+        if s.enqueue(c) == DROP and first_drop is None:
             first_drop = t
     # allowance: 150 ms, spent 15 ms per update; the drops come right after
     assert first_drop is not None and 150 <= first_drop < 170
@@ -100,12 +100,12 @@ def test_safeguards_block_drops() -> None:
     s.p = int(0.19 * ONE)
     s.qdelay_old_ns = 5 * MS  # below ref/2 and p < 20 %: no drop
     r = rng(5)
-    assert all(lib.aqm_pie_enqueue(s, _congested(0, r)) == PASS for _ in range(500))
+    assert all(s.enqueue(_congested(0, r)) == PASS for _ in range(500))
     s.p = ONE - 1
     s.qdelay_old_ns = 100 * MS
     tiny = make_ctx(0, qlen_pkts=(3, 0), rng=r)  # two packets ahead of this one
-    assert all(lib.aqm_pie_enqueue(s, tiny) == PASS for _ in range(100))
-    assert lib.aqm_pie_enqueue(s, _congested(0, r)) == DROP
+    assert all(s.enqueue(tiny) == PASS for _ in range(100))
+    assert s.enqueue(_congested(0, r)) == DROP
 
 
 def test_derandomisation_bounds_the_gaps() -> None:
@@ -117,7 +117,7 @@ def test_derandomisation_bounds_the_gaps() -> None:
     gaps, since = [], 0
     for _ in range(20000):
         since += 1
-        if lib.aqm_pie_enqueue(s, _congested(0, r)) != PASS:
+        if s.enqueue(_congested(0, r)) != PASS:
             gaps.append(since)
             since = 0
     assert len(gaps) > 100
@@ -130,16 +130,15 @@ def test_mark_below_ten_percent_drop_above() -> None:
     s.qdelay_old_ns = 100 * MS
     r = rng(13)
     s.p = int(0.09 * ONE)
-    ect = {lib.aqm_pie_enqueue(s, _congested(0, r, ecn=1)) for _ in range(2000)}
-    not_ect = {lib.aqm_pie_enqueue(s, _congested(0, r, ecn=0)) for _ in range(2000)}
+    ect = {s.enqueue(_congested(0, r, ecn=1)) for _ in range(2000)}
+    not_ect = {s.enqueue(_congested(0, r, ecn=0)) for _ in range(2000)}
     assert ect == {PASS, MARK} and not_ect == {PASS, DROP}
     s.p = int(0.3 * ONE)
-    ect = {lib.aqm_pie_enqueue(s, _congested(0, r, ecn=1)) for _ in range(500)}
+    ect = {s.enqueue(_congested(0, r, ecn=1)) for _ in range(500)}
     assert ect == {PASS, DROP}
 
 
 def test_validate_rejects_nonsense() -> None:
-    par = ffi.new("struct aqm_pie_params *")
     for field, bad in (
         ("tupdate_ns", 0),
         ("target_ns", 0),
@@ -147,6 +146,6 @@ def test_validate_rejects_nonsense() -> None:
         ("beta_q16", 2**24),
         ("ecn", 2),
     ):
-        lib.aqm_pie_defaults(par)
-        setattr(par, field, bad)
-        assert lib.aqm_pie_validate(par) == lib.AQM_EINVAL, field
+        par = defaults("pie")
+        setattr(par.pie, field, bad)
+        assert validates("pie", par) == lib.AQM_EINVAL, field

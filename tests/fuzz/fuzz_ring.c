@@ -19,47 +19,41 @@
 #define	NQUEUES		3
 #define	REC_ENTRIES	256
 #define	VD_ENTRIES	128
-#define	LIMIT		200
+#define	LIMIT		200	/* below the 256 FIFO slots of each class */
 
 /*
  * ---- packet glue ----
- * The caller's side of the core's packet API, kept here alone so a change
- * of that API (the core-owned FIFO of issue 14) changes only this part:
- * one FIFO of aqm_pkt per class, heads handed to the core.
+ * The caller's side of the core's packet API, kept here alone: storage
+ * for the core-owned FIFOs of each class, and a count of what went in and
+ * came out per class, so the core's backlog can be checked against it.
  */
 struct store {
-	struct aqm_pkt	fifo[2][LIMIT + 1];
-	uint32_t	head[2], len[2];
+	struct aqm_pkt	slots[2][256];	/* a power of two above LIMIT */
+	uint32_t	len[2];
 };
 
 static void
-store_heads(const struct store *s, uint64_t enq[2], uint32_t len[2])
+store_attach(struct store *s, struct aqm_queue *q)
 {
 	int k;
 
-	for (k = 0; k < 2; k++) {
-		const struct aqm_pkt *p = &s->fifo[k][s->head[k]];
-
-		enq[k] = s->len[k] ? p->enq_ns : 0;
-		len[k] = s->len[k] ? p->len : 0;
-	}
+	memset(s, 0, sizeof(*s));
+	for (k = 0; k < 2; k++)
+		FUZZ_ASSERT(aqm_queue_storage(q, k, s->slots[k], 256,
+		    NULL) == 0);
 }
 
-/* A packet arrives: the core's action (the packet is kept on PASS). */
+/* A packet arrives: the core's action (the core keeps it on PASS). */
 static int
 packet_in(struct store *s, struct aqm_queue *q, struct aqm_ring *r,
     struct aqm_pkt *p, uint64_t now)
 {
-	uint64_t enq[2];
-	uint32_t len[2];
 	int act;
 
-	store_heads(s, enq, len);
-	act = aqm_enqueue(q, r, p, enq, now);
+	act = aqm_enqueue(q, r, p, now);
 	if (act == AQMLLM_ACT_PASS) {
 		FUZZ_ASSERT(p->cls < 2 && s->len[p->cls] < LIMIT);
-		s->fifo[p->cls][(s->head[p->cls] + s->len[p->cls]++) %
-		    (LIMIT + 1)] = *p;
+		s->len[p->cls]++;
 	}
 	return (act);
 }
@@ -69,19 +63,16 @@ static int
 packet_out(struct store *s, struct aqm_queue *q, struct aqm_ring *r,
     struct aqm_pkt *out, uint64_t now)
 {
-	uint64_t enq[2];
-	uint32_t len[2];
 	int cls;
 
-	store_heads(s, enq, len);
-	cls = aqm_select(q, enq, len, now);
-	if (cls < 0)
+	cls = aqm_select(q, now);
+	if (cls < 0) {
+		FUZZ_ASSERT(s->len[0] == 0 && s->len[1] == 0);
 		return (-1);
+	}
 	FUZZ_ASSERT(cls < 2 && s->len[cls] > 0);
-	*out = s->fifo[cls][s->head[cls]];
-	s->head[cls] = (s->head[cls] + 1) % (LIMIT + 1);
 	s->len[cls]--;
-	return (aqm_dequeue(q, r, out, enq, now));
+	return (aqm_dequeue(q, r, cls, now, out));
 }
 
 static uint32_t
@@ -173,13 +164,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	aqm_ring_set_attached(&ring, 1);
 	ring.hdr->daemon_state = AQMLLM_DS_ATTACHED;
 	ring.hdr->heartbeat_ns = now;
-	memset(store, 0, sizeof(store));
 	for (k = 0; k < NQUEUES; k++) {
 		aqm_params_defaults(&par, (uint32_t)k);
 		par.limit_pkts = LIMIT;
 		par.link_rate_bps = 10000000ULL << (take_u8(&f) % 8);
 		FUZZ_ASSERT(aqm_queue_init(&q[k], (uint32_t)k, &par,
 		    take_u64(&f), now) == 0);
+		store_attach(&store[k], &q[k]);
 	}
 
 	while (fin_left(&f) && steps++ < 4096) {

@@ -66,11 +66,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					name[i] = (char)take_u8(&f);
 				name[n] = '\0';
 			} else
-				strcpy(name, llm_fb_names[n % AQMLLM_FB_COUNT]);
+				strcpy(name, aqm_alg_by_id(n % AQMLLM_FB_COUNT)->name);
 			error = llm_tun_set_fallback(&t, name);
 			if (error == 0)
 				FUZZ_ASSERT(strcmp(name,
-				    llm_fb_names[t.fallback]) == 0);
+				    aqm_alg_by_id(t.fallback)->name) == 0);
 			break;
 		}
 		default:
