@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("aqmllm.sim.collect_cli", "collect experience pools from the expert AQMs in ns-3"),
     "evaluate": ("aqmllm.sim.evaluate_cli", "closed-loop ns-3 evaluation against baseline AQMs"),
     "emulate": ("aqmllm.sim.emulate_cli", "real TCP through the emulated router and aqmllmd"),
+    "model": ("aqmllm.models.model_cli", "verify a checkpoint as aqmllmd would, or seal it"),
 }
 
 
