@@ -139,7 +139,7 @@ def test_watchdog_turns_the_policy_off_while_a_model_hangs(
         while int(ring.hdr["daemon_state"]) != lib.AQMLLM_DS_POLICY_OFF:
             assert time.monotonic() < end, "the watchdog never switched the policy off"
             time.sleep(0.005)
-        assert loop._busy_since != 0  # it is still inside the model call
+        assert loop.timer.busy_since != 0  # it is still inside the model call
     finally:
         model.release.set()
         loop.stop()
@@ -281,7 +281,7 @@ def test_a_stale_cost_estimate_cannot_starve_the_model(producer: ShmProducer, ri
     # After a stall the loop expects every model call to take 1 s, so every
     # record looks late; the estimate must decay until the model runs again.
     loop = InferenceLoop(ring, PassPolicy)
-    loop._cost_ns = 1e9
+    loop.cost.value_ns = 1e9
     producer.now += 100_000
     written = 0
     for _ in range(60):
