@@ -43,11 +43,16 @@ $(EXT_STAMP): $(VENV)/.stamp bridge/ffi_build.py setup.py $(CORE_SRCS) $(CORE_HD
 
 venv install: $(EXT_STAMP)
 
-# System tools some tests use (man page lint); best effort, tests skip without them.
+# System tools some tests use (man page lint; promtool and a Prometheus server for
+# the metrics tests); best effort, tests skip without them.
 system-deps:
 	@command -v mandoc >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && apt-get install -y -qq mandoc) >/dev/null 2>&1; } || \
 	  echo "note: mandoc unavailable; the man-page lint tests will be skipped"
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) >/dev/null 2>&1; } || \
+	  echo "note: prometheus unavailable; the promtool and scrape tests will be skipped"
 
 test: $(EXT_STAMP) core system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
