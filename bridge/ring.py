@@ -365,6 +365,12 @@ class Ring:
     def set_policy_off(self, off: bool) -> None:
         self.hdr["daemon_state"] = lib.AQMLLM_DS_POLICY_OFF if off else lib.AQMLLM_DS_ATTACHED
 
+    def record_fallbacks(self, episodes: int, closed_ns: int, since_ns: int) -> None:
+        """The daemon's fallback episodes, for display (aqmllmctl stats)."""
+        self.hdr["daemon_fallbacks"] = episodes
+        self.hdr["daemon_fallback_ns"] = closed_ns
+        self.hdr["daemon_fallback_since_ns"] = since_ns
+
     def detach(self) -> None:
         self.hdr["daemon_state"] = lib.AQMLLM_DS_DETACHED
 

@@ -133,9 +133,19 @@ class InferenceLoop:
         return self.settings.model_timeout_ms / 1000
 
     # ---- owning the ring ----
+    def _publish(self, off: bool) -> None:
+        """Tell the kernel whether the policy decides; show the fallback episodes beside it."""
+        ring = self.ring
+        ring.set_policy_off(off)
+        closed_s, since = self.slot.episode_times()
+        since_ns = 0
+        if since is not None:
+            since_ns = max(1, ring.producer_clock() - int((time.monotonic() - since) * 1e9))
+        ring.record_fallbacks(self.slot.episodes, int(closed_s * 1e9), since_ns)
+
     def activate(self) -> None:
         """Take the ring over: attach, watch the model calls, tell the kernel who decides."""
-        self.slot.publish = self.ring.set_policy_off
+        self.slot.publish = self._publish
         if not self.slot.announce and self.slot.policy is not None:
             log.info("policy %s ready", self.slot.policy.name)
         self.slot.announce = True
@@ -143,8 +153,7 @@ class InferenceLoop:
         if self.timer not in self.watchdog.timers:
             self.watchdog.timers.append(self.timer)
         self.ring.attach()
-        if self.slot.policy is None:
-            self.ring.set_policy_off(True)
+        self._publish(self.slot.policy is None)
 
     def retire(self) -> None:
         """Let go of the ring without detaching it (a successor takes over)."""
@@ -158,9 +167,9 @@ class InferenceLoop:
         self.queues = queue_stats_for(ring)
         self._policies.clear()
         self._recent = None
-        self.slot.publish = ring.set_policy_off
+        self.slot.publish = self._publish
         ring.attach()
-        ring.set_policy_off(self.policy is None)
+        self._publish(self.policy is None)
 
     # ---- per-queue policies (teacher) ----
     def submit_policies(self, policies: dict[int, tuple[float, float]], ttl_ns: int) -> None:
@@ -333,8 +342,8 @@ class InferenceLoop:
 
     def _on_hang(self, ms: float) -> None:
         """From the watchdog thread: a model call has not answered within its limit."""
-        self.ring.set_policy_off(True)
         self.slot.episode_starts()
+        self._publish(True)
         log.error(
             "policy off: the model has not answered for %.0f ms (limit %d ms)",
             ms,

@@ -110,6 +110,11 @@ class PolicySlot:
                 self._off_seconds += time.monotonic() - self._off_since
                 self._off_since = None
 
+    def episode_times(self) -> tuple[float, float | None]:
+        """(seconds of the closed episodes, monotonic start of the open one or None)."""
+        with self._lock:
+            return self._off_seconds, self._off_since
+
     def off_seconds(self) -> float:
         """Total time spent in fallback episodes, the current one included."""
         since = self._off_since
