@@ -18,6 +18,8 @@ CFLAGS_CORE := -std=c11 -O2 -Wall -Wextra -Werror -fPIC -I$(ROOT)/kmod/core -I$(
 CORE_SRCS  := $(sort $(wildcard kmod/core/*.c))
 CORE_HDRS  := $(wildcard kmod/core/*.h kmod/include/*.h)
 PYTEST_ARGS ?=
+# The one version (aqmllm/__init__.py), for the C programs' --version.
+AQMLLM_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' aqmllm/__init__.py)
 
 .PHONY: all venv install test demo lint clean system-deps
 all: install core

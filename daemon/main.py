@@ -23,7 +23,6 @@ import sys
 import threading
 
 import zmq
-from aqmllm.bridge import layout
 from aqmllm.bridge.ring import Ring, RingError, low_timer_slack
 from aqmllm.daemon import pidfile
 from aqmllm.daemon.config import Config, ConfigError, load_config, sample_config
@@ -41,7 +40,7 @@ from aqmllm.daemon.state import (
 )
 from aqmllm.daemon.watchdog import Watchdog
 
-import aqmllm
+from aqmllm.console import add_version
 
 log = logging.getLogger("aqmllmd")
 
@@ -191,10 +190,6 @@ def run_server(cfg_path: str | None, overrides: list[str]) -> int:
     return 0
 
 
-def version_line(prog: str) -> str:
-    return f"{prog} {aqmllm.__version__} (ring ABI {layout.ABI_VERSION})"
-
-
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="aqmllmd",
@@ -219,11 +214,17 @@ def parser() -> argparse.ArgumentParser:
     )
     mode.add_argument("--sample-config", action="store_true", help="print a documented config")
     mode.add_argument("--gen-keys", action="store_true", help="print a CURVE key pair (z85)")
-    ap.add_argument("--version", action="version", version=version_line("aqmllmd"))
+    add_version(ap)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    from aqmllm.console import run
+
+    return run(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.sample_config:

@@ -13,11 +13,14 @@ import sys
 
 from aqmllm.models.checkpoint import ModelError
 
+from aqmllm.console import add_version
+
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="aqmllm model", description=__doc__.splitlines()[0])
     ap.add_argument("action", choices=("check", "seal"))
     ap.add_argument("paths", nargs="+", metavar="PATH", help="checkpoint folder or manifest")
+    add_version(ap)
     args = ap.parse_args(argv)
     from aqmllm.models.checkpoint import seal_checkpoint
     from aqmllm.models.probe import probe_policy
