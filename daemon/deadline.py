@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def on_time_mask(recs: np.ndarray, now_ns: int, margin_ns: int) -> np.ndarray | None:
-    """None when every packet is still queued at ``now_ns + margin_ns``, else the mask."""
+def on_time_mask(recs: np.ndarray, now_ns: int, margin_ns: int) -> tuple[np.ndarray | None, int]:
+    """(None, 0) when every packet is still queued at ``now_ns + margin_ns``, else
+    (the mask of those that are, how many are not)."""
     due = recs["t_ns"] + recs["est_wait_ns"]
     on_time = (due >= np.uint64(now_ns + margin_ns)) | (recs["rate_kbps"] == 0)
-    if int(np.count_nonzero(on_time)) == len(recs):
-        return None
-    return on_time
+    late = len(recs) - int(np.count_nonzero(on_time))
+    return (None, 0) if late == 0 else (on_time, late)

@@ -209,7 +209,8 @@ class InferenceLoop:
         if batch is None:
             return 0
         written = 0
-        policy = self.slot.current()  # a failed model is rebuilt when its retry is due
+        # The policy; a failed one is rebuilt when its retry is due.
+        policy = self.slot.policy or self.slot.current()
         if policy is None:
             self.stats.policy_off_records += len(batch)
             self.queues.add_off(batch)
@@ -223,7 +224,7 @@ class InferenceLoop:
                 self.cost.decay()  # all skipped: let a stale estimate decay
             else:
                 answer, t0 = self._decide(policy, recs)
-                checked = self._check(answer, recs, t0)
+                checked = None if answer is None else self._check(answer, recs, t0)
                 if checked is not None:
                     actions, elapsed_ns = checked
                     if now_ns is None and elapsed_ns > expect:  # slower than expected
@@ -263,32 +264,32 @@ class InferenceLoop:
         Behind a burst this is how the loop catches up with the ring: a
         record whose verdict could not arrive in time is not worth a model call.
         """
-        mask = on_time_mask(recs, now, self.settings.deadline_margin_us * 1000)
+        mask, late = on_time_mask(recs, now, self.settings.deadline_margin_us * 1000)
         if mask is None:
             return recs
-        self.stats.late_skipped += len(recs) - int(np.count_nonzero(mask))
+        self.stats.late_skipped += late
         self.queues.add_late(recs["queue_id"][~mask])
         return recs[mask]
 
     def _decide(self, policy: Policy, recs: np.ndarray) -> tuple[object, float]:
-        """One model call under the watchdog; (its raw answer or the exception, start time)."""
+        """One model call under the watchdog: (its raw answer, start time).
+
+        A model that raises is turned off here: the answer is then None.
+        """
         t0 = time.perf_counter()
         self.timer.busy_since = t0
         try:
             return policy.decide(recs), t0
+        except PolicyError as exc:
+            self.slot.off(str(exc))
         except Exception as exc:  # a model bug must not kill the loop
-            return exc, t0
+            self.slot.off(f"{type(exc).__name__}: {exc}")
         finally:
             self.timer.busy_since = 0.0
+        return None, t0
 
     def _check(self, answer: object, recs: np.ndarray, t0: float) -> tuple[np.ndarray, int] | None:
         """(valid actions, call time in ns), or None after turning the policy off."""
-        if isinstance(answer, PolicyError):
-            self.slot.off(str(answer))
-            return None
-        if isinstance(answer, Exception):
-            self.slot.off(f"{type(answer).__name__}: {answer}")
-            return None
         try:
             actions = check_actions(answer, len(recs), recs)
         except PolicyError as exc:
@@ -297,7 +298,8 @@ class InferenceLoop:
         now = time.perf_counter()
         elapsed_ns = int((now - t0) * 1e9)
         model_s = self._model_seconds(t0, now)
-        self.stats.model_call(model_s)
+        self.stats.latencies_us.append(model_s * 1e6)
+        self.stats.latency.observe(model_s)
         self.cost.add(model_s)
         if model_s * 1000 > self.settings.model_timeout_ms:
             self.stats.timeouts += 1
@@ -310,6 +312,8 @@ class InferenceLoop:
 
     def _model_seconds(self, t0: float, now: float) -> float:
         """The call's time, less any stretch the whole process stood still (see watchdog)."""
+        if now - t0 <= self.watchdog.limit_s:
+            return now - t0  # within the limit: nothing to forgive (the common case)
         seconds, forgiven = self.watchdog.model_time(t0, now)
         if forgiven:
             self.stats.stood_still += 1
@@ -324,10 +328,10 @@ class InferenceLoop:
         self, recs: np.ndarray, actions: np.ndarray, now: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """After a slow call: drop the verdicts that would now reach the queue too late."""
-        mask = on_time_mask(recs, now, self.settings.deadline_margin_us * 1000)
+        mask, late = on_time_mask(recs, now, self.settings.deadline_margin_us * 1000)
         if mask is None:
             return recs, actions
-        self.stats.late_skipped += len(recs) - int(np.count_nonzero(mask))
+        self.stats.late_skipped += late
         self.queues.add_late(recs["queue_id"][~mask])
         return recs[mask], actions[mask]
 

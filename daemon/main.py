@@ -107,9 +107,17 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
     stop = threading.Event()
 
     def build_new() -> DaemonState:
-        new_cfg = load_config(cfg_path, overrides)
-        previous = holder.view()
-        return build_state(new_cfg, previous.loop.ring, watchdog, holder.view, previous=previous)
+        try:
+            new_cfg = load_config(cfg_path, overrides)
+            previous = holder.get()
+            return build_state(
+                new_cfg, previous.loop.ring, watchdog, holder.view, previous=previous
+            )
+        except (BuildError, ConfigError, PolicyError, RingError) as exc:
+            raise BuildError(str(exc)) from None
+        except Exception as exc:  # a bug: say what it was, keep the running state
+            log.debug("reload", exc_info=True)
+            raise BuildError(f"{type(exc).__name__}: {exc}") from None
 
     reloader: Reloader[DaemonState] = Reloader(build_new)
 
@@ -127,7 +135,7 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
             if new is None:
                 log.error("SIGHUP: reload failed, the running configuration stays: %s", why)
             else:
-                old = holder.view()
+                old = holder.get()
                 if (new.cfg["daemon.log"], new.cfg["daemon.log_level"]) != (
                     old.cfg["daemon.log"],
                     old.cfg["daemon.log_level"],
@@ -136,7 +144,7 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
                 swap(old, new)
                 holder.current = new
                 log.info("SIGHUP: reloaded: %s", _describe(new))
-        current = holder.view()
+        current = holder.get()
         current.telemetry.tick(current.cfg["telemetry.interval_s"])
 
     signal.signal(signal.SIGTERM, on_term)
@@ -152,9 +160,9 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
             ring.geometry.vd_entries,
             _describe(state),
         )
-        drive(lambda: holder.view().loops, watchdog, stop, on_idle)
+        drive(lambda: holder.current.loops, watchdog, stop, on_idle)  # type: ignore[union-attr]
     finally:
-        last = holder.view()
+        last = holder.get()
         retire(last)
         pidfile.remove(last.cfg["daemon.pidfile"])
         log.info("detached")

@@ -67,6 +67,8 @@ class DaemonCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         v = self.view()
+        if v is None:  # scraped before the first state is built
+            return
         loop = v.loop
         yield from self._info(v, loop)
         yield from self._loop(loop)
@@ -189,7 +191,7 @@ class DaemonCollector(Collector):
         try:
             values = ring.counters()
             age_ns = ring.heartbeat_age_ns()
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, KeyError):
             return  # the ring closed under the scrape (shutdown, a restarted producer)
         yield _gauge(
             "heartbeat_age_seconds",

@@ -44,21 +44,25 @@ class DaemonState:
     teacher: TeacherLoop | None
     telemetry: Telemetry
     mode: str = "packet"
+    # Every loop on the ring, stepped in this order by the driver (an interval loop joins here).
+    loops: tuple[InferenceLoop, ...] = ()
 
-    @property
-    def loops(self) -> list[InferenceLoop]:
-        """Every loop on the ring, stepped in this order by the driver."""
-        return [self.loop]
+    def __post_init__(self) -> None:
+        if not self.loops:
+            self.loops = (self.loop,)
 
 
 class StateHolder:
-    """The current state; telemetry and the driver read it through ``view()``."""
+    """The current state; telemetry reads it through ``view()`` (None until the first is built)."""
 
     def __init__(self) -> None:
         self.current: DaemonState | None = None
 
-    def view(self) -> DaemonState:
-        assert self.current is not None
+    def view(self) -> DaemonState | None:
+        return self.current
+
+    def get(self) -> DaemonState:
+        assert self.current is not None, "no daemon state yet"
         return self.current
 
 
@@ -180,7 +184,7 @@ def swap(old: DaemonState, new: DaemonState) -> None:
     if old.teacher is not None:
         old.teacher.stop(wait=False)
     activate(new)
-    old.telemetry.close(keep=new.telemetry)
+    old.telemetry.close(keep=new.telemetry, wait=False)
     old_pid, new_pid = old.cfg["daemon.pidfile"], new.cfg["daemon.pidfile"]
     if old_pid != new_pid:
         try:

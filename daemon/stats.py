@@ -82,10 +82,6 @@ class LoopStats:
     latencies_us: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
     latency: Histogram = field(default_factory=lambda: Histogram(LATENCY_BOUNDS_S))
 
-    def model_call(self, seconds: float) -> None:
-        self.latencies_us.append(seconds * 1e6)
-        self.latency.observe(seconds)
-
     def count_actions(self, actions: np.ndarray) -> None:
         counts = np.bincount(actions, minlength=4)
         self.by_action["pass"] += int(counts[layout.ACT_PASS])
@@ -116,6 +112,7 @@ class QueueStats:
         self._sn = 0
         self._bucketed = 0  # samples before this index are in the histograms
         self._bucket_at = 0.0  # bucket what is pending after this time, however little
+        self._batches = 0
         self.sojourn = {name: Histogram(SOJOURN_BOUNDS_S) for name in CLASSES.values()}
 
     def _count(self, q: np.ndarray) -> np.ndarray:
@@ -131,9 +128,12 @@ class QueueStats:
         self._sq[self._si : end] = np.minimum(take["queue_id"], self.nqueues - 1)
         self._sv[self._si : end] = take["sojourn_ns"]
         self._sc[self._si : end] = take["cls"]
+        self._batches += 1
         if end == SAMPLES or end - self._bucketed >= BUCKET_EVERY:
             self._bucket(end)
-        elif end > self._bucketed and time.monotonic() > self._bucket_at:
+        elif (
+            self._batches % 16 == 0 and end > self._bucketed and time.monotonic() > self._bucket_at
+        ):
             self._bucket(end)  # a quiet ring: samples reach the histogram within a second
         self._si = end % SAMPLES
         self._sn = min(self._sn + n, SAMPLES)

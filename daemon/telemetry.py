@@ -16,6 +16,7 @@ that cannot be had fails the reload, not the daemon.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,7 +125,12 @@ class MetricsServer:
                 f" {exc.strerror or exc}"
             ) from None
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop serving; ``wait=False`` does it in the background (shutdown() waits out
+        the server's 0.5 s poll, which a reload must not add to the packet loop)."""
+        if not wait:
+            threading.Thread(target=self.close, name="prometheus-close", daemon=True).start()
+            return
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5.0)
@@ -169,12 +175,14 @@ class Telemetry:
             raise
 
     def tick(self, interval_s: float) -> None:
-        if self.pub is not None:
-            self.pub.tick(self.view(), interval_s)
+        view = self.view() if self.pub is not None else None
+        if view is not None:
+            self.pub.tick(view, interval_s)  # type: ignore[union-attr]
 
-    def close(self, keep: Telemetry | None = None) -> None:
+    def close(self, keep: Telemetry | None = None, wait: bool = True) -> None:
         """Close every part, except those ``keep`` also uses."""
         kept = (keep.pub, keep.http) if keep is not None else ()
-        for part in (self.pub, self.http):
-            if part is not None and part not in kept:
-                part.close()
+        if self.pub is not None and self.pub not in kept:
+            self.pub.close()
+        if self.http is not None and self.http not in kept:
+            self.http.close(wait)
