@@ -46,6 +46,8 @@ log = logging.getLogger("aqmllmd")
 
 __all__ = ["InferenceLoop", "LoopSettings", "LoopStats", "QueueStats"]
 
+FAILED = object()  # what _decide answers for a model that raised (and is now off)
+
 
 @dataclass
 class LoopSettings:
@@ -224,7 +226,7 @@ class InferenceLoop:
                 self.cost.decay()  # all skipped: let a stale estimate decay
             else:
                 answer, t0 = self._decide(policy, recs)
-                checked = None if answer is None else self._check(answer, recs, t0)
+                checked = None if answer is FAILED else self._check(answer, recs, t0)
                 if checked is not None:
                     actions, elapsed_ns = checked
                     if now_ns is None and elapsed_ns > expect:  # slower than expected
@@ -274,7 +276,7 @@ class InferenceLoop:
     def _decide(self, policy: Policy, recs: np.ndarray) -> tuple[object, float]:
         """One model call under the watchdog: (its raw answer, start time).
 
-        A model that raises is turned off here: the answer is then None.
+        A model that raises is turned off here: the answer is then FAILED.
         """
         t0 = time.perf_counter()
         self.timer.busy_since = t0
@@ -286,7 +288,7 @@ class InferenceLoop:
             self.slot.off(f"{type(exc).__name__}: {exc}")
         finally:
             self.timer.busy_since = 0.0
-        return None, t0
+        return FAILED, t0
 
     def _check(self, answer: object, recs: np.ndarray, t0: float) -> tuple[np.ndarray, int] | None:
         """(valid actions, call time in ns), or None after turning the policy off."""
