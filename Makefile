@@ -27,6 +27,8 @@ CORE_A     := $(BUILD)/libaqmcore.a
 export AQMLLM_CORE_LIB := $(CORE_A)
 PYTEST_ARGS ?=
 TEST_DEPS  :=
+# The one version (aqmllm/__init__.py), for the C programs' --version.
+AQMLLM_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' aqmllm/__init__.py)
 
 .PHONY: all venv install test demo lint clean system-deps
 # make test: nothing (test builds what it needs itself).
@@ -54,12 +56,17 @@ $(EXT_STAMP): $(VENV)/.stamp setup.py mk/cdef.py bridge/ffi_build.py models/ffi_
 # make test: builds it (the venv and the extensions) first.
 venv install: $(EXT_STAMP)
 
-# System tools some tests use (man page lint); best effort, tests skip without them.
+# System tools some tests use (man page lint; promtool and a Prometheus server for
+# the metrics tests); best effort, tests skip without them.
 system-deps:
 	@command -v mandoc >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && apt-get install -y -qq mandoc) >/dev/null 2>&1; } || \
 	  echo "note: mandoc unavailable; the man-page lint tests will be skipped"
-# make test: mandoc, for tests/kmod/test_man_lint.py.
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) >/dev/null 2>&1; } || \
+	  echo "note: prometheus unavailable; the promtool and scrape tests will be skipped"
+# make test: mandoc for tests/kmod/test_man_lint.py, promtool and prometheus for the metrics tests.
 TEST_DEPS += system-deps
 
 # make test: nothing (ruff runs on its own).

@@ -1,23 +1,34 @@
-"""aqmllmctl: attach the AQM "llm" to a pipe, show and set the module's
-sysctls, and print live counters from the ring (text or JSON).
+"""aqmllmctl: configure and inspect the dn_aqm_llm queue manager.
 
-    aqmllmctl pipe 1 config bw 100Mbit/s queue 1000 aqm llm fallback pie [--dry-run]
-    aqmllmctl sysctl show
-    aqmllmctl sysctl set batch_size=128 fallback=dualpi2
-    aqmllmctl stats [--json] [--ring PATH]
+aqmllmctl pipe N config [bw RATE] [delay MS] [queue N[KB|B]] aqm llm [fallback NAME] [--dry-run]
+aqmllmctl sysctl show
+aqmllmctl sysctl set NAME=VALUE ...
+aqmllmctl stats [-w SECONDS] [--json] [--ring PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
-from pathlib import Path
 
+from aqmllm.bridge import layout
 from aqmllm.bridge.dnmsg import DnMsgError, PipeConfig, build_pipe_config, parse_rate, send
+from aqmllm.bridge.ring import RingError
+
+import aqmllm
 
 SYSCTL_PREFIX = "net.inet.ip.dummynet.llm."
+PIPE_USAGE = (
+    "usage: aqmllmctl pipe N config [bw RATE] [delay MS] [queue N|NKB|NB] aqm llm"
+    " [fallback dualpi2|pie|codel] [--dry-run]\n\n"
+    "Attach the AQM llm to dummynet pipe N (the IP_DUMMYNET3 message stock ipfw cannot build\n"
+    "for a new AQM name). bw: e.g. 100Mbit/s; delay: milliseconds; queue: packets, or bytes\n"
+    "with K (x1024) or B as in ipfw; fallback: the AQM that decides when the daemon does not\n"
+    "(default: the module's sysctl). --dry-run prints the message in hexadecimal instead."
+)
 
 
 class CtlError(RuntimeError):
@@ -26,6 +37,23 @@ class CtlError(RuntimeError):
 
 def _is_freebsd() -> bool:
     return sys.platform.startswith("freebsd")
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise CtlError(f"{name} {value!r} is not an integer") from None
+
+
+def _queue(cfg: PipeConfig, value: str) -> None:
+    """ipfw's queue sizes: N packets, NK or NKB (x1024 bytes), NB or Nbytes."""
+    m = re.fullmatch(r"(\d+)\s*(k|kb|kbytes|b|by|bytes)?", value.strip(), re.IGNORECASE)
+    if m is None:
+        raise CtlError(f"queue {value!r}: expected packets (1000), or bytes (64KB, 65536B)")
+    n, unit = int(m.group(1)), (m.group(2) or "").lower()
+    cfg.queue_bytes = bool(unit)
+    cfg.queue_pkts = n * 1024 if unit.startswith("k") else n
 
 
 def parse_pipe_words(pipe: str, words: list[str]) -> PipeConfig:
@@ -48,7 +76,7 @@ def parse_pipe_words(pipe: str, words: list[str]) -> PipeConfig:
         elif word == "delay":
             cfg.delay_ms = _int(word, value)
         elif word == "queue":
-            cfg.queue_pkts = _int(word, value)
+            _queue(cfg, value)
         elif word == "aqm":
             if value != "llm":
                 raise CtlError(f"aqm {value!r}: only llm is configured here (ipfw does the rest)")
@@ -56,17 +84,10 @@ def parse_pipe_words(pipe: str, words: list[str]) -> PipeConfig:
         elif word == "fallback":
             cfg.fallback = value
         else:
-            raise CtlError(f"unknown pipe option {word!r}")
+            raise CtlError(f"unknown pipe option {word!r} (bw, delay, queue, aqm, fallback)")
     if not seen_aqm:
         raise CtlError("missing 'aqm llm'")
     return cfg
-
-
-def _int(name: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise CtlError(f"{name} {value!r} is not an integer") from None
 
 
 def cmd_pipe(args: argparse.Namespace) -> int:
@@ -89,6 +110,8 @@ def cmd_sysctl(args: argparse.Namespace) -> int:
         )
     if args.action == "show":
         return subprocess.run(["sysctl", SYSCTL_PREFIX.rstrip(".")]).returncode
+    if not args.assignments:
+        raise CtlError("sysctl set needs NAME=VALUE, e.g. batch_size=128")
     for item in args.assignments:
         if "=" not in item:
             raise CtlError(f"{item!r}: expected name=value")
@@ -96,78 +119,88 @@ def cmd_sysctl(args: argparse.Namespace) -> int:
     return subprocess.run(["sysctl", *names]).returncode
 
 
-def read_stats(ring_path: str | None) -> dict[str, int]:
-    if _is_freebsd() and ring_path is None:
-        from aqmllm.bridge import freebsd_dev
-
-        fd, _ = freebsd_dev.open_device()
-        try:
-            return freebsd_dev.device_stats(fd)
-        finally:
-            import os
-
-            os.close(fd)
-    import mmap
-
-    import numpy as np
-    from aqmllm.bridge.layout import COUNTER_NAMES, HEADER_DTYPE, MAGIC
-
-    path = Path(ring_path or "/dev/shm/aqmllm")
-    try:
-        with (
-            open(path, "rb") as f,
-            mmap.mmap(f.fileno(), HEADER_DTYPE.itemsize, prot=mmap.PROT_READ) as m,
-        ):
-            hdr = np.frombuffer(m, dtype=HEADER_DTYPE, count=1)[0].copy()
-    except FileNotFoundError:
-        raise CtlError(f"{path}: no ring here (is the producer running?)") from None
-    except ValueError:
-        raise CtlError(f"{path}: too small to be a ring") from None
-    if int(hdr["magic"]) != MAGIC:
-        raise CtlError(f"{path}: not an aqmllm ring (bad magic)")
-    out = {name: int(hdr["counters"][i]) for name, i in sorted(COUNTER_NAMES.items())}
-    out["rec_prod"] = int(hdr["rec_prod"])
-    out["rec_cons"] = int(hdr["rec_cons"])
-    out["daemon_state"] = int(hdr["daemon_state"])
-    out["daemon_pid"] = int(hdr["daemon_pid"])
-    return out
-
-
 def cmd_stats(args: argparse.Namespace) -> int:
-    stats = read_stats(args.ring)
-    if args.json:
-        print(json.dumps(stats, indent=2, sort_keys=True))
-    else:
-        width = max(len(k) for k in stats)
-        for k, v in stats.items():
-            print(f"{k:<{width}}  {v}")
+    from aqmllm.bridge.ctl_stats import default_ring, render, stats
+
+    if args.w < 0:
+        raise CtlError(f"-w {args.w}: the interval must be a positive number of seconds")
+    doc = stats(args.ring or default_ring(), args.w)
+    print(json.dumps(doc, indent=2, sort_keys=True) if args.json else render(doc))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="aqmllmctl", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("pipe", help="attach the AQM llm to a dummynet pipe")
-    p.add_argument("pipe")
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="aqmllmctl",
+        description="Configure and inspect the dn_aqm_llm queue manager: attach the AQM llm to"
+        " a dummynet pipe, show and set its sysctls, and show live counters from the ring.",
+        epilog="See aqmllmctl(8).",
+    )
+    ap.add_argument(
+        "--version",
+        action="version",
+        version=f"aqmllmctl {aqmllm.__version__} (ring ABI {layout.ABI_VERSION})",
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    p = sub.add_parser(
+        "pipe",
+        help="attach the AQM llm to a dummynet pipe",
+        usage=PIPE_USAGE.split("\n", 1)[0].removeprefix("usage: "),
+        add_help=False,
+    )
+    p.add_argument("pipe", metavar="N")
     p.add_argument("words", nargs=argparse.REMAINDER)
     p.add_argument("--dry-run", action="store_true", help="print the message, do not send")
     s = sub.add_parser("sysctl", help="show or set net.inet.ip.dummynet.llm.*")
     s.add_argument("action", choices=("show", "set"))
-    s.add_argument("assignments", nargs="*")
-    t = sub.add_parser("stats", help="live counters from the ring")
-    t.add_argument("--json", action="store_true")
-    t.add_argument("--ring", help="Linux shared-memory ring file (default /dev/shm/aqmllm)")
-    args = ap.parse_args(argv)
+    s.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
+    t = sub.add_parser("stats", help="live counters from the ring, with rates over -w seconds")
+    t.add_argument(
+        "-w",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="read twice, SECONDS apart, and show rates per second",
+    )
+    t.add_argument("--json", action="store_true", help="one JSON document for machines")
+    t.add_argument(
+        "--ring",
+        metavar="PATH",
+        help="the ring: /dev/aqmllm on FreeBSD, a shared-memory file elsewhere"
+        " (default /dev/shm/aqmllm)",
+    )
+    return ap
+
+
+def _pipe_help(argv: list[str]) -> bool:
+    """`pipe ... --help`: the words after `pipe` are free-form, so argparse never sees it."""
+    return bool(argv) and argv[0] == "pipe" and any(w in ("-h", "--help") for w in argv[1:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from aqmllm.console import run
+
+    return run(lambda: _main(list(sys.argv[1:] if argv is None else argv)))
+
+
+def _main(argv: list[str]) -> int:
+    if _pipe_help(argv):
+        print(PIPE_USAGE)
+        return 0
+    args = parser().parse_args(argv)
     if args.cmd == "pipe" and "--dry-run" in args.words:
         args.words.remove("--dry-run")
         args.dry_run = True
     try:
         return {"pipe": cmd_pipe, "sysctl": cmd_sysctl, "stats": cmd_stats}[args.cmd](args)
-    except (CtlError, DnMsgError) as exc:
+    except (CtlError, DnMsgError, RingError) as exc:  # a ring of another ABI too: exit 2
         print(f"aqmllmctl: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # the reader went away: aqmllm.console ends quietly
     except OSError as exc:
-        print(f"aqmllmctl: {exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"aqmllmctl: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
 
 

@@ -84,8 +84,9 @@ class PipeConfig:
     pipe: int
     bandwidth_bps: int = 0  # 0: unlimited
     delay_ms: int = 0
-    queue_pkts: int = 0  # 0: dummynet's default
+    queue_pkts: int = 0  # 0: dummynet's default; in bytes when queue_bytes
     fallback: str | None = None  # None: the module's sysctl default
+    queue_bytes: bool = False  # the queue size is in bytes (ipfw's "queue NKB", "queue NB")
 
 
 def build_pipe_config(cfg: PipeConfig) -> bytes:
@@ -93,8 +94,11 @@ def build_pipe_config(cfg: PipeConfig) -> bytes:
         raise DnMsgError(f"pipe number {cfg.pipe} is outside 1..{DN_MAX_ID - 1}")
     if cfg.fallback is not None and cfg.fallback not in FALLBACKS:
         raise DnMsgError(f"fallback {cfg.fallback!r}: expected one of {', '.join(FALLBACKS)}")
-    if not 0 <= cfg.delay_ms < 10000 or not 0 <= cfg.queue_pkts < 2**31:
-        raise DnMsgError("delay or queue size out of range")
+    if not 0 <= cfg.delay_ms < 10000:
+        raise DnMsgError(f"delay {cfg.delay_ms} ms is out of range (0..9999 ms)")
+    if not 0 <= cfg.queue_pkts < 2**31:
+        unit = "bytes" if cfg.queue_bytes else "packets"
+        raise DnMsgError(f"queue {cfg.queue_pkts} {unit} is out of range (0..{2**31 - 1})")
     out = bytearray(_dn_id(SIZES["dn_id"], DN_CMD_CONFIG, 0, DN_API_VERSION))
 
     sch = bytearray(SIZES["dn_sch"])
@@ -123,7 +127,8 @@ def build_pipe_config(cfg: PipeConfig) -> bytes:
     fs = bytearray(SIZES["dn_fs"])
     fs[0:8] = _dn_id(SIZES["dn_fs"], DN_FS)
     o = OFFSETS["dn_fs"]
-    struct.pack_into("<IIi", fs, o["fs_nr"], cfg.pipe + 2 * DN_MAX_ID, DN_IS_AQM, cfg.queue_pkts)
+    flags = DN_IS_AQM | (DN_QSIZE_BYTES if cfg.queue_bytes else 0)
+    struct.pack_into("<IIi", fs, o["fs_nr"], cfg.pipe + 2 * DN_MAX_ID, flags, cfg.queue_pkts)
     struct.pack_into("<I", fs, o["sched_nr"], cfg.pipe + DN_MAX_ID)
     struct.pack_into("<4i", fs, o["par"], -1, -1, -1, -1)
     out += fs

@@ -10,3 +10,7 @@ class RingError(RuntimeError):
 
 class AbiMismatch(RingError):
     """The producer speaks another version of the ring ABI."""
+
+
+class RingBusy(RingError):
+    """Another daemon owns the ring."""

@@ -69,7 +69,13 @@ def open_device(path: str = "/dev/aqmllm") -> tuple[int, int]:
     except PermissionError:
         raise DeviceError(f"{path}: permission denied (the device is root-only)") from None
     try:
-        info = _call(fd, IOC_INFO, "struct aqmllm_info")
+        try:
+            info = _call(fd, IOC_INFO, "struct aqmllm_info")
+        except OSError as exc:
+            raise DeviceError(
+                f"{path}: not the aqmllm device ({os.strerror(exc.errno or 0)});"
+                " ring.path should be /dev/aqmllm"
+            ) from None
         if info.abi_version != lib.AQMLLM_ABI_VERSION:
             raise DeviceError(
                 f"{path}: kernel ring ABI {info.abi_version}, this daemon"
@@ -91,7 +97,9 @@ def attach(fd: int) -> None:
         )
     except OSError as exc:
         if exc.errno == errno.EBUSY:
-            raise DeviceError("another aqmllmd is attached to the ring") from None
+            raise DeviceError(
+                "another aqmllmd is attached to /dev/aqmllm (one daemon per ring); stop it first"
+            ) from None
         raise DeviceError(f"attach failed: {os.strerror(exc.errno or 0)}") from None
 
 

@@ -10,6 +10,9 @@ through :mod:`aqmllm.bridge.layout`; nothing here restates it.
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
+import logging
 import mmap
 import os
 import select
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from aqmllm.bridge import layout
 from aqmllm.bridge._aqmcore import ffi, lib
-from aqmllm.bridge.errors import AbiMismatch, RingError  # callers catch them from here
+from aqmllm.bridge.errors import AbiMismatch, RingBusy, RingError  # callers catch them from here
 
 HDR = "struct aqmllm_region_hdr"
 PROB_MAX = 2**32 - 1
@@ -57,6 +60,72 @@ def low_timer_slack() -> bool:
         return False
 
 
+log = logging.getLogger("aqmllmd")
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_header(path: str | os.PathLike[str]) -> np.ndarray:
+    """A copy of a shm ring file's header, read-only: nothing is attached or kept mapped.
+
+    Raises RingError when the file is missing, unreadable, too small, not
+    an aqmllm ring (AbiMismatch: of another ABI version).
+    """
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            if os.fstat(f.fileno()).st_size < layout.HEADER_DTYPE.itemsize:
+                raise RingError(f"{p}: too small to be a ring")
+            with mmap.mmap(f.fileno(), layout.HEADER_DTYPE.itemsize, prot=mmap.PROT_READ) as m:
+                hdr = np.frombuffer(m, dtype=layout.HEADER_DTYPE, count=1)[0].copy()
+    except FileNotFoundError:
+        raise RingError(f"{p}: no ring here (is the producer running?)") from None
+    except IsADirectoryError:
+        raise RingError(f"{p}: is a directory, not a ring file") from None
+    except OSError as exc:
+        raise RingError(f"{p}: cannot read the ring: {exc.strerror or exc}") from None
+    if int(hdr["magic"]) != layout.MAGIC:
+        raise RingError(f"{p}: not an aqmllm ring (bad magic)")
+    if int(hdr["abi_version"]) != layout.ABI_VERSION:
+        raise AbiMismatch(
+            f"{p}: ring ABI version {int(hdr['abi_version'])}, this build speaks"
+            f" version {layout.ABI_VERSION}; upgrade the older side"
+        )
+    return hdr
+
+
+def ring_owner(path: str | os.PathLike[str]) -> int | None:
+    """The pid of the daemon holding a shm ring's owner lock, None if it is free.
+
+    A shared lock cannot be had while an owner holds its exclusive one; the
+    owner's pid is then the header's.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        try:
+            return int(read_header(path)["daemon_pid"]) or -1
+        except RingError:
+            return -1
+    finally:
+        os.close(fd)  # drops the shared lock, if it was had
+    return None
+
+
 def _is_pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
@@ -88,6 +157,8 @@ class Ring:
         self._device = device
         self._sleep = SLEEP_MIN_S
         self._identity = self._file_identity(os.fstat(fd)) if fd is not None else None
+        self._claimed = False  # this mapping holds the ring's owner lock
+        self._attached = False  # this mapping attached (and so detaches on close)
         self.name = name
         if len(buf) < ffi.sizeof(HDR):
             raise RingError(f"{name}: {len(buf)} bytes is smaller than the ring header")
@@ -125,6 +196,10 @@ class Ring:
             raise RingError(f"{p}: no ring here (is the producer running?)") from None
         except PermissionError:
             raise RingError(f"{p}: permission denied (the daemon needs read/write)") from None
+        except IsADirectoryError:
+            raise RingError(f"{p}: is a directory, not a ring file") from None
+        except OSError as exc:
+            raise RingError(f"{p}: cannot open the ring: {exc.strerror}") from None
         try:
             size = os.fstat(fd).st_size
             if size < ffi.sizeof(HDR):
@@ -157,6 +232,15 @@ class Ring:
             is_dev = Path(path).is_char_device()
         except OSError:
             is_dev = False
+        if Path(path).is_dir():
+            raise RingError(f"{path}: is a directory, not a ring file")
+        if is_dev and not sys.platform.startswith("freebsd"):
+            raise RingError(
+                f"{path}: a character device; the aqmllm device exists only on FreeBSD"
+                " (dn_aqm_llm), elsewhere ring.path names a shared-memory ring file"
+            )
+        if not is_dev and Path(path).exists() and not Path(path).is_file():
+            raise RingError(f"{path}: neither a ring file nor the aqmllm device")
         return cls.open_device(path) if is_dev else cls.open_shm(path)
 
     def _validate(self, mapped: int) -> Geometry:
@@ -220,20 +304,73 @@ class Ring:
         except OSError:
             return True
 
+    # ---- ownership: one daemon per ring ----
+    def claim(self) -> int | None:
+        """Become the ring's one daemon, or raise RingBusy naming the owner.
+
+        The kernel device refuses a second daemon itself (EBUSY at attach);
+        a shm ring is claimed with an exclusive advisory lock on its file,
+        which the kernel releases when the owner dies, however it dies.  A
+        free lock under a header that still names a live-looking owner means
+        that owner died without detaching (kill -9): it is taken over, and
+        its pid is returned so the caller can say so.
+        """
+        if self._device or self._fd is None or self._claimed:
+            return None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise RingError(f"{self.name}: cannot lock the ring: {exc.strerror}") from None
+            owner = int(self.hdr["daemon_pid"])
+            if owner:
+                why = f"another aqmllmd (pid {owner}) owns this ring; stop it first"
+            else:
+                why = "another process holds this ring's lock"
+            raise RingBusy(f"{self.name}: {why} (one daemon per ring)") from None
+        self._claimed = True
+        previous = int(self.hdr["daemon_pid"])
+        if (
+            previous
+            and previous != os.getpid()
+            and int(self.hdr["daemon_state"]) != int(lib.AQMLLM_DS_DETACHED)
+        ):
+            return previous
+        return None
+
     # ---- daemon line ----
     def attach(self) -> None:
+        stale = self.claim()
+        if stale is not None:
+            log.warning(
+                "%s: taking the ring over from pid %d, which %s without detaching",
+                self.name,
+                stale,
+                "still runs but does not hold the lock" if pid_alive(stale) else "died",
+            )
         self.hdr["daemon_pid"] = os.getpid()
+        self._attached = True
         self.heartbeat()
         self.hdr["daemon_state"] = lib.AQMLLM_DS_ATTACHED
 
     def set_policy_off(self, off: bool) -> None:
         self.hdr["daemon_state"] = lib.AQMLLM_DS_POLICY_OFF if off else lib.AQMLLM_DS_ATTACHED
 
+    def record_fallbacks(self, episodes: int, closed_ns: int, since_ns: int) -> None:
+        """The daemon's fallback episodes, for display (aqmllmctl stats)."""
+        self.hdr["daemon_fallbacks"] = episodes
+        self.hdr["daemon_fallback_ns"] = closed_ns
+        self.hdr["daemon_fallback_since_ns"] = since_ns
+
     def detach(self) -> None:
         self.hdr["daemon_state"] = lib.AQMLLM_DS_DETACHED
 
     def producer_clock(self) -> int:
         return max(int(self._cell["producer_clock_ns"]), self.last_clock_ns)
+
+    def heartbeat_age_ns(self) -> int:
+        """How old the daemon's heartbeat is on the producer's clock (0 if just echoed)."""
+        return max(0, int(self._cell["producer_clock_ns"]) - int(self._cell["heartbeat_ns"]))
 
     def heartbeat(self) -> None:
         """Echo the producer's clock: the producer judges liveness by it."""
@@ -407,10 +544,13 @@ class Ring:
         return {name: int(c[i]) for name, i in sorted(layout.COUNTER_NAMES.items())}
 
     def close(self) -> None:
-        try:
-            self.detach()
-        except (ValueError, TypeError):
-            pass
+        # Only the mapping that attached detaches: one refused by the owner
+        # lock must not take the ring from under the daemon that has it.
+        if self._attached:
+            try:
+                self.detach()
+            except (ValueError, TypeError):
+                pass
         self.hdr = None  # type: ignore[assignment]
         self.records = self.verdicts = None  # type: ignore[assignment]
         self._cell.clear()
@@ -428,8 +568,9 @@ class Ring:
                     freebsd_dev.detach(self._fd)
                 except (ImportError, OSError):
                     pass
-            os.close(self._fd)
+            os.close(self._fd)  # releases the owner lock with the descriptor
             self._fd = None
+            self._claimed = self._attached = False
 
     def __enter__(self) -> Ring:
         return self

@@ -81,7 +81,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "telemetry": {
         "zmq_pub": Key(str, "tcp://127.0.0.1:5557", doc="ZeroMQ PUB endpoint; empty: off"),
-        "prometheus_port": Key(int, 9557, 0, 65535, doc="loopback HTTP port; 0: off"),
+        "prometheus_port": Key(int, 9557, 0, 65535, doc="Prometheus HTTP port (/metrics); 0: off"),
+        "prometheus_bind": Key(
+            str,
+            "127.0.0.1",
+            doc="address the Prometheus endpoint listens on (loopback by default;"
+            " 0.0.0.0 or :: for every interface)",
+        ),
         "interval_s": Key(float, 1.0, 0.05, 3600.0, doc="publication period"),
     },
     "server": {
@@ -91,7 +97,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "public_key": Key(str, "", doc="CURVE public key of the server (z85)"),
     },
     "daemon": {
-        "pidfile": Key(str, "", doc="write the pid here"),
+        "pidfile": Key(
+            str,
+            "",
+            doc="write the pid here when run without daemon(8); leave empty under rc.d"
+            " (daemon(8) writes the pid files there)",
+        ),
         "log": Key(str, "stderr", choices=("stderr", "syslog"), doc="log destination"),
         "log_level": Key(
             str, "info", choices=("debug", "info", "warning", "error"), doc="log level"

@@ -1,19 +1,26 @@
-"""The inference loop of aqmllmd.
+"""The per-packet loop of aqmllmd: one batch of records, one verdict each.
 
-One step reads up to ``batch_size`` records (zero-copy), asks the policy
-for one action per record, drops the verdicts that would arrive after the
-packet's expected dequeue, writes the rest and hands the slots back.  A
-failing model (exception, NaN, bad codes, too slow) switches the daemon to
-"policy off" — the kernel then decides with its fallback — and is retried
-later; the loop itself never dies of it.  A model that hangs is caught by
-a watchdog thread while :meth:`InferenceLoop.run` drives the loop.
+A step reads as a sentence: **take** up to ``batch_size`` records (zero-copy),
+keep those whose verdict can still arrive **on time** (before the packet's
+expected dequeue, allowing for the expected cost of the model call),
+**decide** (one model call, watched by the watchdog), **check** the answer
+(valid codes, no mark on Not-ECT, within the time limit, still on time),
+**write** the verdicts and hand the slots back.  A failing model switches
+the loop to "policy off" -- the kernel decides with its fallback -- and is
+rebuilt later (:mod:`aqmllm.daemon.policy_slot`); the loop itself never
+dies of it.
+
+The parts live in their own units: statistics (:mod:`.stats`), the cost
+estimate (:mod:`.cost`), the deadline filter (:mod:`.deadline`), the
+watchdog (:mod:`.watchdog`) and the blocking driver that waits on the ring,
+steps the loops and follows a restarted producer (:mod:`.driver`).
 
 Per-queue policies (from the teacher, :mod:`aqmllm.daemon.teacher`) are
 handed over through :meth:`InferenceLoop.submit_policies` and written by
 the loop itself, so the ring keeps a single writer.
 
 ``step(now_ns)`` can be driven on simulated time (ns-3); ``run()`` is the
-blocking loop of the real daemon.
+blocking loop of a daemon with this one loop.
 """
 
 from __future__ import annotations
@@ -23,107 +30,23 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from aqmllm.bridge import layout
 from aqmllm.bridge.ring import Ring, RingError
+from aqmllm.daemon.cost import CostEstimate
+from aqmllm.daemon.deadline import on_time_mask
 from aqmllm.daemon.policies import Policy, PolicyError, check_actions
+from aqmllm.daemon.policy_slot import PolicySlot, PolicySource
+from aqmllm.daemon.stats import LoopStats, QueueStats
+from aqmllm.daemon.watchdog import CallTimer, Watchdog
 
 log = logging.getLogger("aqmllmd")
 
-SAMPLES = 8192  # sojourn samples kept for the per-queue delay percentiles
-SAMPLES_PER_BATCH = 64
+__all__ = ["InferenceLoop", "LoopSettings", "LoopStats", "QueueStats"]
 
-
-@dataclass
-class LoopStats:
-    batches: int = 0
-    records: int = 0
-    verdicts: int = 0
-    late_skipped: int = 0
-    no_space: int = 0
-    by_action: dict[str, int] = field(default_factory=lambda: {"pass": 0, "drop": 0, "mark": 0})
-    failures: int = 0
-    timeouts: int = 0
-    stood_still: int = 0  # slow batches explained by the whole process being stopped
-    policy_off_records: int = 0
-    policies_written: int = 0
-    resyncs: int = 0
-    latencies_us: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
-
-    def latency_percentiles(self) -> dict[str, float]:
-        if not self.latencies_us:
-            return {}
-        arr = np.array(list(self.latencies_us), dtype=np.float64)  # one atomic copy
-        p50, p99, p999 = np.percentile(arr, [50, 99, 99.9])
-        return {"p50_us": float(p50), "p99_us": float(p99), "p999_us": float(p999)}
-
-
-class QueueStats:
-    """Per-queue counters and recent sojourn samples, updated per batch."""
-
-    def __init__(self, nqueues: int) -> None:
-        self.nqueues = nqueues
-        self.records = np.zeros(nqueues, dtype=np.int64)
-        self.actions = np.zeros((nqueues, 4), dtype=np.int64)  # by action code
-        self.late = np.zeros(nqueues, dtype=np.int64)
-        self.off = np.zeros(nqueues, dtype=np.int64)
-        self._sq = np.zeros(SAMPLES, dtype=np.uint32)
-        self._sv = np.zeros(SAMPLES, dtype=np.uint32)
-        self._si = 0
-        self._sn = 0
-
-    def _count(self, q: np.ndarray) -> np.ndarray:
-        return np.bincount(q, minlength=self.nqueues)[: self.nqueues]
-
-    def add_records(self, recs: np.ndarray) -> None:
-        q = np.minimum(recs["queue_id"], self.nqueues - 1)
-        self.records += self._count(q)
-        step = max(1, len(recs) // SAMPLES_PER_BATCH)
-        take = recs[::step][: SAMPLES - self._si]  # contiguous; wraps next batch
-        n = len(take)
-        self._sq[self._si : self._si + n] = np.minimum(take["queue_id"], self.nqueues - 1)
-        self._sv[self._si : self._si + n] = take["sojourn_ns"]
-        self._si = (self._si + n) % SAMPLES
-        self._sn = min(self._sn + n, SAMPLES)
-
-    def add_off(self, recs: np.ndarray) -> None:
-        self.off += self._count(np.minimum(recs["queue_id"], self.nqueues - 1))
-
-    def add_late(self, q: np.ndarray) -> None:
-        self.late += self._count(np.minimum(q, self.nqueues - 1))
-
-    def add_actions(self, q: np.ndarray, acts: np.ndarray) -> None:
-        flat = np.minimum(q, self.nqueues - 1).astype(np.int64) * 4 + acts
-        self.actions += np.bincount(flat, minlength=4 * self.nqueues)[: 4 * self.nqueues].reshape(
-            self.nqueues, 4
-        )
-
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        """Queues that saw records: decisions, rates, sojourn percentiles."""
-        sq, sv = self._sq[: self._sn], self._sv[: self._sn]
-        out: dict[str, dict[str, Any]] = {}
-        for q in np.nonzero(self.records)[0]:
-            a = self.actions[q]
-            decided = int(a[1:].sum())
-            entry: dict[str, Any] = {
-                "records": int(self.records[q]),
-                "pass": int(a[layout.ACT_PASS]),
-                "drop": int(a[layout.ACT_DROP]),
-                "mark": int(a[layout.ACT_MARK]),
-                "late_skipped": int(self.late[q]),
-                "policy_off": int(self.off[q]),
-                "drop_rate": float(a[layout.ACT_DROP] / decided) if decided else 0.0,
-                "mark_rate": float(a[layout.ACT_MARK] / decided) if decided else 0.0,
-            }
-            mine = sv[sq == q]
-            if len(mine):
-                p50, p99, p999 = np.percentile(mine, [50, 99, 99.9]) / 1000.0
-                entry["sojourn_us"] = {"p50": float(p50), "p99": float(p99), "p999": float(p999)}
-            out[str(q)] = entry
-        return out
+FAILED = object()  # what _decide answers for a model that raised (and is now off)
 
 
 @dataclass
@@ -148,14 +71,8 @@ class LoopSettings:
         )
 
 
-PolicySource = Policy | Callable[[], Policy]
-
-
-def _as_factory(policy: PolicySource) -> Callable[[], Policy]:
-    # A policy class or a function builds one; an object with decide() is one.
-    if isinstance(policy, type) or not hasattr(policy, "decide"):
-        return policy  # type: ignore[return-value]
-    return lambda: policy  # type: ignore[return-value]
+def queue_stats_for(ring: Ring) -> QueueStats:
+    return QueueStats(max(1, min(ring.geometry.nqueues, 65536)))
 
 
 class InferenceLoop:
@@ -164,13 +81,23 @@ class InferenceLoop:
     ``policy`` is a policy object, or a factory (class or function) that
     builds one; a factory is called again to recover after a failure.
     ``config`` is a :class:`LoopSettings`, a daemon ``Config``, or None.
+    A daemon passes its shared ``watchdog`` and, on a reload, the running
+    loop's ``stats``; ``attach=False`` builds the loop aside without
+    touching the ring until :meth:`activate`.
     """
+
+    kind = "packet"
 
     def __init__(
         self,
         ring: Ring,
         policy: PolicySource,
         config: LoopSettings | Any | None = None,
+        *,
+        stats: LoopStats | None = None,
+        watchdog: Watchdog | None = None,
+        attach: bool = True,
+        announce: bool = True,
     ) -> None:
         self.ring = ring
         if config is None:
@@ -178,55 +105,73 @@ class InferenceLoop:
         elif not isinstance(config, LoopSettings):
             config = LoopSettings.from_config(config)
         self.settings: LoopSettings = config
-        self.stats = LoopStats()
-        self.queues = QueueStats(max(1, min(ring.geometry.nqueues, 65536)))
-        self._factory = _as_factory(policy)
-        self.policy: Policy | None = None
-        self.off_reason = ""
-        self._retry_at = 0.0
-        self._stop = threading.Event()
-        self._busy_since = 0.0  # perf_counter at the start of a model call, 0 when idle
-        # The watchdog's last wake-up (perf_counter, process CPU); None while it does not run.
-        self._dog_mark: tuple[float, float] | None = None
-        self._resumed_at = 0.0  # when the watchdog last found the process had stood still
-        self._cost_ns = 0.0  # typical time of a model call (median of recent ones)
-        self._costs: deque[float] = deque(maxlen=32)
-        self._calls = 0  # model calls; the median is refreshed every 8th (it costs ~20 us)
-        self._gone_logged = False
-        self._timed_out = False
+        self.stats = stats if stats is not None else LoopStats()
+        self.queues = queue_stats_for(ring)
+        self.cost = CostEstimate()
+        self.watchdog = watchdog if watchdog is not None else Watchdog(self._limit_s())
+        self.timer = CallTimer(on_hang=self._on_hang)
+        self.slot = PolicySlot(policy, self.settings.retry_after_s, self.stats, announce=announce)
         self._policies: deque[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = deque()
         self.keep_recent = False  # the teacher reads the latest batch
         self._recent: np.ndarray | None = None
-        self._load_policy()
-        ring.attach()
-        if self.policy is None:
-            ring.set_policy_off(True)
+        self._stop = threading.Event()
+        if attach:
+            self.activate()
 
-    # ---- policy lifecycle ----
-    def _load_policy(self) -> None:
-        try:
-            self.policy = self._factory()
-            self.off_reason = ""
-            log.info("policy %s ready", self.policy.name)
-        except PolicyError as exc:
-            self._policy_off(f"cannot load the policy: {exc}")
-        except Exception as exc:  # a broken model package must not kill the daemon
-            self._policy_off(f"cannot load the policy: {type(exc).__name__}: {exc}")
+    # ---- the policy, as the rest of the daemon sees it ----
+    @property
+    def policy(self) -> Policy | None:
+        return self.slot.policy
 
-    def _policy_off(self, reason: str) -> None:
-        self.policy = None
-        self.stats.failures += 1
-        if reason != self.off_reason:
-            log.error("policy off, the kernel's fallback decides: %s", reason)
-        self.off_reason = reason
-        self._retry_at = time.monotonic() + self.settings.retry_after_s
-        self.ring.set_policy_off(True)
+    @property
+    def off_reason(self) -> str:
+        return self.slot.off_reason
 
     def replace_policy(self, policy: PolicySource) -> None:
-        """SIGHUP: a new model without touching the ring."""
-        self._factory = _as_factory(policy)
-        self._load_policy()
-        self.ring.set_policy_off(self.policy is None)
+        """A new model without touching the ring."""
+        self.slot.replace(policy)
+
+    def _limit_s(self) -> float:
+        return self.settings.model_timeout_ms / 1000
+
+    # ---- owning the ring ----
+    def _publish(self, off: bool) -> None:
+        """Tell the kernel whether the policy decides; show the fallback episodes beside it."""
+        ring = self.ring
+        ring.set_policy_off(off)
+        closed_s, since = self.slot.episode_times()
+        since_ns = 0
+        if since is not None:
+            since_ns = max(1, ring.producer_clock() - int((time.monotonic() - since) * 1e9))
+        ring.record_fallbacks(self.slot.episodes, int(closed_s * 1e9), since_ns)
+
+    def activate(self) -> None:
+        """Take the ring over: attach, watch the model calls, tell the kernel who decides."""
+        self.slot.publish = self._publish
+        if not self.slot.announce and self.slot.policy is not None:
+            log.info("policy %s ready", self.slot.policy.name)
+        self.slot.announce = True
+        self.watchdog.limit_s = self._limit_s()
+        if self.timer not in self.watchdog.timers:
+            self.watchdog.timers.append(self.timer)
+        self.ring.attach()
+        self._publish(self.slot.policy is None)
+
+    def retire(self) -> None:
+        """Let go of the ring without detaching it (a successor takes over)."""
+        self.slot.publish = lambda _off: None
+        if self.timer in self.watchdog.timers:
+            self.watchdog.timers.remove(self.timer)
+
+    def use_ring(self, ring: Ring) -> None:
+        """Go on with a new ring (a restarted producer); per-ring state starts over."""
+        self.ring = ring
+        self.queues = queue_stats_for(ring)
+        self._policies.clear()
+        self._recent = None
+        self.slot.publish = self._publish
+        ring.attach()
+        self._publish(self.policy is None)
 
     # ---- per-queue policies (teacher) ----
     def submit_policies(self, policies: dict[int, tuple[float, float]], ttl_ns: int) -> None:
@@ -262,6 +207,37 @@ class InferenceLoop:
     # ---- one batch ----
     def step(self, now_ns: int | None = None) -> int:
         """Process one batch; returns the number of verdicts written."""
+        batch = self._take(now_ns)
+        if batch is None:
+            return 0
+        written = 0
+        # The policy; a failed one is rebuilt when its retry is due.
+        policy = self.slot.policy or self.slot.current()
+        if policy is None:
+            self.stats.policy_off_records += len(batch)
+            self.queues.add_off(batch)
+        else:
+            clock = self.ring.producer_clock() if now_ns is None else now_ns
+            # A model call is expected to take as long as recent ones typically
+            # did; on simulated time it takes no time.
+            expect = int(self.cost.value_ns) if now_ns is None else 0
+            recs = self._on_time(batch, clock + expect)
+            if len(recs) == 0:
+                self.cost.decay()  # all skipped: let a stale estimate decay
+            else:
+                answer, t0 = self._decide(policy, recs)
+                checked = None if answer is FAILED else self._check(answer, recs, t0)
+                if checked is not None:
+                    actions, elapsed_ns = checked
+                    if now_ns is None and elapsed_ns > expect:  # slower than expected
+                        recs, actions = self._still_on_time(recs, actions, clock + elapsed_ns)
+                    written = self._write(recs, actions)
+        self.ring.consume(len(batch))
+        self.ring.heartbeat()
+        return written
+
+    def _take(self, now_ns: int | None) -> np.ndarray | None:
+        """Up to batch_size records, counted; None (after a heartbeat) when there are none."""
         ring = self.ring
         try:
             views = ring.peek(self.settings.batch_size)
@@ -271,143 +247,114 @@ class InferenceLoop:
             log.error("%s; skipping to the producer's index", exc)
             ring.resync()
             views = []
-        if self._policies and self.policy is not None:
+        if self._policies and self.slot.policy is not None:
             self._write_policies(ring.producer_clock() if now_ns is None else now_ns)
         if not views:
             ring.heartbeat()
-            return 0
+            return None
         recs = views[0] if len(views) == 1 else np.concatenate(views)
-        n = len(recs)
         self.stats.batches += 1
-        self.stats.records += n
+        self.stats.records += len(recs)
         self.queues.add_records(recs)
         if self.keep_recent:
             self._recent = recs.copy()
-        if self.policy is None and time.monotonic() >= self._retry_at:
-            self._load_policy()
-            ring.set_policy_off(self.policy is None)
-        written = 0
-        if self.policy is None:
-            self.stats.policy_off_records += n
-            self.queues.add_off(recs)
-        else:
-            written = self._decide_and_write(recs, now_ns)
-        ring.consume(n)
-        ring.heartbeat()
-        return written
+        return recs
 
-    def _on_time(self, recs: np.ndarray, now: int) -> np.ndarray | None:
-        """Which records' packets are still queued at ``now`` + margin.
+    def _on_time(self, recs: np.ndarray, now: int) -> np.ndarray:
+        """The records whose packets are still queued at ``now`` + margin; the rest counted late.
 
-        ``t_ns + est_wait_ns`` is the packet's expected dequeue on the
-        producer's clock; a link of unknown rate (``rate_kbps`` 0) gives no
-        estimate, so such records always count.  Returns None when all are
-        on time, else the mask (the late ones are counted here).
+        Behind a burst this is how the loop catches up with the ring: a
+        record whose verdict could not arrive in time is not worth a model call.
         """
-        due = recs["t_ns"] + recs["est_wait_ns"]
-        limit = np.uint64(now + self.settings.deadline_margin_us * 1000)
-        on_time = (due >= limit) | (recs["rate_kbps"] == 0)
-        late = len(recs) - int(np.count_nonzero(on_time))
-        if late == 0:
-            return None
+        mask, late = on_time_mask(recs, now, self.settings.deadline_margin_us * 1000)
+        if mask is None:
+            return recs
         self.stats.late_skipped += late
-        self.queues.add_late(recs["queue_id"][~on_time])
-        return on_time
+        self.queues.add_late(recs["queue_id"][~mask])
+        return recs[mask]
 
-    def _decide_and_write(self, recs: np.ndarray, now_ns: int | None) -> int:
-        assert self.policy is not None
-        clock0 = self.ring.producer_clock() if now_ns is None else now_ns
-        # Records whose verdict could not arrive in time are not worth a model
-        # call: behind a burst this is how the loop catches up with the ring.
-        # A model call is expected to take as long as recent ones typically
-        # did (a median: one stall of the process must not skew it).
-        expect = int(self._cost_ns) if now_ns is None else 0
-        mask = self._on_time(recs, clock0 + expect)
-        if mask is not None:
-            recs = recs[mask]
-            if len(recs) == 0:
-                # All skipped: the estimate may be stale (a cold first call,
-                # a stall); let it decay so the model is tried again.
-                self._cost_ns *= 0.5
-                self._costs.clear()
-                return 0
+    def _decide(self, policy: Policy, recs: np.ndarray) -> tuple[object, float]:
+        """One model call under the watchdog: (its raw answer, start time).
+
+        A model that raises is turned off here: the answer is then FAILED.
+        """
         t0 = time.perf_counter()
-        self._busy_since = t0
+        self.timer.busy_since = t0
         try:
-            actions = check_actions(self.policy.decide(recs), len(recs), recs)
+            return policy.decide(recs), t0
         except PolicyError as exc:
-            self._policy_off(str(exc))
-            return 0
+            self.slot.off(str(exc))
         except Exception as exc:  # a model bug must not kill the loop
-            self._policy_off(f"{type(exc).__name__}: {exc}")
-            return 0
+            self.slot.off(f"{type(exc).__name__}: {exc}")
         finally:
-            self._busy_since = 0.0
-        elapsed = time.perf_counter() - t0
-        model_s = self._model_time(t0)
+            self.timer.busy_since = 0.0
+        return FAILED, t0
+
+    def _check(self, answer: object, recs: np.ndarray, t0: float) -> tuple[np.ndarray, int] | None:
+        """(valid actions, call time in ns), or None after turning the policy off."""
+        try:
+            actions = check_actions(answer, len(recs), recs)
+        except PolicyError as exc:
+            self.slot.off(str(exc))
+            return None
+        now = time.perf_counter()
+        elapsed_ns = int((now - t0) * 1e9)
+        model_s = self._model_seconds(t0, now)
         self.stats.latencies_us.append(model_s * 1e6)
-        self._costs.append(model_s * 1e9)
-        self._calls += 1
-        if self._calls % 8 == 0 or len(self._costs) < 8:
-            self._cost_ns = float(np.median(self._costs))
+        self.stats.latency.observe(model_s)
+        self.cost.add(model_s)
         if model_s * 1000 > self.settings.model_timeout_ms:
             self.stats.timeouts += 1
-            self._policy_off(
-                f"batch of {len(recs)} took {elapsed * 1000:.1f} ms"
+            self.slot.off(
+                f"batch of {len(recs)} took {(now - t0) * 1000:.1f} ms"
                 f" (limit {self.settings.model_timeout_ms} ms)"
             )
-            return 0
-        # Skip the verdicts that would now reach the queue after their packet
-        # left (on simulated time the model takes no time).
-        if now_ns is None and elapsed * 1e9 > expect:  # slower than expected
-            mask = self._on_time(recs, clock0 + int(elapsed * 1e9))
-            if mask is not None:
-                recs, actions = recs[mask], actions[mask]
+            return None
+        return actions, elapsed_ns
+
+    def _model_seconds(self, t0: float, now: float) -> float:
+        """The call's time, less any stretch the whole process stood still (see watchdog)."""
+        if now - t0 <= self.watchdog.limit_s:
+            return now - t0  # within the limit: nothing to forgive (the common case)
+        seconds, forgiven = self.watchdog.model_time(t0, now)
+        if forgiven:
+            self.stats.stood_still += 1
+            log.warning(
+                "the daemon stood still for %.0f ms (stopped or starved of CPU); the kernel's"
+                " fallback decided meanwhile, the model keeps its turn",
+                (now - t0 - seconds) * 1000,
+            )
+        return seconds
+
+    def _still_on_time(
+        self, recs: np.ndarray, actions: np.ndarray, now: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """After a slow call: drop the verdicts that would now reach the queue too late."""
+        mask, late = on_time_mask(recs, now, self.settings.deadline_margin_us * 1000)
+        if mask is None:
+            return recs, actions
+        self.stats.late_skipped += late
+        self.queues.add_late(recs["queue_id"][~mask])
+        return recs[mask], actions[mask]
+
+    def _write(self, recs: np.ndarray, actions: np.ndarray) -> int:
         written = self.ring.write_verdicts(recs["seq"], actions)
         self.stats.no_space += len(recs) - written
         self.stats.verdicts += written
         acts = actions[:written]
-        counts = np.bincount(acts, minlength=4)
-        self.stats.by_action["pass"] += int(counts[layout.ACT_PASS])
-        self.stats.by_action["drop"] += int(counts[layout.ACT_DROP])
-        self.stats.by_action["mark"] += int(counts[layout.ACT_MARK])
+        self.stats.count_actions(acts)
         self.queues.add_actions(recs["queue_id"][:written], acts)
         return written
 
-    def _stood_still(self, now: float, cpu: float, mark: tuple[float, float]) -> bool:
-        """Since the watchdog's mark: far longer than it sleeps, with little CPU burnt."""
-        limit = self.settings.model_timeout_ms / 1000
-        gap = now - mark[0]
-        return gap - min(limit / 2, 0.05) > limit and cpu - mark[1] < gap / 2
-
-    def _model_time(self, t0: float) -> float:
-        """How long the model call took, less any time the whole process stood still.
-
-        SIGSTOP, or a machine that gives the daemon no CPU, stretches the
-        call's wall time without the model being slow; turning the policy off
-        for ``retry_after_s`` would then punish the model for the operator's
-        signal.  Such a stretch shows as a watchdog that could not wake
-        (it runs every few ms) and a process that burnt little CPU; a model
-        that spins, even holding the GIL, burns CPU and stays accountable.
-        """
-        now = time.perf_counter()
-        wall = now - t0
-        mark = self._dog_mark
-        if wall * 1000 <= self.settings.model_timeout_ms or mark is None:
-            return wall
-        resumed = self._resumed_at
-        if resumed <= t0:
-            # The watchdog has not woken since: is it the process that stood still?
-            if not self._stood_still(now, time.process_time(), mark):
-                return wall  # the model was slow
-            resumed = now
-        self.stats.stood_still += 1
-        log.warning(
-            "the daemon stood still for %.0f ms (stopped or starved of CPU); the kernel's"
-            " fallback decided meanwhile, the model keeps its turn",
-            (resumed - t0) * 1000,
+    def _on_hang(self, ms: float) -> None:
+        """From the watchdog thread: a model call has not answered within its limit."""
+        self.slot.episode_starts()
+        self._publish(True)
+        log.error(
+            "policy off: the model has not answered for %.0f ms (limit %d ms)",
+            ms,
+            self.settings.model_timeout_ms,
         )
-        return now - resumed
 
     # ---- producer restarts ----
     def follow_producer(self) -> bool:
@@ -416,86 +363,17 @@ class InferenceLoop:
         Returns True when the loop switched rings.  While the path is
         missing or not yet a valid ring, the old mapping is kept.
         """
-        old = self.ring
-        if not old.replaced():
-            self._gone_logged = False
-            return False
-        try:
-            new = Ring.open_shm(old.name)
-        except RingError as exc:
-            if not self._gone_logged:
-                log.warning("%s: the producer's ring went away; waiting (%s)", old.name, exc)
-                self._gone_logged = True
-            return False
-        old.close()
-        self.ring = new
-        self.queues = QueueStats(max(1, min(new.geometry.nqueues, 65536)))
-        self._policies.clear()
-        self._recent = None
-        new.attach()
-        new.set_policy_off(self.policy is None)
-        self._gone_logged = False
-        log.info(
-            "%s: the producer restarted; attached to the new ring (%d records)",
-            new.name,
-            new.geometry.rec_entries,
-        )
-        return True
+        from aqmllm.daemon.driver import RingFollower
 
-    # ---- the daemon's loop ----
-    def _watchdog(self) -> None:
-        """A model call that hangs: tell the kernel at once, then wait it out."""
-        limit = self.settings.model_timeout_ms / 1000
-        period = min(limit / 2, 0.05)
-        # CPU time is read here, every few ms, not around each model call.
-        self._dog_mark = (time.perf_counter(), time.process_time())
-        while not self._stop.wait(period):
-            now, cpu = time.perf_counter(), time.process_time()
-            if self._stood_still(now, cpu, self._dog_mark):
-                self._resumed_at = now  # see _model_time
-            self._dog_mark = (now, cpu)
-            limit = self.settings.model_timeout_ms / 1000
-            period = min(limit / 2, 0.05)
-            started = max(self._busy_since, self._resumed_at) if self._busy_since else 0.0
-            if started and now - started > limit:
-                if not self._timed_out:
-                    self._timed_out = True
-                    self.ring.set_policy_off(True)
-                    log.error(
-                        "policy off: the model has not answered for %.0f ms (limit %d ms)",
-                        (time.perf_counter() - started) * 1000,
-                        self.settings.model_timeout_ms,
-                    )
-            else:
-                self._timed_out = False
-        self._dog_mark = None
+        if not hasattr(self, "_follower"):
+            self._follower = RingFollower()
+        return self._follower.follow([self])
 
+    # ---- a daemon of this one loop ----
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
-        dog = threading.Thread(target=self._watchdog, name="model-watchdog", daemon=True)
-        dog.start()
-        self.ring.heartbeat()
-        check_at = time.monotonic() + 0.25
-        try:
-            while not self._stop.is_set():
-                ring = self.ring
-                s = self.settings
-                if time.monotonic() >= check_at:  # a new producer on the same path?
-                    check_at = time.monotonic() + 0.25
-                    if self.follow_producer():
-                        continue
-                # Idle: wake at least every millisecond to keep the heartbeat fresh.
-                ring.wait(1e-3, s.busy_poll_us / 1e6)
-                # Gather: optionally, a short batch waits up to max_wait for company.
-                if s.max_wait_us and 0 < ring.pending() < s.batch_size:
-                    deadline = time.monotonic() + s.max_wait_us / 1e6
-                    while ring.pending() < s.batch_size and time.monotonic() < deadline:
-                        time.sleep(0)
-                self.step()
-                if on_idle is not None:
-                    on_idle()
-        finally:
-            self._stop.set()
-            dog.join(1.0)
+        from aqmllm.daemon.driver import drive
+
+        drive(lambda: [self], self.watchdog, self._stop, on_idle)
 
     def stop(self) -> None:
         self._stop.set()

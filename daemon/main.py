@@ -1,13 +1,15 @@
 """aqmllmd: the inference daemon.
 
     aqmllmd [-c FILE] [--set section.key=value ...]      run on the ring
-    aqmllmd --serve [-c FILE]                             remote inference server
-    aqmllmd --check-config [-c FILE]                      validate and exit
+    aqmllmd --serve [-c FILE] [--set ...]                 remote inference server
+    aqmllmd --check-config [-c FILE] [--set ...]          check the configuration and exit
     aqmllmd --sample-config                               print a documented config
     aqmllmd --gen-keys                                    print a CURVE key pair
+    aqmllmd --version
 
 SIGTERM/SIGINT detach cleanly (the kernel falls back at once); SIGHUP
-reloads the configuration and the model without letting go of the ring.
+reloads the configuration, the model and telemetry without letting go of
+the ring -- all of it or, when anything fails, none of it.
 """
 
 from __future__ import annotations
@@ -19,17 +21,26 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import zmq
 from aqmllm.bridge.ring import Ring, RingError, low_timer_slack
+from aqmllm.daemon import pidfile
 from aqmllm.daemon.config import Config, ConfigError, load_config, sample_config
-from aqmllm.daemon.loop import InferenceLoop, LoopSettings
-from aqmllm.daemon.policies import Policy, PolicyError, make_policy
-from aqmllm.daemon.teacher import TeacherLoop
-from aqmllm.daemon.telemetry import Telemetry
+from aqmllm.daemon.driver import drive
+from aqmllm.daemon.policies import PolicyError, make_policy
+from aqmllm.daemon.reload import Reloader
+from aqmllm.daemon.state import (
+    BuildError,
+    DaemonState,
+    StateHolder,
+    activate,
+    build_state,
+    retire,
+    swap,
+)
+from aqmllm.daemon.watchdog import Watchdog
+
+from aqmllm.console import add_version
 
 log = logging.getLogger("aqmllmd")
 
@@ -51,120 +62,109 @@ def setup_logging(cfg: Config) -> None:
     root.setLevel(cfg["daemon.log_level"].upper())
 
 
-def policy_factory(cfg: Config) -> Callable[[], Policy]:
-    def build() -> Policy:
-        local = make_policy(cfg["inference.policy"], cfg["inference.model"])
-        if not cfg["inference.endpoint"]:
-            return local
-        from aqmllm.daemon.remote import RemotePolicy
-
-        keys = {
-            k: cfg[f"inference.{k}"]
-            for k in ("server_public_key", "client_secret_key", "client_public_key")
-        }
-        return RemotePolicy(
-            cfg["inference.endpoint"], cfg["inference.remote_timeout_ms"], local, keys
+def _describe(state: DaemonState) -> str:
+    cfg = state.cfg
+    policy = state.loop.policy.name if state.loop.policy else "off"
+    parts = [f"policy {policy}"]
+    if state.teacher is not None:
+        parts.append(f"teacher {cfg['teacher.model']}")
+    if cfg["telemetry.prometheus_port"]:
+        parts.append(
+            f"metrics http://{cfg['telemetry.prometheus_bind']}:"
+            f"{cfg['telemetry.prometheus_port']}/metrics"
         )
-
-    return build
-
-
-def write_pidfile(path: str) -> None:
-    if path:
-        Path(path).write_text(f"{os.getpid()}\n")
-
-
-def remove_pidfile(path: str) -> None:
-    if path:
-        try:
-            Path(path).unlink()
-        except FileNotFoundError:
-            pass
-
-
-def make_teacher(cfg: Config, loop: InferenceLoop) -> TeacherLoop | None:
-    if not cfg["teacher.model"]:
-        return None
-    path = cfg["teacher.model"]
-    return TeacherLoop(
-        loop,
-        lambda: make_policy("model", path),
-        interval_s=cfg["teacher.interval_ms"] / 1000,
-        ttl_ns=cfg["teacher.policy_ttl_ms"] * 1_000_000,
-        retry_after_s=cfg["inference.retry_after_s"],
-    )
+    if cfg["telemetry.zmq_pub"]:
+        parts.append(f"zmq {cfg['telemetry.zmq_pub']}")
+    return ", ".join(parts)
 
 
 def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
     cfg = load_config(cfg_path, overrides)
     setup_logging(cfg)
     low_timer_slack()
+    # Nothing may fail after the ring is attached that could be known before.
+    why = pidfile.problem(cfg["daemon.pidfile"])
+    if why:
+        raise pidfile.PidfileError(why)
     ring = Ring.open(cfg["ring.path"])
-    # Attaching starts the producer's records: everything slow happens before.
-    telemetry_cfg = (cfg["telemetry.zmq_pub"], cfg["telemetry.prometheus_port"])
-    loop = InferenceLoop(ring, policy_factory(cfg), LoopSettings.from_config(cfg))
-    state: dict[str, Any] = {"cfg": cfg, "hup": False}
     try:
-        telemetry = Telemetry(loop, *telemetry_cfg)
-    except (zmq.ZMQError, OSError) as exc:
+        stale = ring.claim()  # one daemon per ring: refused here, before anything else
+        if stale is not None:
+            log.warning(
+                "%s: taking the ring over from pid %d (gone without detaching)", ring.name, stale
+            )
+        watchdog = Watchdog(cfg["inference.model_timeout_ms"] / 1000)
+        holder = StateHolder()
+        # Attaching starts the producer's records: everything slow happens before.
+        try:
+            holder.current = build_state(cfg, ring, watchdog, holder.view)
+        except BuildError as exc:
+            raise RingError(str(exc)) from None
+    except BaseException:
         ring.close()
-        raise RingError(f"telemetry: cannot listen ({exc}); check [telemetry]") from None
-    teacher = make_teacher(cfg, loop)
-    if teacher is not None:
-        teacher.start()
-    state["teacher"] = telemetry.teacher = teacher
+        raise
+    state = holder.current
+    stop = threading.Event()
+
+    def build_new() -> DaemonState:
+        try:
+            new_cfg = load_config(cfg_path, overrides)
+            previous = holder.get()
+            return build_state(
+                new_cfg, previous.loop.ring, watchdog, holder.view, previous=previous
+            )
+        except (BuildError, ConfigError, PolicyError, RingError) as exc:
+            raise BuildError(str(exc)) from None
+        except Exception as exc:  # a bug: say what it was, keep the running state
+            log.debug("reload", exc_info=True)
+            raise BuildError(f"{type(exc).__name__}: {exc}") from None
+
+    reloader: Reloader[DaemonState] = Reloader(build_new)
 
     def on_term(signum: int, _frame: object) -> None:
         log.info("signal %d: detaching", signum)
-        loop.stop()
+        stop.set()
 
     def on_hup(_signum: int, _frame: object) -> None:
-        state["hup"] = True  # handled between batches, never inside one
-
-    def reload() -> None:
-        state["hup"] = False
-        try:
-            new = load_config(cfg_path, overrides)
-        except ConfigError as exc:
-            log.error("SIGHUP: keeping the old configuration: %s", exc)
-            return
-        if new["ring.path"] != state["cfg"]["ring.path"]:
-            log.warning(
-                "SIGHUP: ring.path changes need a restart; keeping %s", state["cfg"]["ring.path"]
-            )
-        state["cfg"] = new
-        loop.settings = LoopSettings.from_config(new)
-        loop.replace_policy(policy_factory(new))
-        if state["teacher"] is not None:
-            state["teacher"].stop()
-        state["teacher"] = telemetry.teacher = make_teacher(new, loop)
-        if state["teacher"] is not None:
-            state["teacher"].start()
-        log.info("SIGHUP: configuration and model reloaded")
+        reloader.request()  # built aside; swapped between batches, never inside one
 
     def on_idle() -> None:
-        if state["hup"]:
-            reload()
-        telemetry.tick(state["cfg"]["telemetry.interval_s"])
+        done = reloader.poll()
+        if done is not None:
+            new, why = done
+            if new is None:
+                log.error("SIGHUP: reload failed, the running configuration stays: %s", why)
+            else:
+                old = holder.get()
+                if (new.cfg["daemon.log"], new.cfg["daemon.log_level"]) != (
+                    old.cfg["daemon.log"],
+                    old.cfg["daemon.log_level"],
+                ):
+                    setup_logging(new.cfg)
+                swap(old, new)
+                holder.current = new
+                log.info("SIGHUP: reloaded: %s", _describe(new))
+        current = holder.get()
+        current.telemetry.tick(current.cfg["telemetry.interval_s"])
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
-    write_pidfile(cfg["daemon.pidfile"])
-    log.info(
-        "attached to %s (%d records, %d verdict slots)",
-        ring.name,
-        ring.geometry.rec_entries,
-        ring.geometry.vd_entries,
-    )
     try:
-        loop.run(on_idle=on_idle)
+        pidfile.write(cfg["daemon.pidfile"])
+        activate(state)
+        log.info(
+            "attached to %s (%d records, %d verdict slots): %s",
+            ring.name,
+            ring.geometry.rec_entries,
+            ring.geometry.vd_entries,
+            _describe(state),
+        )
+        drive(lambda: holder.current.loops, watchdog, stop, on_idle)  # type: ignore[union-attr]
     finally:
-        if state["teacher"] is not None:
-            state["teacher"].stop()
-        loop.ring.close()  # the loop may have followed a restarted producer
-        telemetry.close()
-        remove_pidfile(cfg["daemon.pidfile"])
+        last = holder.get()
+        retire(last)
+        pidfile.remove(last.cfg["daemon.pidfile"])
         log.info("detached")
     return 0
 
@@ -172,13 +172,17 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
 def run_server(cfg_path: str | None, overrides: list[str]) -> int:
     cfg = load_config(cfg_path, overrides)
     setup_logging(cfg)
+    from aqmllm.daemon.check import endpoint_problem
     from aqmllm.daemon.remote import serve
 
+    why = endpoint_problem("server.bind", cfg["server.bind"], bind=True)
+    if why:
+        raise ConfigError(why)
     policy = make_policy(cfg["inference.policy"], cfg["inference.model"])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    write_pidfile(cfg["daemon.pidfile"])
+    pidfile.write(cfg["daemon.pidfile"])
     try:
         serve(
             cfg["server.bind"],
@@ -187,14 +191,21 @@ def run_server(cfg_path: str | None, overrides: list[str]) -> int:
             {"secret_key": cfg["server.secret_key"], "public_key": cfg["server.public_key"]},
             stop=stop,
         )
+    except zmq.ZMQError as exc:
+        raise ConfigError(f"server.bind {cfg['server.bind']!r}: cannot bind: {exc}") from None
     finally:
-        remove_pidfile(cfg["daemon.pidfile"])
+        pidfile.remove(cfg["daemon.pidfile"])
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="aqmllmd", description=__doc__.splitlines()[0])
-    ap.add_argument("-c", "--config", help="TOML configuration file")
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="aqmllmd",
+        description="The aqmllm inference daemon: decides per packet on the dn_aqm_llm ring.",
+        epilog="SIGHUP reloads the configuration, the model and telemetry (all or nothing);"
+        " SIGTERM detaches. See aqmllmd(8).",
+    )
+    ap.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
     ap.add_argument(
         "--set",
         action="append",
@@ -204,28 +215,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--serve", action="store_true", help="run the remote inference server")
-    mode.add_argument("--check-config", action="store_true", help="validate and exit")
+    mode.add_argument(
+        "--check-config",
+        action="store_true",
+        help="check the configuration (ring, model, endpoints, keys, pidfile, ports) and exit",
+    )
     mode.add_argument("--sample-config", action="store_true", help="print a documented config")
     mode.add_argument("--gen-keys", action="store_true", help="print a CURVE key pair (z85)")
-    args = ap.parse_args(argv)
+    add_version(ap)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from aqmllm.console import run
+
+    return run(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
     try:
         if args.sample_config:
             print(sample_config())
             return 0
         if args.gen_keys:
-            import zmq
-
             public, secret = zmq.curve_keypair()
             print(f'public_key = "{public.decode()}"\nsecret_key = "{secret.decode()}"')
             return 0
         if args.check_config:
-            cfg = load_config(args.config, args.set)
-            print(f"{cfg.source}: ok")
-            return 0
+            from aqmllm.daemon.check import run_check
+
+            return run_check(args.config, args.set)
         if args.serve:
             return run_server(args.config, args.set)
         return run_daemon(args.config, args.set)
-    except (ConfigError, RingError, PolicyError) as exc:
+    except (ConfigError, RingError, PolicyError, pidfile.PidfileError) as exc:
         print(f"aqmllmd: {exc}", file=sys.stderr)
         return 2
 

@@ -54,11 +54,15 @@ class FallbackEchoPolicy:
 
 
 class ModelPolicy:
-    """A trained student (or teacher) from a checkpoint."""
+    """A trained student (or teacher) from a checkpoint.
+
+    Ready only once its files match their seals and its answers on the
+    probe batch make sense (:mod:`aqmllm.models.probe`).
+    """
 
     def __init__(self, path: str) -> None:
         try:
-            from aqmllm.models import runtime
+            from aqmllm.models import probe, runtime
         except ImportError as exc:
             raise PolicyError(f"model support is not installed: {exc}") from exc
         try:
@@ -67,7 +71,12 @@ class ModelPolicy:
             raise PolicyError(str(exc)) from exc
         except (OSError, ValueError) as exc:
             raise PolicyError(f"{path}: cannot load model: {exc}") from exc
+        try:
+            probe.probe_policy(self._model)
+        except runtime.ModelError as exc:
+            raise PolicyError(f"{path}: refused by the load-time probe: {exc}") from exc
         self.name = f"model:{getattr(self._model, 'name', path)}"
+        self.model_name = str(getattr(self._model, "name", path))
 
     def decide(self, records: np.ndarray) -> np.ndarray:
         return self._model.decide(records)

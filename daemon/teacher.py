@@ -109,7 +109,9 @@ class TeacherLoop:
         self._thread = threading.Thread(target=self._run, name="teacher", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop the teacher; ``wait=False`` lets a round in flight finish on its own
+        (a reload must not hold the packet loop for a teacher's forward pass)."""
         self._stop.set()
-        if self._thread is not None:
+        if wait and self._thread is not None:
             self._thread.join(5.0)

@@ -1,9 +1,16 @@
-"""Telemetry of aqmllmd: a ZeroMQ PUB socket (msgpack) and Prometheus text.
+"""Telemetry of aqmllmd: a ZeroMQ PUB socket (msgpack) and a Prometheus endpoint.
 
-Both carry the same snapshot: the loop's decisions by action, late and
-dropped verdicts, model latency percentiles, policy state, and the
-producer's counters (decisions by source, rejections) from the ring.
-The HTTP endpoint listens on loopback only.
+The PUB socket carries a snapshot dict (decisions by action and source,
+late and lost verdicts, model latency percentiles, fallback episodes,
+per-queue counters and sojourn percentiles, the producer's counters);
+the HTTP endpoint serves :mod:`aqmllm.daemon.metrics` through
+prometheus_client, on ``telemetry.prometheus_bind`` (loopback by default).
+
+Both read the running daemon through ``view()`` at the time they send, so
+a reload that swaps the daemon's state needs no telemetry of its own --
+unless the endpoints change: :meth:`Telemetry.build` then binds the new
+ones aside (and keeps the parts whose endpoint is unchanged), so a port
+that cannot be had fails the reload, not the daemon.
 """
 
 from __future__ import annotations
@@ -11,21 +18,40 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 import zmq
-from aqmllm.daemon.loop import InferenceLoop
+from aqmllm.daemon.metrics import registry_for
+from prometheus_client.exposition import start_http_server
 
 log = logging.getLogger("aqmllmd")
 
 
-def snapshot(loop: InferenceLoop, teacher: Any | None = None) -> dict[str, Any]:
+class TelemetryError(RuntimeError):
+    """A telemetry endpoint cannot be had (bad endpoint, port in use)."""
+
+
+@dataclass
+class LoopView:
+    """A daemon of one loop, as telemetry reads it (tests, simulators)."""
+
+    loop: Any
+    teacher: Any = None
+    mode: str = "packet"
+
+
+def snapshot(source: Any, teacher: Any | None = None) -> dict[str, Any]:
+    """The PUB snapshot of a daemon view (``.loop``, ``.teacher``) or of a bare loop."""
+    view = source if hasattr(source, "loop") else LoopView(source, teacher)
+    loop = view.loop
     s = loop.stats
     producer = loop.ring.counters()
     snap: dict[str, Any] = {
         "time": time.time(),
+        "mode": view.mode,
         "policy": loop.policy.name if loop.policy else "off",
         "policy_off_reason": loop.off_reason,
         "batches": s.batches,
@@ -39,6 +65,9 @@ def snapshot(loop: InferenceLoop, teacher: Any | None = None) -> dict[str, Any]:
         "policy_off_records": s.policy_off_records,
         "policies_written": s.policies_written,
         "resyncs": s.resyncs,
+        "fallback_episodes": loop.slot.episodes,
+        "fallback_seconds": loop.slot.off_seconds(),
+        "heartbeat_age_ns": loop.ring.heartbeat_age_ns(),
         "by_action": dict(s.by_action),
         "model_latency": s.latency_percentiles(),
         # Where the packet path's decisions came from (the producer's count).
@@ -46,117 +75,114 @@ def snapshot(loop: InferenceLoop, teacher: Any | None = None) -> dict[str, Any]:
         "producer": producer,
         "queues": loop.queues.snapshot(),
     }
-    if teacher is not None:
+    t = view.teacher
+    if t is not None:
         snap["teacher"] = {
-            "on": teacher.teacher is not None,
-            "rounds": teacher.rounds,
-            "failures": teacher.failures,
-            "last_error": teacher.last_error,
-            "latency_ms": teacher.latency_s * 1000,
+            "on": t.teacher is not None,
+            "rounds": t.rounds,
+            "failures": t.failures,
+            "last_error": t.last_error,
+            "latency_ms": t.latency_s * 1000,
         }
     return snap
 
 
-def _counter(lines: list[str], name: str, help_: str) -> None:
-    lines.append(f"# HELP {name} {help_}")
-    lines.append(f"# TYPE {name} counter")
+class Publisher:
+    """The ZeroMQ PUB socket: one msgpack snapshot every ``interval_s``."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._sock = zmq.Context.instance().socket(zmq.PUB)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        try:
+            self._sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            self._sock.close()
+            raise TelemetryError(f"telemetry.zmq_pub {endpoint!r}: cannot bind: {exc}") from None
+        self._last = 0.0
+
+    def tick(self, view: Any, interval_s: float) -> None:
+        now = time.monotonic()
+        if now - self._last < interval_s:
+            return
+        self._last = now
+        self._sock.send_multipart([b"aqmllmd", msgpack.packb(snapshot(view))])
+
+    def close(self) -> None:
+        self._sock.close()
 
 
-def prometheus_text(snap: dict[str, Any]) -> str:
-    lines: list[str] = []
-    for key, help_ in (
-        ("records", "records read from the ring"),
-        ("verdicts", "per-packet verdicts written"),
-        ("late_skipped", "verdicts skipped: they would arrive after the packet left"),
-        ("no_space", "verdicts lost: verdict ring full"),
-        ("failures", "model failures (policy switched off)"),
-        ("timeouts", "model batches slower than inference.model_timeout_ms"),
-        ("stood_still", "slow batches forgiven: the whole daemon was stopped or starved"),
-        ("policy_off_records", "records seen while the policy was off"),
-        ("policies_written", "per-queue policies written"),
-    ):
-        _counter(lines, f"aqmllmd_{key}_total", help_)
-        lines.append(f"aqmllmd_{key}_total {snap[key]}")
-    lines += [
-        "# HELP aqmllmd_policy_on 1 while the model decides, 0 while the kernel falls back",
-        "# TYPE aqmllmd_policy_on gauge",
-        f"aqmllmd_policy_on {0 if snap['policy'] == 'off' else 1}",
-    ]
-    _counter(lines, "aqmllmd_decisions_total", "verdicts written by action")
-    for action, n in snap["by_action"].items():
-        lines.append(f'aqmllmd_decisions_total{{action="{action}"}} {n}')
-    _counter(lines, "aqmllm_decisions_by_source_total", "packet-path decisions by source")
-    for src, n in snap["by_source"].items():
-        lines.append(f'aqmllm_decisions_by_source_total{{source="{src}"}} {n}')
-    lines.append("# TYPE aqmllmd_model_latency_us gauge")
-    for q, v in snap["model_latency"].items():
-        lines.append(f'aqmllmd_model_latency_us{{quantile="{q[:-3]}"}} {v:.3f}')
-    _counter(lines, "aqmllm_producer_total", "the producer's counters, mirrored in the ring")
-    for name, v in snap["producer"].items():
-        lines.append(f'aqmllm_producer_total{{counter="{name}"}} {v}')
-    _counter(lines, "aqmllmd_queue_decisions_total", "verdicts written per queue and action")
-    for q, e in snap["queues"].items():
-        for action in ("pass", "drop", "mark"):
-            lines.append(
-                f'aqmllmd_queue_decisions_total{{queue="{q}",action="{action}"}} {e[action]}'
-            )
-    lines.append("# TYPE aqmllmd_queue_rate gauge")
-    for q, e in snap["queues"].items():
-        for kind in ("drop_rate", "mark_rate"):
-            lines.append(f'aqmllmd_queue_rate{{queue="{q}",kind="{kind[:-5]}"}} {e[kind]:.6f}')
-    lines.append("# TYPE aqmllmd_queue_sojourn_us gauge")
-    for q, e in snap["queues"].items():
-        for quant, v in e.get("sojourn_us", {}).items():
-            lines.append(f'aqmllmd_queue_sojourn_us{{queue="{q}",quantile="{quant}"}} {v:.3f}')
-    return "\n".join(lines) + "\n"
+class MetricsServer:
+    """prometheus_client's HTTP server on (address, port), serving /metrics."""
+
+    def __init__(self, address: str, port: int, view: Callable[[], Any]) -> None:
+        self.address, self.port = address, port
+        try:
+            self._server, self._thread = start_http_server(port, address, registry_for(view))
+        except OSError as exc:
+            raise TelemetryError(
+                f"telemetry: cannot serve Prometheus metrics on {address}:{port}:"
+                f" {exc.strerror or exc}"
+            ) from None
+
+    def close(self, wait: bool = True) -> None:
+        """Stop serving; ``wait=False`` does it in the background (shutdown() waits out
+        the server's 0.5 s poll, which a reload must not add to the packet loop)."""
+        if not wait:
+            threading.Thread(target=self.close, name="prometheus-close", daemon=True).start()
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5.0)
 
 
 class Telemetry:
-    def __init__(self, loop: InferenceLoop, pub_endpoint: str, http_port: int) -> None:
-        self.loop = loop
-        self.teacher: Any | None = None  # a TeacherLoop, when one runs
-        self._pub: zmq.Socket | None = None
-        self._http: ThreadingHTTPServer | None = None
-        if pub_endpoint:
-            self._pub = zmq.Context.instance().socket(zmq.PUB)
-            self._pub.setsockopt(zmq.LINGER, 0)
-            self._pub.bind(pub_endpoint)
-        if http_port:
-            self._http = self._serve_http(http_port)
-        self._last = 0.0
+    """``Telemetry(view, pub_endpoint, http_port, http_address)``.
 
-    def _serve_http(self, port: int) -> ThreadingHTTPServer:
-        telemetry = self
+    ``view`` is a function returning the running daemon (``.loop``,
+    ``.teacher``, ``.mode``), or a bare loop.  Empty endpoint / port 0: off.
+    """
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                if self.path not in ("/metrics", "/"):
-                    self.send_error(404, "only /metrics is served")
-                    return
-                body = prometheus_text(snapshot(telemetry.loop, telemetry.teacher)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=server.serve_forever, name="prometheus", daemon=True).start()
-        return server
+    def __init__(
+        self,
+        view: Callable[[], Any] | Any,
+        pub_endpoint: str = "",
+        http_port: int = 0,
+        http_address: str = "127.0.0.1",
+        *,
+        reuse: Telemetry | None = None,
+    ) -> None:
+        if not callable(view):
+            fixed = view if hasattr(view, "loop") else LoopView(view)
+            view = lambda: fixed  # noqa: E731
+        self.view = view
+        self.pub: Publisher | None = None
+        self.http: MetricsServer | None = None
+        old_pub = reuse.pub if reuse is not None else None
+        old_http = reuse.http if reuse is not None else None
+        try:
+            if pub_endpoint:
+                same = old_pub is not None and old_pub.endpoint == pub_endpoint
+                self.pub = old_pub if same else Publisher(pub_endpoint)
+            if http_port:
+                same = old_http is not None and (old_http.address, old_http.port) == (
+                    http_address,
+                    http_port,
+                )
+                self.http = old_http if same else MetricsServer(http_address, http_port, view)
+        except TelemetryError:
+            self.close(keep=reuse)
+            raise
 
     def tick(self, interval_s: float) -> None:
-        now = time.monotonic()
-        if self._pub is None or now - self._last < interval_s:
-            return
-        self._last = now
-        self._pub.send_multipart([b"aqmllmd", msgpack.packb(snapshot(self.loop, self.teacher))])
+        view = self.view() if self.pub is not None else None
+        if view is not None:
+            self.pub.tick(view, interval_s)  # type: ignore[union-attr]
 
-    def close(self) -> None:
-        if self._pub is not None:
-            self._pub.close()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+    def close(self, keep: Telemetry | None = None, wait: bool = True) -> None:
+        """Close every part, except those ``keep`` also uses."""
+        kept = (keep.pub, keep.http) if keep is not None else ()
+        if self.pub is not None and self.pub not in kept:
+            self.pub.close()
+        if self.http is not None and self.http not in kept:
+            self.http.close(wait)

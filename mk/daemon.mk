@@ -3,8 +3,8 @@
 
 PRODUCER := $(BUILD)/aqmllm-producer
 
-$(PRODUCER): bridge/producer/aqmllm_producer.c $(CORE_A)
-	$(CC) $(CFLAGS_CORE) $(CORE_INCS) -o $@ $< $(CORE_A) -lrt
+$(PRODUCER): bridge/producer/aqmllm_producer.c $(CORE_A) aqmllm/__init__.py
+	$(CC) $(CFLAGS_CORE) $(CORE_INCS) -DAQMLLM_VERSION='"$(AQMLLM_VERSION)"' -o $@ $< $(CORE_A) -lrt
 
 .PHONY: producer bench-daemon
 # make test: nothing (tests/daemon/test_daemon_process.py builds it when it runs).

@@ -8,6 +8,8 @@ import sys
 
 from aqmllm.models.checkpoint import ModelError
 
+from aqmllm.console import add_version, count, output_dir, positive_float, positive_int
+
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="aqmllm distill", description=__doc__)
@@ -15,17 +17,20 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", required=True, help="output folder for the student")
     ap.add_argument("--teacher", help="teacher checkpoint; without it, learn the experts' actions")
     ap.add_argument("--hidden", default="32,32", help="hidden layer widths")
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--batch-size", type=int, default=512)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--epochs", type=positive_int, default=20)
+    ap.add_argument("--batch-size", type=positive_int, default=512)
+    ap.add_argument("--lr", type=positive_float, default=2e-3)
     ap.add_argument(
         "--dagger-rounds",
-        type=int,
+        type=count,
         default=0,
         help="rounds of student-visited states labelled by the teacher",
     )
     ap.add_argument(
-        "--max-states", type=int, default=0, help="train on at most this many pool states (0: all)"
+        "--max-states",
+        type=count,
+        default=0,
+        help="train on at most this many pool states (0: all)",
     )
     ap.add_argument(
         "--target-return-percentile",
@@ -35,6 +40,7 @@ def main(argv: list[str]) -> int:
     )
     ap.add_argument("--name", default="student")
     ap.add_argument("--seed", type=int, default=0)
+    add_version(ap)
     args = ap.parse_args(argv)
     try:
         hidden = tuple(int(h) for h in args.hidden.split(","))
@@ -57,6 +63,7 @@ def main(argv: list[str]) -> int:
         max_states=args.max_states,
         target_return_percentile=pct,
     )
+    output_dir(args.out)
     try:
         metrics = distill(args.pool, args.out, args.teacher, cfg, args.name)
     except ModelError as exc:

@@ -50,14 +50,20 @@ class StudentPolicy:
     def reset(self) -> None:
         self.history.reset()
 
-    def _decide(self, records: np.ndarray, probs: np.ndarray | None) -> np.ndarray:
+    def _decide(
+        self, records: np.ndarray, probs: np.ndarray | None, fresh: bool = False
+    ) -> np.ndarray:
         ffi, lib = self._ffi, self._lib
         recs = as_records(records)
         n = len(recs)
-        self.history._grow(int(recs["queue_id"].max(initial=0)))
-        uniforms = self._rng.random(n, dtype=np.float32)
+        # fresh: an empty history of its own and no draws, so nothing moves on
+        h = QueueHistory() if fresh else self.history
+        h._grow(int(recs["queue_id"].max(initial=0)))
+        if fresh:
+            uniforms = np.zeros(n, dtype=np.float32)
+        else:
+            uniforms = self._rng.random(n, dtype=np.float32)
         actions = np.empty(n, dtype=np.uint8)
-        h = self.history
         rc = lib.aqs_student_decide(
             ffi.from_buffer("struct aqmllm_record[]", recs),
             n,
@@ -76,11 +82,15 @@ class StudentPolicy:
             raise ModelError(f"{self.name}: the student's fast path refused the batch (code {rc})")
         return actions
 
-    def probabilities(self, records: np.ndarray) -> np.ndarray:
-        """(n, 3) over {pass, drop, mark}; the history moves on as in decide()."""
+    def probabilities(self, records: np.ndarray, fresh: bool = False) -> np.ndarray:
+        """(n, 3) over {pass, drop, mark}; the history moves on as in decide().
+
+        ``fresh``: as seen from an empty history, leaving the policy's own
+        history and random state untouched (the load-time probe).
+        """
         probs = np.empty((len(records), 3), dtype=np.float32)
         if len(records):
-            self._decide(records, probs)
+            self._decide(records, probs, fresh)
         return probs
 
     def decide(self, records: np.ndarray) -> np.ndarray:
@@ -92,7 +102,24 @@ class StudentPolicy:
         return queue_means(records, self.probabilities(records))
 
 
+def _check_student_architecture(manifest: dict, folder: Path, weights: StudentWeights) -> None:
+    """What the manifest says of the student must be what the tensors are."""
+    arch = (manifest.get("architecture") or {}).get("student") or {}
+    said = {"hidden": arch.get("hidden"), "input_dim": arch.get("input_dim")}
+    real = {"hidden": weights.hidden, "input_dim": int(weights.layers[0][0].shape[0])}
+    for key, value in said.items():
+        if value is not None and value != real[key]:
+            raise ModelError(
+                f"{folder}: the manifest says student {key} {value}, the tensors are {real[key]}"
+            )
+
+
 def load_policy(path: str | Path):
+    """The model at ``path`` (a manifest or its folder), its files verified.
+
+    Digests, tensor table and architecture are checked here; whether the
+    model's answers make sense is :func:`aqmllm.models.probe.probe_policy`.
+    """
     manifest, folder = read_manifest(path)
     kind = manifest["kind"]
     if kind == "student":
@@ -100,6 +127,7 @@ def load_policy(path: str | Path):
             weights = StudentWeights.from_tensors(load_tensors(manifest, folder))
         except ValueError as exc:
             raise ModelError(f"{folder}: {exc}") from None
+        _check_student_architecture(manifest, folder, weights)
         return StudentPolicy(weights, name=manifest.get("training", {}).get("name", "student"))
     if kind == "teacher":
         from aqmllm.models.teacher import TeacherPolicy

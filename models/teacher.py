@@ -128,7 +128,13 @@ def load_teacher(manifest: dict[str, Any], folder: Path) -> Teacher:
     missing = [k for k in model.trainable_state() if k not in tensors]
     if missing:
         raise ModelError(f"{folder}: weights lack {len(missing)} tensors, e.g. {missing[0]}")
-    model.load_state_dict(tensors, strict=False)
+    try:
+        model.load_state_dict(tensors, strict=False)
+    except RuntimeError as exc:  # shapes that contradict the architecture
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise ModelError(
+            f"{folder}: weights do not fit the manifest's architecture: {first}"
+        ) from None
     model.eval()
     return model
 
@@ -152,15 +158,18 @@ class TeacherPolicy:
         self.history.reset()
 
     @torch.no_grad()
-    def probabilities(self, records: np.ndarray) -> np.ndarray:
+    def probabilities(self, records: np.ndarray, fresh: bool = False) -> np.ndarray:
+        """(n, 3); ``fresh``: from an empty history, which is left as it was."""
+        history = QueueHistory() if fresh else self.history
         scalars = scalar_features(records)
-        series = self.history.lookup(records)
+        series = history.lookup(records)
         rtg = np.full(len(records), self.model.spec.target_return, np.float32)
         logits = self.model(*batch_tensors(scalars, series, rtg, valid_action_mask(records)))
         probs = torch.softmax(logits, dim=1).numpy()
         if not np.isfinite(probs).all():
             raise ModelError(f"{self.name}: non-finite output")
-        self.history.update(records, scalars)
+        if not fresh:
+            self.history.update(records, scalars)
         return probs
 
     def decide(self, records: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@ import sys
 
 from aqmllm.models.checkpoint import ModelError
 
+from aqmllm.console import add_version, count, output_dir, positive_float, positive_int
+
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="aqmllm train", description=__doc__)
@@ -18,18 +20,19 @@ def main(argv: list[str]) -> int:
         default="smollm2",
         help="smollm2 (default), tiny[:hidden=..,layers=..], a .gguf file or a folder",
     )
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--lora-r", type=int, default=8)
+    ap.add_argument("--epochs", type=positive_int, default=3)
+    ap.add_argument("--batch-size", type=positive_int, default=64)
+    ap.add_argument("--lr", type=positive_float, default=3e-4)
+    ap.add_argument("--lora-r", type=positive_int, default=8)
     ap.add_argument("--lora-targets", default="q_proj,v_proj")
     ap.add_argument("--full-finetune", action="store_true", help="train the backbone too (no LoRA)")
-    ap.add_argument("--max-steps-per-epoch", type=int, default=0)
-    ap.add_argument("--max-val-steps", type=int, default=4096)
+    ap.add_argument("--max-steps-per-epoch", type=count, default=0)
+    ap.add_argument("--max-val-steps", type=positive_int, default=4096)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     ap.add_argument("--validate", action="store_true", help="only check and summarise the pools")
     ap.add_argument("--seed", type=int, default=0)
+    add_version(ap)
     args = ap.parse_args(argv)
     try:
         if args.validate:
@@ -58,6 +61,7 @@ def main(argv: list[str]) -> int:
             seed=args.seed,
             device=args.device,
         )
+        output_dir(args.out)
         result = train_teacher(args.pool, spec, cfg, args.out, resume=args.resume)
     except ModelError as exc:
         print(f"aqmllm train: {exc}", file=sys.stderr)

@@ -20,6 +20,8 @@ from aqmllm.bridge.layout import FALLBACKS
 from aqmllm.sim.scenario import ScenarioError, load_scenario, load_scenarios
 from tqdm import tqdm
 
+from aqmllm.console import add_version, count, output_dir, positive_float, positive_int
+
 EXPERTS = tuple(FALLBACKS)
 
 
@@ -55,12 +57,15 @@ def main(argv: list[str]) -> int:
     )
     ap.add_argument(
         "--extra-seeds",
-        type=int,
+        type=count,
         default=0,
         help="perturbed variants: this many more seeds per scenario",
     )
-    ap.add_argument("--duration", type=float, help="override every scenario's duration (s)")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--duration", type=positive_float, help="override every scenario's duration (s)"
+    )
+    ap.add_argument("--workers", type=positive_int, default=2)
+    add_version(ap)
     args = ap.parse_args(argv)
     try:
         scenarios = load_scenarios(args.scenarios)
@@ -75,6 +80,7 @@ def main(argv: list[str]) -> int:
         return 2
     experts = args.expert or list(EXPERTS)
     workdir = Path(args.out).with_suffix("").as_posix() + "-logs"
+    output_dir(workdir)  # and so the pool's folder: refused now, not after the runs
     jobs = [
         (s.path, e, seed, args.duration, workdir)
         for s in scenarios

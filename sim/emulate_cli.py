@@ -17,6 +17,8 @@ from pathlib import Path
 from aqmllm.bridge.layout import FALLBACKS
 from aqmllm.sim.scenario import ScenarioError, load_scenarios
 
+from aqmllm.console import add_version, count, positive_float
+
 DEFAULT_AQMS = ["student", *FALLBACKS]
 
 
@@ -31,9 +33,14 @@ def main(argv: list[str]) -> int:
         f" {', '.join(FALLBACKS)} (default: {' '.join(DEFAULT_AQMS)}; student only with a model)",
     )
     ap.add_argument("--model", help="student checkpoint (default: the shipped one)")
-    ap.add_argument("--duration", type=float, help="override every scenario's duration (s)")
     ap.add_argument(
-        "--verdict-timeout-us", type=int, default=0, help="router's verdict timeout (default 10 ms)"
+        "--duration", type=positive_float, help="override every scenario's duration (s)"
+    )
+    ap.add_argument(
+        "--verdict-timeout-us",
+        type=count,
+        default=0,
+        help="router's verdict timeout (default 10 ms)",
     )
     ap.add_argument(
         "--substitute",
@@ -43,6 +50,7 @@ def main(argv: list[str]) -> int:
         help="run a flow kind with another Linux congestion control (e.g. dctcp=cubic where"
         " the kernel has no DCTCP); noted in the report",
     )
+    add_version(ap)
     args = ap.parse_args(argv)
     substitute = {}
     for item in args.substitute:
@@ -67,6 +75,13 @@ def main(argv: list[str]) -> int:
         )
     if "student" in aqms and not model:
         ap.error("the student needs --model (no shipped student found)")
+    if "student" in aqms and model:
+        from aqmllm.sim.evaluate_cli import model_problem
+
+        why = model_problem(model)
+        if why:
+            print(f"aqmllm emulate: --model: {why}", file=sys.stderr)
+            return 2
     if args.duration is not None and args.duration < 1:
         ap.error("--duration must be at least 1 s (iperf3's minimum)")
     why = missing_prerequisites()

@@ -20,7 +20,26 @@ from pathlib import Path
 from aqmllm.sim.scenario import ScenarioError, load_scenario, load_scenarios
 from tqdm import tqdm
 
+from aqmllm.console import add_version, nonneg_float, positive_float, positive_int
+
 SHIPPED_STUDENT = Path(__file__).resolve().parents[1] / "models" / "shipped" / "student"
+
+
+def model_problem(path: str) -> str | None:
+    """Why the model cannot run as the daemon would run it (files, seals, probe), or None.
+
+    Checked before any run: a model that fails would leave the fallback
+    deciding, and the report would credit it to the model.
+    """
+    from aqmllm.models.checkpoint import ModelError
+    from aqmllm.models.probe import probe_policy
+    from aqmllm.models.runtime import load_policy
+
+    try:
+        probe_policy(load_policy(path))
+    except ModelError as exc:
+        return str(exc)
+    return None
 
 
 def _job(args: tuple) -> dict:
@@ -94,12 +113,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--model", help="student checkpoint (default: the shipped one)")
     ap.add_argument(
         "--latency-us",
-        type=float,
+        type=nonneg_float,
         default=None,
         help="inference latency charged to each verdict (default: measured p99)",
     )
-    ap.add_argument("--duration", type=float, help="override every scenario's duration (s)")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--duration", type=positive_float, help="override every scenario's duration (s)"
+    )
+    ap.add_argument("--workers", type=positive_int, default=2)
+    add_version(ap)
     args = ap.parse_args(argv)
 
     model = args.model or (
@@ -116,6 +138,11 @@ def main(argv: list[str]) -> int:
             "aqmllm evaluate: no shipped student found; evaluating the classical AQMs only",
             file=sys.stderr,
         )
+    elif any(a in ("student", "teacher") for a in aqms):
+        why = model_problem(model)
+        if why:
+            print(f"aqmllm evaluate: --model: {why}", file=sys.stderr)
+            return 2
     try:
         report = evaluate(
             args.scenarios,

@@ -21,20 +21,25 @@ from aqmllm.sim.gen.generate import plan, write
 from aqmllm.sim.gen.heldout import CollisionError
 from aqmllm.sim.scenario import ScenarioError
 
+from aqmllm.console import add_version, count, nonneg_float, positive_int
+
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="aqmllm scenarios", description=__doc__.split("\n")[0])
+    add_version(ap)
     sub = ap.add_subparsers(dest="action", required=True)
     g = sub.add_parser("generate", help="write N scenarios of a family into DIR")
     g.add_argument("--family", required=True, help="family name or .toml file")
-    g.add_argument("--n", type=int, required=True, help="how many scenarios")
-    g.add_argument("--seed", type=int, required=True, help="generator seed")
+    g.add_argument("--n", type=positive_int, required=True, help="how many scenarios")
+    g.add_argument("--seed", type=count, required=True, help="generator seed")
     g.add_argument("--out", required=True, help="output folder (never a held-out suite)")
     g.add_argument("--focus", help="JSON of previous scenarios and their gaps to DualPI2")
     g.add_argument(
         "--focus-share", type=float, default=0.75, help="share of scenarios drawn near the focus"
     )
-    g.add_argument("--radius", type=float, default=0.1, help="perturbation, share of each range")
+    g.add_argument(
+        "--radius", type=nonneg_float, default=0.1, help="perturbation, share of each range"
+    )
     sub.add_parser("families", help="list the scenario families")
     return ap
 

@@ -12,6 +12,7 @@
  *   aqmllm-producer --ring PATH [--rate PPS] [--duration S] [--hold-us US]
  *       [--fallback NAME] [--queues N] [--entries N]
  *       [--wait-attach S] [--verdict-timeout-us US] [--json]
+ *   aqmllm-producer --help | --version
  *
  * --rate 0 means as fast as the core goes (throughput runs).  Times in the
  * JSON output (t0_ns, last_daemon_ns) are CLOCK_MONOTONIC nanoseconds, the
@@ -28,6 +29,10 @@
 #include <unistd.h>
 
 #include "aqm_shm.h"
+
+#ifndef AQMLLM_VERSION
+#define	AQMLLM_VERSION	"unknown"	/* the Makefile passes aqmllm/__init__.py's */
+#endif
 
 #define	MAX_QUEUES	64
 #define	LIMIT		(AQM_FIFO_MAX_CAP - 1)	/* packets held per queue */
@@ -61,18 +66,45 @@ pct(uint64_t *v, size_t n, double q)
 	return (v[i < n ? i : n - 1]);
 }
 
+#define	USAGE \
+	"usage: aqmllm-producer --ring PATH [--rate PPS] [--duration S]\n" \
+	"           [--hold-us US] [--fallback NAME] [--queues N]\n" \
+	"           [--entries N] [--wait-attach S] [--verdict-timeout-us US] [--json]\n" \
+	"       aqmllm-producer --help | --version\n"
+
+#define	HELP \
+	"\nThe packet path on Linux, for tests and benchmarks: makes a shared-memory\n" \
+	"ring at PATH, drives the portable core with synthetic packets and reports\n" \
+	"what the packet path saw when the daemon (aqmllmd) decides on that ring.\n\n" \
+	"  --ring PATH              the ring file to create (removed at exit)\n" \
+	"  --rate PPS               offered packets per second; 0: as fast as it goes\n" \
+	"                           (default 100000)\n" \
+	"  --duration S             seconds of traffic (default 2)\n" \
+	"  --hold-us US             each packet's time in the queue (default 1000)\n" \
+	"  --fallback NAME          the fallback AQM (default dualpi2; the names follow)\n" \
+	"  --queues N               queues, 1..64 (default 1)\n" \
+	"  --entries N              ring entries, a power of two (default 65536)\n" \
+	"  --wait-attach S          wait this long for a daemon first (default 10)\n" \
+	"  --verdict-timeout-us US  heartbeat age after which verdicts are ignored\n" \
+	"  --json                   one JSON line instead of name: value lines\n"
+
+/* The fallback AQMs, from the core's table. */
 static void
-usage(void)
+print_fallbacks(FILE *f)
 {
 	uint32_t id;
 
-	fprintf(stderr, "usage: aqmllm-producer --ring PATH [--rate PPS] "
-	    "[--duration S] [--hold-us US] [--fallback NAME] "
-	    "[--queues N] [--entries N] [--wait-attach S] [--json]\n"
-	    "fallbacks:");
+	fputs("fallbacks:", f);
 	for (id = 0; aqm_alg_by_id(id) != NULL; id++)
-		fprintf(stderr, " %s", aqm_alg_by_id(id)->name);
-	fputc('\n', stderr);
+		fprintf(f, " %s", aqm_alg_by_id(id)->name);
+	fputc('\n', f);
+}
+
+static void
+usage(void)
+{
+	fputs(USAGE, stderr);
+	print_fallbacks(stderr);
 	exit(2);
 }
 
@@ -92,6 +124,22 @@ give_storage(struct aqm_queue *q)
 	return (0);
 }
 
+/* A number, all of it, >= 0: atof() would take "abc" for 0 (a throughput run). */
+static double
+number(const char *opt, const char *text)
+{
+	char *end;
+	double v;
+
+	v = strtod(text, &end);
+	if (end == text || *end != '\0' || !(v >= 0) || v > 1e15) {
+		fprintf(stderr, "aqmllm-producer: --%s '%s' is not a number >= 0\n",
+		    opt, text);
+		exit(2);
+	}
+	return (v);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -106,6 +154,8 @@ main(int argc, char **argv)
 		{ "wait-attach", required_argument, NULL, 'w' },
 		{ "verdict-timeout-us", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
@@ -124,14 +174,25 @@ main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'r': path = optarg; break;
-		case 'p': rate = atof(optarg); break;
-		case 'd': duration = atof(optarg); break;
-		case 'h': hold_ns = (uint64_t)(atof(optarg) * 1000); break;
-		case 'q': nq = (uint32_t)atoi(optarg); break;
-		case 'e': entries = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'w': wait_attach = atof(optarg); break;
-		case 't': vtimeout_ns = (uint64_t)(atof(optarg) * 1000); break;
+		case 'p': rate = number("rate", optarg); break;
+		case 'd': duration = number("duration", optarg); break;
+		case 'h': hold_ns = (uint64_t)(number("hold-us", optarg) * 1000); break;
+		case 'q': nq = (uint32_t)number("queues", optarg); break;
+		case 'e': entries = (uint32_t)number("entries", optarg); break;
+		case 'w': wait_attach = number("wait-attach", optarg); break;
+		case 't':
+			vtimeout_ns = (uint64_t)(number("verdict-timeout-us", optarg) *
+			    1000);
+			break;
 		case 'j': json = 1; break;
+		case 'H':
+			fputs(USAGE HELP, stdout);
+			print_fallbacks(stdout);
+			return (0);
+		case 'V':
+			printf("aqmllm-producer %s (ring ABI %d)\n", AQMLLM_VERSION,
+			    AQMLLM_ABI_VERSION);
+			return (0);
 		case 'f':
 			if (aqm_alg_by_name(optarg) == NULL) {
 				fprintf(stderr, "aqmllm-producer: unknown fallback "
@@ -144,9 +205,26 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (path == NULL || rate < 0 || duration <= 0 || nq == 0 ||
-	    nq > MAX_QUEUES)
+	if (optind < argc) {
+		fprintf(stderr, "aqmllm-producer: unexpected argument '%s'\n",
+		    argv[optind]);
 		usage();
+	}
+	if (path == NULL) {
+		fprintf(stderr, "aqmllm-producer: --ring PATH is required\n");
+		usage();
+	}
+	if (duration <= 0 || nq == 0 || nq > MAX_QUEUES) {
+		fprintf(stderr, "aqmllm-producer: --duration must be > 0 and "
+		    "--queues 1..%d\n", MAX_QUEUES);
+		return (2);
+	}
+	if (entries < AQMLLM_MIN_ENTRIES || entries > AQMLLM_MAX_ENTRIES ||
+	    (entries & (entries - 1)) != 0) {
+		fprintf(stderr, "aqmllm-producer: --entries %u: a power of two "
+		    "in %u..%u\n", entries, AQMLLM_MIN_ENTRIES, AQMLLM_MAX_ENTRIES);
+		return (2);
+	}
 	error = aqm_shm_create(&shm, path, entries, entries, nq);
 	if (error != 0) {
 		fprintf(stderr, "aqmllm-producer: cannot create ring %s "

@@ -247,7 +247,11 @@ struct aqmllm_region_hdr {
 	uint32_t daemon_pid;
 	uint32_t daemon_state;	/* AQMLLM_DS_* */
 	uint64_t daemon_decisions;
-	uint64_t pad5[5];
+	/* For display (aqmllmctl stats); the packet path never reads them. */
+	uint64_t daemon_fallbacks;	/* fallback episodes: policy-off stretches */
+	uint64_t daemon_fallback_ns;	/* their length, closed episodes */
+	uint64_t daemon_fallback_since_ns; /* producer clock; 0: none open */
+	uint64_t pad5[2];
 
 	/* lines 6-8: counter mirror; producer, relaxed, for display only */
 	uint64_t counters[AQMLLM_CNT_SLOTS];

@@ -25,7 +25,8 @@ def ring(tmp_path: Path):
 def test_stats_json_from_a_ring(ring: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stats", "--json", "--ring", str(ring)]) == 0
     stats = json.loads(capsys.readouterr().out)
-    assert stats["records"] == 42 and stats["rej_seq"] == 3 and stats["daemon_state"] == 0
+    c = stats["counters"]
+    assert c["records"] == 42 and c["rej_seq"] == 3 and stats["daemon"]["state"] == "detached"
 
 
 def test_stats_text(ring: Path, capsys: pytest.CaptureFixture[str]) -> None:

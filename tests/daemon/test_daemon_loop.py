@@ -109,3 +109,17 @@ def test_bad_model_file_leaves_the_kernel_deciding(
 def test_unknown_policy_kind() -> None:
     with pytest.raises(PolicyError, match="unknown policy"):
         make_policy("oracle")
+
+
+def test_a_policy_that_answers_nothing_is_turned_off(producer: ShmProducer, ring: Ring) -> None:
+    class Silent:
+        name = "silent"
+
+        def decide(self, records: np.ndarray) -> None:
+            return None
+
+    loop = InferenceLoop(ring, Silent())
+    producer.now += 100_000
+    producer.enqueue(3)
+    assert loop.step(now_ns=producer.now) == 0
+    assert loop.policy is None and "shape" in loop.off_reason and loop.stats.failures == 1

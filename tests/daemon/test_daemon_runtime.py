@@ -18,9 +18,11 @@ from aqmllm.bridge import layout
 from aqmllm.bridge._aqmcore import lib
 from aqmllm.bridge.ring import Ring
 from aqmllm.daemon.loop import InferenceLoop, LoopSettings
+from aqmllm.daemon.metrics import registry_for
 from aqmllm.daemon.policies import PassPolicy
 from aqmllm.daemon.teacher import TeacherLoop
-from aqmllm.daemon.telemetry import Telemetry, prometheus_text, snapshot
+from aqmllm.daemon.telemetry import LoopView, Telemetry
+from prometheus_client import generate_latest
 from shm_producer import ShmProducer
 
 
@@ -139,7 +141,7 @@ def test_watchdog_turns_the_policy_off_while_a_model_hangs(
         while int(ring.hdr["daemon_state"]) != lib.AQMLLM_DS_POLICY_OFF:
             assert time.monotonic() < end, "the watchdog never switched the policy off"
             time.sleep(0.005)
-        assert loop._busy_since != 0  # it is still inside the model call
+        assert loop.timer.busy_since != 0  # it is still inside the model call
     finally:
         model.release.set()
         loop.stop()
@@ -204,9 +206,9 @@ def test_telemetry_over_zmq_and_prometheus(producer: ShmProducer, ring: Ring) ->
         assert "sojourn_us" in snap["queues"]["0"]
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
         text = body.decode()
-        assert 'aqmllmd_queue_decisions_total{queue="1",action="pass"} 3' in text
-        assert "aqmllmd_policy_on 1" in text
-        assert 'aqmllm_decisions_by_source_total{source="fallback"}' in text
+        assert 'aqmllm_queue_verdicts_total{action="pass",queue="1"} 3.0' in text
+        assert "aqmllm_policy_on 1.0" in text
+        assert 'aqmllm_ring_decisions_total{source="fallback"}' in text
         # Loopback only.
         with pytest.raises(OSError):
             socket.create_connection((_non_loopback_address(), port), timeout=0.5).close()
@@ -229,13 +231,19 @@ def _non_loopback_address() -> str:
 
 def test_prometheus_text_is_well_formed(producer: ShmProducer, ring: Ring) -> None:
     loop = InferenceLoop(ring, PassPolicy)
-    for line in prometheus_text(snapshot(loop)).splitlines():
-        if line.startswith("#"):
-            assert line.split()[1] in ("HELP", "TYPE")
+    view = LoopView(loop)
+    text = generate_latest(registry_for(lambda: view)).decode()
+    helped, typed = set(), set()
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helped.add(line.split()[2])
+        elif line.startswith("# TYPE "):
+            typed.add(line.split()[2])
         else:
             name, value = line.rsplit(" ", 1)
             float(value)
-            assert name.startswith(("aqmllmd_", "aqmllm_"))
+            assert name.startswith("aqmllm_"), name  # one prefix
+    assert helped == typed and len(typed) > 20
 
 
 def test_a_restarted_producer_is_followed_to_its_new_ring(tmp_path: Path) -> None:
@@ -281,7 +289,7 @@ def test_a_stale_cost_estimate_cannot_starve_the_model(producer: ShmProducer, ri
     # After a stall the loop expects every model call to take 1 s, so every
     # record looks late; the estimate must decay until the model runs again.
     loop = InferenceLoop(ring, PassPolicy)
-    loop._cost_ns = 1e9
+    loop.cost.value_ns = 1e9
     producer.now += 100_000
     written = 0
     for _ in range(60):

@@ -276,22 +276,12 @@ def test_cli_generates_and_reports_errors(tmp_path: Path, capsys) -> None:
         == 2
     )
     assert "held-out suite" in capsys.readouterr().err
-    assert (
+    with pytest.raises(SystemExit) as refused:  # argparse: one sentence, exit 2
         cli_main(
-            [
-                "generate",
-                "--family",
-                "steady",
-                "--n",
-                "0",
-                "--seed",
-                "1",
-                "--out",
-                str(tmp_path / "z"),
-            ]
+            ["generate", "--family", "steady", "--n", "0", "--seed", "1", "--out", str(tmp_path)]
         )
-        == 2
-    )
+    assert refused.value.code == 2
+    assert "'0' is not a positive integer" in capsys.readouterr().err
 
 
 def test_bad_focus_files_are_refused(tmp_path: Path) -> None:
