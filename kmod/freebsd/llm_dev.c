@@ -45,8 +45,7 @@ static struct llm_softc {
 	vm_offset_t	kva;
 	size_t		size;
 	int		npages;
-	struct aqm_vt_entry *vt;
-	struct aqm_policy *pol;
+	void		*priv;		/* the ring's private tables */
 	uint8_t		qid_used[LLM_NQUEUES_DEFAULT];
 	uint32_t	queues;
 	struct selinfo	sel;
@@ -101,11 +100,15 @@ llm_ring_create(void)
 {
 	struct llm_softc *sc = &llm_sc;
 	uint32_t entries = llm_tun.ring_entries;
+	/* The interval ring: ~0.5 s of records of every queue. */
+	struct aqm_geom g = { entries, entries, 0, LLM_NQUEUES_DEFAULT };
+	size_t priv_size;
 	vm_page_t m;
 	int i, error;
 
-	sc->size = aqm_region_size(entries, entries);
-	if (sc->size == 0) {
+	sc->size = aqm_region_size(&g);
+	priv_size = aqm_ring_private_size(&g);
+	if (sc->size == 0 || priv_size == 0) {
 		printf("dn_aqm_llm: ring_entries %u is not a power of two in "
 		    "[%u, %u]\n", entries, AQMLLM_MIN_ENTRIES,
 		    AQMLLM_MAX_ENTRIES);
@@ -131,15 +134,16 @@ llm_ring_create(void)
 	}
 	VM_OBJECT_WUNLOCK(sc->obj);
 
-	sc->vt = malloc(entries * sizeof(*sc->vt), M_AQMLLM, M_WAITOK | M_ZERO);
-	sc->pol = malloc(LLM_NQUEUES_DEFAULT * sizeof(*sc->pol), M_AQMLLM,
-	    M_WAITOK | M_ZERO);
+	sc->priv = malloc(priv_size, M_AQMLLM, M_WAITOK | M_ZERO);
 	knlist_init_mtx(&sc->sel.si_note, &sc->mtx);
-	error = aqm_ring_init(&sc->ring, (void *)sc->kva, sc->size, entries,
-	    entries, LLM_NQUEUES_DEFAULT, sc->vt, sc->pol);
+	error = aqm_ring_init(&sc->ring, (void *)sc->kva, sc->size, &g,
+	    sc->priv, priv_size);
 	if (error == 0)
 		error = aqm_ring_configure(&sc->ring, llm_tun.batch_size,
 		    (uint64_t)llm_tun.verdict_timeout_us * 1000);
+	if (error == 0)
+		error = aqm_ring_set_export(&sc->ring, llm_tun.export_mode,
+		    (uint64_t)llm_tun.interval_us * 1000);
 	if (error != 0) {
 		llm_ring_destroy();
 		return (EINVAL);
@@ -184,10 +188,8 @@ llm_ring_destroy(void)
 		knlist_destroy(&sc->sel.si_note);
 		sc->sel.si_note.kl_lockarg = NULL;
 	}
-	free(sc->vt, M_AQMLLM);
-	free(sc->pol, M_AQMLLM);
-	sc->vt = NULL;
-	sc->pol = NULL;
+	free(sc->priv, M_AQMLLM);
+	sc->priv = NULL;
 }
 
 struct aqm_ring *
@@ -235,6 +237,9 @@ llm_ring_reconfigure(void)
 	}
 	error = aqm_ring_configure(&llm_sc.ring, llm_tun.batch_size,
 	    (uint64_t)llm_tun.verdict_timeout_us * 1000);
+	if (error == 0)
+		error = aqm_ring_set_export(&llm_sc.ring, llm_tun.export_mode,
+		    (uint64_t)llm_tun.interval_us * 1000);
 	llm_sc.ring.hdr->fb_id = llm_tun.fallback;
 	mtx_unlock(&llm_sc.mtx);
 	return (error != 0 ? EINVAL : 0);
@@ -254,7 +259,12 @@ llm_queue_id_alloc(uint32_t *id)
 		if (!llm_sc.qid_used[i]) {
 			llm_sc.qid_used[i] = 1;
 			llm_sc.queues++;
-			llm_sc.pol[i].expiry_ns = 0;
+			/* A reused slot starts bare: no policy, no residual. */
+			llm_sc.ring.pol[i].expiry_ns = 0;
+			llm_sc.ring.res[i].expiry_ns = 0;
+			memset(&llm_sc.ring.res[i].res, 0,
+			    sizeof(llm_sc.ring.res[i].res));
+			llm_sc.ring.res[i].gen++;
 			mtx_unlock(&llm_sc.mtx);
 			*id = i;
 			return (0);
@@ -273,7 +283,7 @@ llm_queue_id_free(uint32_t id)
 	if (llm_sc.ready && llm_sc.qid_used[id]) {
 		llm_sc.qid_used[id] = 0;
 		llm_sc.queues--;
-		llm_sc.pol[id].expiry_ns = 0;
+		llm_sc.ring.pol[id].expiry_ns = 0;
 	}
 	mtx_unlock(&llm_sc.mtx);
 }
@@ -369,6 +379,10 @@ llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data,
 		info->fallback = llm_tun.fallback;
 		info->verdict_timeout_us = llm_tun.verdict_timeout_us;
 		info->attached = sc->owner != NULL;
+		info->ivl_entries = sc->ring.ivl_entries;
+		info->export_mode = sc->ring.export_mode;
+		info->interval_us = llm_tun.interval_us;
+		info->pad = 0;
 		break;
 	case AQMLLM_IOC_ATTACH:
 		at = (struct aqmllm_attach *)data;
@@ -407,12 +421,16 @@ llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data,
 	return (error);
 }
 
-/* Records waiting?  rec_cons is the daemon's, so only compared, never used. */
+/*
+ * Records or interval records waiting?  The consumer indices are the
+ * daemon's, so only compared, never used.
+ */
 static int
 llm_pending(struct llm_softc *sc)
 {
 	return (sc->ring.rec_prod !=
-	    atomic_load_acq_64(&sc->ring.hdr->rec_cons));
+	    atomic_load_acq_64(&sc->ring.hdr->rec_cons) ||
+	    sc->ring.ivl_prod != atomic_load_acq_64(&sc->ring.hdr->ivl_cons));
 }
 
 static int

@@ -18,6 +18,8 @@ struct llm_tunables llm_tun = {
 	.verdict_timeout_us = 10000,
 	.ring_entries = LLM_RING_DEFAULT,
 	.limit_pkts = 10000,
+	.export_mode = AQMLLM_EXPORT_BOTH,
+	.interval_us = 0,
 };
 
 /*
@@ -122,6 +124,93 @@ SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, fallback,
     llm_sysctl_fallback, "A", "Fallback AQM of new queues, by name (dn_aqm_llm(4))");
 
 /*
+ * What the ring exports: "packets", "intervals" or "both", by name; and the
+ * interval length in microseconds (0: each queue's fallback Tupdate).  The
+ * names are the header's AQMLLM_EXPORT_* order.
+ */
+static const char *const llm_export_names[] = {
+	[AQMLLM_EXPORT_PACKETS] = "packets",
+	[AQMLLM_EXPORT_INTERVALS] = "intervals",
+	[AQMLLM_EXPORT_BOTH] = "both",
+};
+
+static int
+llm_sysctl_export(SYSCTL_HANDLER_ARGS)
+{
+	uint32_t mode, old;
+	char buf[16];
+	int error;
+
+	strlcpy(buf, llm_export_names[llm_tun.export_mode], sizeof(buf));
+	error = sysctl_handle_string(oidp, buf, sizeof(buf), req);
+	if (error != 0 || req->newptr == NULL)
+		return (error);
+	for (mode = AQMLLM_EXPORT_PACKETS; mode <= AQMLLM_EXPORT_BOTH; mode++)
+		if (strcmp(buf, llm_export_names[mode]) == 0)
+			break;
+	if (mode > AQMLLM_EXPORT_BOTH)
+		return (EINVAL);
+	old = llm_tun.export_mode;
+	llm_tun.export_mode = mode;
+	error = llm_ring_reconfigure();
+	if (error != 0) {
+		llm_tun.export_mode = old;
+		(void)llm_ring_reconfigure();
+	}
+	return (error);
+}
+
+SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, export,
+    CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
+    llm_sysctl_export, "A",
+    "What the ring exports: packets, intervals or both (dn_aqm_llm(4))");
+
+static int
+llm_sysctl_interval(SYSCTL_HANDLER_ARGS)
+{
+	uint32_t v = llm_tun.interval_us, old;
+	int error;
+
+	error = sysctl_handle_32(oidp, &v, 0, req);
+	if (error != 0 || req->newptr == NULL)
+		return (error);
+	if (v != 0 && ((uint64_t)v * 1000 < AQMLLM_IVL_MIN_NS ||
+	    (uint64_t)v * 1000 > AQMLLM_IVL_MAX_NS))
+		return (EINVAL);
+	old = llm_tun.interval_us;
+	llm_tun.interval_us = v;
+	error = llm_ring_reconfigure();
+	if (error != 0) {
+		llm_tun.interval_us = old;
+		(void)llm_ring_reconfigure();
+	}
+	return (error);
+}
+
+SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, interval_us,
+    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
+    llm_sysctl_interval, "IU",
+    "Interval of the interval records (us); 0: each fallback's update interval");
+
+/* The residual bounds: the header's constants, for the operator to read. */
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_mult_min_q8, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_MULT_MIN,
+    "Smallest residual multiplier, log2 Q8 (-768: x1/8)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_mult_max_q8, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_MULT_MAX,
+    "Largest residual multiplier, log2 Q8 (768: x8)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_target_min_q8, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_TARGET_MIN,
+    "Smallest residual target scale, log2 Q8 (-512: x1/4)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_target_max_q8, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_TARGET_MAX,
+    "Largest residual target scale, log2 Q8 (256: x2)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_step_min_us, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_STEP_MIN_US, "Smallest residual L step (us)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_step_max_us, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_STEP_MAX_US, "Largest residual L step (us)");
+
+/*
  * Fallback parameters, in microseconds (times) or as given (gains in
  * 1/65536, percentages).  A write is tried on a copy and kept only if the
  * whole parameter set still validates.
@@ -219,3 +308,29 @@ LLM_COUNTER(mark_not_ect, AQMLLM_CNT_MARK_NOT_ECT, "Marks asked on Not-ECT");
 LLM_COUNTER(guard_minq, AQMLLM_CNT_GUARD_MINQ, "Drops refused: small backlog");
 LLM_COUNTER(guard_ecn, AQMLLM_CNT_GUARD_ECN, "Drops turned into marks");
 LLM_COUNTER(stale_daemon, AQMLLM_CNT_STALE_DAEMON, "Fallbacks: stale daemon");
+LLM_COUNTER(ivl_records, AQMLLM_CNT_IVL_RECORDS, "Interval records exported");
+LLM_COUNTER(ivl_overflows, AQMLLM_CNT_IVL_OVERFLOWS,
+    "Interval records lost to a full ring");
+LLM_COUNTER(res_accepted, AQMLLM_CNT_RES_ACCEPTED, "Residuals accepted");
+LLM_COUNTER(res_clamp_mult_c, AQMLLM_CNT_RES_CLAMP_MULT_C,
+    "Residuals clamped: C multiplier");
+LLM_COUNTER(res_clamp_mult_l, AQMLLM_CNT_RES_CLAMP_MULT_L,
+    "Residuals clamped: L multiplier");
+LLM_COUNTER(res_clamp_step, AQMLLM_CNT_RES_CLAMP_STEP,
+    "Residuals clamped: L step");
+LLM_COUNTER(res_clamp_target, AQMLLM_CNT_RES_CLAMP_TARGET,
+    "Residuals clamped: target scale");
+LLM_COUNTER(res_clamp_expiry, AQMLLM_CNT_RES_CLAMP_EXPIRY,
+    "Residuals clamped: expiry");
+LLM_COUNTER(res_ignored, AQMLLM_CNT_RES_IGNORED,
+    "Residual knobs the fallback does not use");
+LLM_COUNTER(res_rej_seq, AQMLLM_CNT_RES_REJ_SEQ,
+    "Residuals rejected: interval never issued or too old");
+LLM_COUNTER(res_rej_stale, AQMLLM_CNT_RES_REJ_STALE,
+    "Residuals rejected: not newer than the last applied");
+LLM_COUNTER(res_rej_queue, AQMLLM_CNT_RES_REJ_QUEUE,
+    "Residuals rejected: not the record's queue");
+LLM_COUNTER(res_rej_field, AQMLLM_CNT_RES_REJ_FIELD,
+    "Residuals rejected: nonzero action or flags");
+LLM_COUNTER(res_expired, AQMLLM_CNT_RES_EXPIRED,
+    "Residuals ended by expiry or a dead daemon");

@@ -19,6 +19,8 @@ struct llm_tunables {
 	uint32_t verdict_timeout_us;
 	uint32_t ring_entries;		/* loader tunable */
 	uint32_t limit_pkts;		/* per queue */
+	uint32_t export_mode;		/* AQMLLM_EXPORT_* */
+	uint32_t interval_us;		/* 0: each fallback's Tupdate */
 	struct aqm_params defaults;	/* fallback parameters for new queues */
 };
 
@@ -41,7 +43,7 @@ void	llm_ring_kick(struct aqm_ring *r);	/* batched wakeup, locked */
 int	llm_queue_id_alloc(uint32_t *id);
 void	llm_queue_id_free(uint32_t id);
 uint64_t llm_now_ns(void);
-int	llm_ring_reconfigure(void);		/* sysctl changed batch/timeout */
+int	llm_ring_reconfigure(void);	/* sysctl changed batch, timeout, export */
 
 /*
  * Dummynet registration (dn_llm_sched.c, dn_llm_aqm.c).  Busy while any

@@ -1,11 +1,19 @@
 /*
  * Fuzz driver for the producer side of the ring.  Built with
- * AddressSanitizer and UndefinedBehaviorSanitizer: the region, the
- * verdict table and the policy table are separate heap blocks of exactly
- * their size, so any out-of-bounds access the daemon could provoke is
- * caught.  Between packet operations the "daemon" writes random bytes
- * over the whole region (geometry included, which the producer must
- * never read back) or plausible-but-wrong verdicts.
+ * AddressSanitizer and UndefinedBehaviorSanitizer: the region and the
+ * producer's private tables are separate heap blocks of exactly their
+ * size, so any out-of-bounds access the daemon could provoke is caught.
+ * Between packet operations the "daemon" writes random bytes over the
+ * whole region (geometry included, which the producer must never read
+ * back) or plausible-but-wrong verdicts of every kind: per-packet,
+ * policies and residuals (hostile knobs, stale, never-issued or other
+ * queues' interval seqs, odd fields), and garbage ring indices.
+ *
+ * Invariants checked after every operation: actions in range, no mark on
+ * Not-ECT, the core's backlog equals its FIFOs', every open interval's
+ * counts close per class (arrivals = departures + drops + backlog change),
+ * and a residual in effect lies within the AQMLLM_RES_* bounds, uses only
+ * its algorithm's knobs and expires no later than RES_MAX_TTL_NS ahead.
  *
  *   fuzz_ring [-n iterations] [-s seed] [file ...]
  *
@@ -78,7 +86,7 @@ scribble_verdicts(struct aqm_ring *r, uint64_t now)
 	for (i = 0; i < n; i++) {
 		struct aqmllm_verdict *v = &r->vds[(prod + i) & r->vd_mask];
 
-		v->kind = (uint8_t)(next_u32() % 4);
+		v->kind = (uint8_t)(next_u32() % 5);
 		v->action = (uint8_t)(next_u32() % 6);
 		v->flags = (next_u32() % 8) == 0 ? (uint16_t)next_u32() : 0;
 		v->seq = r->rec_prod - (next_u32() % (2 * r->rec_entries)) +
@@ -88,6 +96,24 @@ scribble_verdicts(struct aqm_ring *r, uint64_t now)
 		v->mark_prob = next_u32();
 		v->expiry_ns = now + (next_u64() % (20 * AQM_NS_PER_S)) -
 		    AQM_NS_PER_S;
+		if (v->kind == AQMLLM_VK_RESIDUAL && next_u32() % 4 != 0) {
+			/* Mostly well-formed, answering a recent interval. */
+			v->seq = r->ivl_prod - (next_u32() % (2 * r->ivl_entries)) +
+			    (next_u32() % 3);
+			v->queue_id = next_u32() % 8 == 0 ? next_u32() :
+			    next_u32() % (NQUEUES + 1);
+			if (next_u32() % 2) {
+				v->action = 0;
+				v->flags = 0;
+			}
+			if (next_u32() % 2) {	/* in bounds, or any bits */
+				v->res_log2_mult[0] = (int16_t)(next_u32() % 1537) - 768;
+				v->res_log2_mult[1] = (int16_t)(next_u32() % 1537) - 768;
+				v->res_log2_target = (int16_t)(next_u32() % 769) - 512;
+				v->res_step_us = (uint16_t)(next_u32() % 4001);
+			}
+			v->expiry_ns = now + next_u64() % (3 * AQM_NS_PER_S);
+		}
 	}
 	switch (next_u32() % 8) {
 	case 0:
@@ -109,6 +135,17 @@ scribble_verdicts(struct aqm_ring *r, uint64_t now)
 		break;
 	default:
 		h->rec_cons = r->rec_prod - next_u32() % 8;
+		break;
+	}
+	switch (next_u32() % 8) {
+	case 0:
+		h->ivl_cons = next_u64();
+		break;
+	case 1:
+		h->ivl_cons = r->ivl_prod + 1 + next_u32() % 8;
+		break;
+	default:
+		h->ivl_cons = r->ivl_prod - next_u32() % 4;
 		break;
 	}
 	h->heartbeat_ns = (next_u32() % 4) == 0 ? next_u64() : now;
@@ -141,21 +178,89 @@ grow(struct aqm_queue *q, int cls, struct aqm_pkt *store[2], uint64_t iter)
 	store[cls] = bigger;
 }
 
+/* What a queue's open interval must account for, per class. */
+struct shadow {
+	uint64_t start_ns;
+	uint32_t backlog0[2];	/* the backlog when it opened */
+	uint32_t before[2];	/* the backlog before the last operation */
+};
+
+/*
+ * An interval closes at the start of a call, before the call's packet is
+ * counted: the new interval opens with the backlog from before the call.
+ */
+static void
+check_interval(const struct aqm_queue *q, struct shadow *sh, uint64_t iter)
+{
+	const struct aqm_ivl_acc *a;
+	int64_t lhs, rhs;
+	int k;
+
+	if (q->ivl_start_ns != sh->start_ns) {
+		sh->start_ns = q->ivl_start_ns;
+		sh->backlog0[0] = sh->before[0];
+		sh->backlog0[1] = sh->before[1];
+	}
+	sh->before[0] = q->qlen_pkts[0];
+	sh->before[1] = q->qlen_pkts[1];
+	for (k = 0; k < 2; k++) {
+		a = &q->acc[k];
+		lhs = a->arr_pkts;
+		rhs = (int64_t)a->dep_pkts + a->drop_enq + a->drop_deq +
+		    a->drop_limit + q->qlen_pkts[k] - sh->backlog0[k];
+		if (lhs != rhs)
+			fail("an interval's counts do not close", iter);
+	}
+}
+
+static void
+check_residual(const struct aqm_queue *q, uint64_t now, uint64_t iter)
+{
+	const struct aqm_residual *r = &q->res;
+	uint32_t used = 0;
+	int k;
+
+	if (!q->res_on) {
+		if (r->log2_mult[0] || r->log2_mult[1] || r->step_us ||
+		    r->log2_target)
+			fail("a residual kept without being in effect", iter);
+		return;
+	}
+	for (k = 0; k < 2; k++)
+		if (r->log2_mult[k] < AQMLLM_RES_MULT_MIN ||
+		    r->log2_mult[k] > AQMLLM_RES_MULT_MAX)
+			fail("a multiplier outside its bounds", iter);
+	if (r->log2_target < AQMLLM_RES_TARGET_MIN ||
+	    r->log2_target > AQMLLM_RES_TARGET_MAX)
+		fail("a target scale outside its bounds", iter);
+	if (r->step_us != 0 && (r->step_us < AQMLLM_RES_STEP_MIN_US ||
+	    r->step_us > AQMLLM_RES_STEP_MAX_US))
+		fail("a step outside its bounds", iter);
+	if (q->res_expiry_ns > now + AQMLLM_RES_MAX_TTL_NS)
+		fail("a residual outlives RES_MAX_TTL_NS", iter);
+	used |= r->log2_mult[0] ? AQM_RES_K_MULT_C : 0;
+	used |= r->log2_mult[1] ? AQM_RES_K_MULT_L : 0;
+	used |= r->step_us ? AQM_RES_K_STEP : 0;
+	used |= r->log2_target ? AQM_RES_K_TARGET : 0;
+	if (used == 0 || (used & ~q->alg->res_knobs) != 0)
+		fail("a residual knob its algorithm does not use", iter);
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct aqm_pkt *store[NQUEUES][2];
+	static struct shadow shadow[NQUEUES];
 	struct aqm_pkt gone;
 	struct aqm_queue q[NQUEUES];
 	struct aqm_params par;
 	struct aqm_ring ring;
-	struct aqm_vt_entry *vt;
-	struct aqm_policy *pol;
+	struct aqm_geom geom = { 256, 128, 64, NQUEUES };
 	unsigned char *region;
+	void *priv;
 	uint64_t iters = 200000, seed = 1, it, now = AQM_NS_PER_S;
 	uint64_t passed = 0, dropped = 0, marked = 0;
-	uint32_t rec = 256, vd = 128;
-	size_t size;
+	size_t size, priv_size;
 	int ch, k, cls;
 
 	while ((ch = getopt(argc, argv, "n:s:")) != -1) {
@@ -191,14 +296,18 @@ main(int argc, char **argv)
 		fclose(f);
 	}
 
-	size = aqm_region_size(rec, vd);
+	size = aqm_region_size(&geom);
+	priv_size = aqm_ring_private_size(&geom);
 	region = malloc(size);
-	vt = malloc(rec * sizeof(*vt));
-	pol = malloc(NQUEUES * sizeof(*pol));
-	if (region == NULL || vt == NULL || pol == NULL)
+	priv = malloc(priv_size);
+	if (region == NULL || priv == NULL)
 		return (2);
-	if (aqm_ring_init(&ring, region, size, rec, vd, NQUEUES, vt, pol) != 0)
+	if (aqm_ring_init(&ring, region, size, &geom, priv, priv_size) != 0)
 		fail("ring init", 0);
+	/* Both exports, a short interval: many records and residuals. */
+	if (aqm_ring_set_export(&ring, AQMLLM_EXPORT_BOTH,
+	    AQMLLM_IVL_MIN_NS) != 0)
+		fail("export", 0);
 	aqm_ring_set_attached(&ring, 1);
 	ring.hdr->daemon_state = AQMLLM_DS_ATTACHED;
 	for (k = 0; k < NQUEUES; k++) {
@@ -207,6 +316,7 @@ main(int argc, char **argv)
 		par.link_rate_bps = 100000000;
 		if (aqm_queue_init(&q[k], (uint32_t)k, &par, seed + k, now) != 0)
 			fail("queue init", 0);
+		shadow[k].start_ns = q[k].ivl_start_ns;
 		/* Start small and grow: every move of the FIFOs is exercised. */
 		for (cls = 0; cls < 2; cls++) {
 			store[k][cls] = malloc(4 * sizeof(struct aqm_pkt));
@@ -249,6 +359,10 @@ main(int argc, char **argv)
 			scribble_verdicts(&ring, now);
 		else
 			scribble_bytes(region, size);
+		if (next_u32() % 256 == 0 && aqm_ring_set_export(&ring,
+		    1 + next_u32() % 3, next_u32() % 2 ? 0 : AQMLLM_IVL_MIN_NS *
+		    (1 + next_u32() % 20)) != 0)
+			fail("set_export refused a valid mode", it);
 		if (next_u32() % 64 == 0) {
 			aqm_ring_set_attached(&ring, (int)(next_u32() % 4 != 0));
 			(void)aqm_ring_take_wakeup(&ring);
@@ -258,22 +372,41 @@ main(int argc, char **argv)
 			if (q[k].qlen_pkts[0] != aqm_fifo_len(&q[k].fifo[0]) ||
 			    q[k].qlen_pkts[1] != aqm_fifo_len(&q[k].fifo[1]))
 				fail("core backlog differs from its FIFOs", it);
+			check_interval(&q[k], &shadow[k], it);
+			check_residual(&q[k], now, it);
 		}
 	}
 	/* The geometry the producer uses must be its own, untouched copy. */
-	if (ring.rec_entries != rec || ring.vd_entries != vd ||
-	    ring.nqueues != NQUEUES)
+	if (ring.rec_entries != geom.rec_entries ||
+	    ring.vd_entries != geom.vd_entries ||
+	    ring.ivl_entries != geom.ivl_entries || ring.nqueues != NQUEUES)
 		fail("private geometry changed", iters);
 	printf("iterations: %llu\npassed: %llu\ndropped: %llu\nmarked: %llu\n"
 	    "records: %llu\nrejected_index: %llu\nrejected_seq: %llu\n"
-	    "rejected_kind: %llu\nrejected_action: %llu\n",
+	    "rejected_kind: %llu\nrejected_action: %llu\n"
+	    "interval_records: %llu\nresiduals_accepted: %llu\n"
+	    "residuals_clamped: %llu\nresiduals_rejected: %llu\n"
+	    "residuals_ignored: %llu\nresiduals_expired: %llu\n",
 	    (unsigned long long)iters, (unsigned long long)passed,
 	    (unsigned long long)dropped, (unsigned long long)marked,
 	    (unsigned long long)ring.cnt[AQMLLM_CNT_RECORDS],
 	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_INDEX],
 	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_SEQ],
 	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_KIND],
-	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_ACTION]);
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_REJ_ACTION],
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_IVL_RECORDS],
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_RES_ACCEPTED],
+	    (unsigned long long)(ring.cnt[AQMLLM_CNT_RES_CLAMP_MULT_C] +
+	    ring.cnt[AQMLLM_CNT_RES_CLAMP_MULT_L] +
+	    ring.cnt[AQMLLM_CNT_RES_CLAMP_STEP] +
+	    ring.cnt[AQMLLM_CNT_RES_CLAMP_TARGET] +
+	    ring.cnt[AQMLLM_CNT_RES_CLAMP_EXPIRY]),
+	    (unsigned long long)(ring.cnt[AQMLLM_CNT_RES_REJ_SEQ] +
+	    ring.cnt[AQMLLM_CNT_RES_REJ_STALE] +
+	    ring.cnt[AQMLLM_CNT_RES_REJ_QUEUE] +
+	    ring.cnt[AQMLLM_CNT_RES_REJ_FIELD]),
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_RES_IGNORED],
+	    (unsigned long long)ring.cnt[AQMLLM_CNT_RES_EXPIRED]);
 	for (k = 0; k < NQUEUES; k++) {
 		while (aqm_flush(&q[k], &ring, &gone))
 			;
@@ -283,8 +416,7 @@ main(int argc, char **argv)
 		free(store[k][1]);
 	}
 	free(region);
-	free(vt);
-	free(pol);
+	free(priv);
 	free(stream);
 	return (0);
 }
