@@ -26,6 +26,8 @@ from typing import Any
 import zmq
 from aqmllm.bridge.ring import Ring, RingError, low_timer_slack
 from aqmllm.daemon.config import Config, ConfigError, load_config, sample_config
+from aqmllm.daemon.interval_loop import IntervalLoop, IntervalSettings
+from aqmllm.daemon.interval_policies import IntervalPolicy, load_model, make_interval_policy
 from aqmllm.daemon.loop import InferenceLoop, LoopSettings
 from aqmllm.daemon.policies import Policy, PolicyError, make_policy
 from aqmllm.daemon.teacher import TeacherLoop
@@ -82,8 +84,28 @@ def remove_pidfile(path: str) -> None:
             pass
 
 
-def make_teacher(cfg: Config, loop: InferenceLoop) -> TeacherLoop | None:
-    if not cfg["teacher.model"]:
+def interval_factory(cfg: Config) -> Callable[[], IntervalPolicy]:
+    """The [interval] policy; with teacher.mode = "live", the teacher with it as fallback."""
+
+    def build() -> IntervalPolicy:
+        student = make_interval_policy(cfg)
+        if cfg["teacher.mode"] != "live":
+            return student
+        from aqmllm.daemon.live_teacher import LiveTeacher
+
+        path = cfg["teacher.model"]
+        return LiveTeacher(
+            lambda: load_model(path),
+            student,
+            cfg["teacher.live_deadline_ms"] / 1000,
+            cfg["inference.retry_after_s"],
+        )
+
+    return build
+
+
+def make_teacher(cfg: Config, loop: InferenceLoop | None) -> TeacherLoop | None:
+    if not cfg["teacher.model"] or cfg["teacher.mode"] != "policies" or loop is None:
         return None
     path = cfg["teacher.model"]
     return TeacherLoop(
@@ -102,10 +124,20 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
     ring = Ring.open(cfg["ring.path"])
     # Attaching starts the producer's records: everything slow happens before.
     telemetry_cfg = (cfg["telemetry.zmq_pub"], cfg["telemetry.prometheus_port"])
-    loop = InferenceLoop(ring, policy_factory(cfg), LoopSettings.from_config(cfg))
+    mode = cfg["inference.mode"]
+    loop = (
+        InferenceLoop(ring, policy_factory(cfg), LoopSettings.from_config(cfg))
+        if mode != "interval"
+        else None
+    )
+    ivl = (
+        IntervalLoop(ring, interval_factory(cfg), IntervalSettings.from_config(cfg))
+        if mode != "packet"
+        else None
+    )
     state: dict[str, Any] = {"cfg": cfg, "hup": False}
     try:
-        telemetry = Telemetry(loop, *telemetry_cfg)
+        telemetry = Telemetry(loop, *telemetry_cfg, interval=ivl)
     except (zmq.ZMQError, OSError) as exc:
         ring.close()
         raise RingError(f"telemetry: cannot listen ({exc}); check [telemetry]") from None
@@ -116,7 +148,7 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
 
     def on_term(signum: int, _frame: object) -> None:
         log.info("signal %d: detaching", signum)
-        loop.stop()
+        (loop or ivl).stop()  # type: ignore[union-attr]
 
     def on_hup(_signum: int, _frame: object) -> None:
         state["hup"] = True  # handled between batches, never inside one
@@ -128,13 +160,17 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
         except ConfigError as exc:
             log.error("SIGHUP: keeping the old configuration: %s", exc)
             return
-        if new["ring.path"] != state["cfg"]["ring.path"]:
-            log.warning(
-                "SIGHUP: ring.path changes need a restart; keeping %s", state["cfg"]["ring.path"]
-            )
+        for key in ("ring.path", "inference.mode"):
+            if new[key] != state["cfg"][key]:
+                log.warning("SIGHUP: %s changes need a restart; keeping %s", key, state["cfg"][key])
+        new.values["inference"]["mode"] = mode
         state["cfg"] = new
-        loop.settings = LoopSettings.from_config(new)
-        loop.replace_policy(policy_factory(new))
+        if loop is not None:
+            loop.settings = LoopSettings.from_config(new)
+            loop.replace_policy(policy_factory(new))
+        if ivl is not None:
+            ivl.settings = IntervalSettings.from_config(new)
+            ivl.replace_policy(interval_factory(new))
         if state["teacher"] is not None:
             state["teacher"].stop()
         state["teacher"] = telemetry.teacher = make_teacher(new, loop)
@@ -145,6 +181,12 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
     def on_idle() -> None:
         if state["hup"]:
             reload()
+        if ivl is not None and loop is not None:
+            if ivl.ring is not loop.ring:  # the per-packet loop followed a new producer
+                ivl.use_ring(loop.ring)
+            ivl.step()  # beside the per-packet loop: its driver steps both
+        elif loop is not None:
+            loop.ring.skip_intervals()  # nobody reads them: hand them back
         telemetry.tick(state["cfg"]["telemetry.interval_s"])
 
     signal.signal(signal.SIGTERM, on_term)
@@ -152,17 +194,25 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
     signal.signal(signal.SIGHUP, on_hup)
     write_pidfile(cfg["daemon.pidfile"])
     log.info(
-        "attached to %s (%d records, %d verdict slots)",
+        "attached to %s (%d records, %d verdict slots, %d interval records; mode %s)",
         ring.name,
         ring.geometry.rec_entries,
         ring.geometry.vd_entries,
+        ring.geometry.ivl_entries,
+        mode,
     )
     try:
-        loop.run(on_idle=on_idle)
+        if loop is not None:
+            loop.run(on_idle=on_idle)
+        else:
+            ivl.run(on_idle=on_idle)  # type: ignore[union-attr]
     finally:
         if state["teacher"] is not None:
             state["teacher"].stop()
-        loop.ring.close()  # the loop may have followed a restarted producer
+        close = getattr(ivl.policy if ivl else None, "close", None)
+        if callable(close):
+            close()
+        (loop or ivl).ring.close()  # type: ignore[union-attr]  # it may have followed a new producer
         telemetry.close()
         remove_pidfile(cfg["daemon.pidfile"])
         log.info("detached")

@@ -16,15 +16,25 @@ from typing import Any
 
 import msgpack
 import zmq
+from aqmllm.daemon.interval_telemetry import interval_prometheus, interval_snapshot
 from aqmllm.daemon.loop import InferenceLoop
 
 log = logging.getLogger("aqmllmd")
 
 
-def snapshot(loop: InferenceLoop, teacher: Any | None = None) -> dict[str, Any]:
+def snapshot(
+    loop: InferenceLoop | None, teacher: Any | None = None, interval: Any | None = None
+) -> dict[str, Any]:
+    """The per-packet loop's part (when it runs) and the interval loop's (when it runs)."""
+    ring = loop.ring if loop is not None else interval.ring
+    producer = ring.counters()
+    snap: dict[str, Any] = {"time": time.time(), "producer": producer}
+    if interval is not None:
+        snap["interval"] = interval_snapshot(interval, producer)
+    if loop is None:
+        return snap
     s = loop.stats
-    producer = loop.ring.counters()
-    snap: dict[str, Any] = {
+    snap |= {
         "time": time.time(),
         "policy": loop.policy.name if loop.policy else "off",
         "policy_off_reason": loop.off_reason,
@@ -63,7 +73,9 @@ def _counter(lines: list[str], name: str, help_: str) -> None:
 
 
 def prometheus_text(snap: dict[str, Any]) -> str:
-    lines: list[str] = []
+    lines: list[str] = interval_prometheus(snap["interval"]) if "interval" in snap else []
+    if "records" not in snap:  # no per-packet loop
+        return "\n".join(lines) + "\n"
     for key, help_ in (
         ("records", "records read from the ring"),
         ("verdicts", "per-packet verdicts written"),
@@ -112,8 +124,15 @@ def prometheus_text(snap: dict[str, Any]) -> str:
 
 
 class Telemetry:
-    def __init__(self, loop: InferenceLoop, pub_endpoint: str, http_port: int) -> None:
+    def __init__(
+        self,
+        loop: InferenceLoop | None,
+        pub_endpoint: str,
+        http_port: int,
+        interval: Any | None = None,
+    ) -> None:
         self.loop = loop
+        self.interval = interval  # an IntervalLoop, when one runs
         self.teacher: Any | None = None  # a TeacherLoop, when one runs
         self._pub: zmq.Socket | None = None
         self._http: ThreadingHTTPServer | None = None
@@ -133,7 +152,8 @@ class Telemetry:
                 if self.path not in ("/metrics", "/"):
                     self.send_error(404, "only /metrics is served")
                     return
-                body = prometheus_text(snapshot(telemetry.loop, telemetry.teacher)).encode()
+                snap = snapshot(telemetry.loop, telemetry.teacher, telemetry.interval)
+                body = prometheus_text(snap).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
@@ -152,7 +172,8 @@ class Telemetry:
         if self._pub is None or now - self._last < interval_s:
             return
         self._last = now
-        self._pub.send_multipart([b"aqmllmd", msgpack.packb(snapshot(self.loop, self.teacher))])
+        snap = snapshot(self.loop, self.teacher, self.interval)
+        self._pub.send_multipart([b"aqmllmd", msgpack.packb(snap)])
 
     def close(self) -> None:
         if self._pub is not None:

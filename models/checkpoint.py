@@ -3,7 +3,9 @@
 The manifest records the kind of model, its architecture, the feature
 schema (and its fingerprint), what it was trained on and how well it did.
 Loading refuses a manifest whose schema or ring ABI differs from this
-build's, with an error that says which.
+build's, with an error that says which, and one trained for the other
+decision tier (its ``mode``: "packet", the default, or "interval"; see
+models/interval_runtime.py) by name.
 """
 
 from __future__ import annotations
@@ -49,7 +51,27 @@ def save_checkpoint(
     return out / MANIFEST
 
 
-def read_manifest(path: str | Path) -> tuple[dict[str, Any], Path]:
+MODES = ("packet", "interval")
+
+
+def model_mode(manifest: dict[str, Any]) -> str:
+    """The tier a model was trained for; manifests before the interval tier are per packet."""
+    return str(manifest.get("mode", "packet"))
+
+
+def check_mode(manifest: dict[str, Any], wanted: str, where: Path) -> None:
+    got = model_mode(manifest)
+    if got != wanted:
+        use = {"packet": "inference.model", "interval": "interval.model or teacher.model (live)"}
+        raise ModelError(
+            f"{where}: a model for the {got} tier (mode {got!r}, kind"
+            f" {manifest.get('kind')!r}); this needs a {wanted} model (mode {wanted!r})"
+            + (f" -- load it as {use[got]}" if got in use else "")
+        )
+
+
+def read_manifest(path: str | Path, mode: str = "packet") -> tuple[dict[str, Any], Path]:
+    """The manifest of a model for ``mode``'s tier; another tier's is refused by name."""
     p = Path(path)
     if p.is_dir():
         p = p / MANIFEST
@@ -61,12 +83,15 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], Path]:
         raise ModelError(f"{p}: manifest is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or "kind" not in manifest or "schema" not in manifest:
         raise ModelError(f"{p}: not an aqmllm model manifest (no kind/schema)")
+    check_mode(manifest, mode, p)
     schema = manifest["schema"] if isinstance(manifest["schema"], dict) else {}
     if schema.get("abi_version") != layout.ABI_VERSION:
         raise ModelError(
             f"{p}: model built for ring ABI {schema.get('abi_version')},"
             f" this build speaks {layout.ABI_VERSION}"
         )
+    if mode == "interval":
+        return manifest, p.parent  # its own schema: models/interval_runtime.py checks it
     if manifest.get("schema_id") != schema_id() or schema != schema_dict():
         raise ModelError(
             f"{p}: feature schema {manifest.get('schema_id')} (version"

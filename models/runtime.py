@@ -93,7 +93,8 @@ class StudentPolicy:
 
 
 def load_policy(path: str | Path):
-    manifest, folder = read_manifest(path)
+    """A per-packet model; an interval-tier one is refused by name (see interval_runtime)."""
+    manifest, folder = read_manifest(path, mode="packet")
     kind = manifest["kind"]
     if kind == "student":
         try:

@@ -7,10 +7,14 @@
  * order: one FIFO per queue across both classes), consumes the
  * daemon's verdicts and reports what the packet path saw: verdict latency
  * (record published -> verdict visible), coverage (share of packets the
- * daemon decided), fallbacks, overflows and rejections.
+ * daemon decided), fallbacks, overflows and rejections; with interval
+ * records exported, the residuals' delay (end of the interval record they
+ * answer -> verdict visible), how many came within their interval, and
+ * the residual counters.
  *
  *   aqmllm-producer --ring PATH [--rate PPS] [--duration S] [--hold-us US]
- *       [--fallback NAME] [--queues N] [--entries N]
+ *       [--fallback NAME] [--queues N] [--entries N] [--limit PKTS]
+ *       [--export packets|intervals|both] [--interval-us US]
  *       [--wait-attach S] [--verdict-timeout-us US] [--json]
  *
  * --rate 0 means as fast as the core goes (throughput runs).  Times in the
@@ -29,7 +33,7 @@
 
 #include "aqm_shm.h"
 
-#define	MAX_QUEUES	64
+#define	MAX_QUEUES	65536
 #define	LIMIT		(AQM_FIFO_MAX_CAP - 1)	/* packets held per queue */
 #define	LAT_MAX		(1U << 22)	/* latency samples kept */
 
@@ -68,7 +72,9 @@ usage(void)
 
 	fprintf(stderr, "usage: aqmllm-producer --ring PATH [--rate PPS] "
 	    "[--duration S] [--hold-us US] [--fallback NAME] "
-	    "[--queues N] [--entries N] [--wait-attach S] [--json]\n"
+	    "[--queues N] [--entries N] [--limit PKTS] "
+	    "[--export packets|intervals|both] [--interval-us US] "
+	    "[--wait-attach S] [--json]\n"
 	    "fallbacks:");
 	for (id = 0; aqm_alg_by_id(id) != NULL; id++)
 		fprintf(stderr, " %s", aqm_alg_by_id(id)->name);
@@ -78,17 +84,31 @@ usage(void)
 
 /* Give a queue its FIFO storage (calloc: untouched slots cost nothing). */
 static int
-give_storage(struct aqm_queue *q)
+give_storage(struct aqm_queue *q, uint32_t limit)
 {
 	struct aqm_pkt *slots;
 	int k;
 
 	for (k = 0; k < 2; k++) {
-		slots = calloc(aqm_fifo_cap(LIMIT), sizeof(*slots));
+		slots = calloc(aqm_fifo_cap(limit), sizeof(*slots));
 		if (slots == NULL ||
-		    aqm_queue_storage(q, k, slots, aqm_fifo_cap(LIMIT), NULL) != 0)
+		    aqm_queue_storage(q, k, slots, aqm_fifo_cap(limit), NULL) != 0)
 			return (-1);
 	}
+	return (0);
+}
+
+static uint32_t
+export_mode(const char *name)
+{
+	if (strcmp(name, "packets") == 0)
+		return (AQMLLM_EXPORT_PACKETS);
+	if (strcmp(name, "intervals") == 0)
+		return (AQMLLM_EXPORT_INTERVALS);
+	if (strcmp(name, "both") == 0)
+		return (AQMLLM_EXPORT_BOTH);
+	fprintf(stderr, "aqmllm-producer: --export is packets, intervals or both\n");
+	usage();
 	return (0);
 }
 
@@ -105,6 +125,9 @@ main(int argc, char **argv)
 		{ "entries", required_argument, NULL, 'e' },
 		{ "wait-attach", required_argument, NULL, 'w' },
 		{ "verdict-timeout-us", required_argument, NULL, 't' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "export", required_argument, NULL, 'x' },
+		{ "interval-us", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -115,7 +138,9 @@ main(int argc, char **argv)
 	uint64_t sent = 0, decided = 0, fallback = 0, dropped = 0, marked = 0;
 	uint64_t nlat = 0, seen_vd = 0, t0, tend, next, now, interval;
 	uint64_t by_policy = 0, last_daemon = 0, last_iter, max_gap = 0;
-	uint64_t vtimeout_ns = 0;
+	uint64_t vtimeout_ns = 0, ivl_ns = 0, seen_ivl = 0, *ivl_end, *res_lat;
+	uint64_t nres = 0, res_within = 0, res_seen = 0;
+	uint32_t export = AQMLLM_EXPORT_BOTH, limit = LIMIT, *ivl_len;
 	struct aqm_queue *queues;
 	struct aqm_params par;
 	struct aqm_shm shm;
@@ -131,6 +156,9 @@ main(int argc, char **argv)
 		case 'e': entries = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'w': wait_attach = atof(optarg); break;
 		case 't': vtimeout_ns = (uint64_t)(atof(optarg) * 1000); break;
+		case 'l': limit = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'x': export = export_mode(optarg); break;
+		case 'i': ivl_ns = (uint64_t)(atof(optarg) * 1000); break;
 		case 'j': json = 1; break;
 		case 'f':
 			if (aqm_alg_by_name(optarg) == NULL) {
@@ -145,7 +173,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (path == NULL || rate < 0 || duration <= 0 || nq == 0 ||
-	    nq > MAX_QUEUES)
+	    nq > MAX_QUEUES || limit == 0 || limit > LIMIT)
 		usage();
 	error = aqm_shm_create(&shm, path, entries, entries, nq);
 	if (error != 0) {
@@ -159,21 +187,32 @@ main(int argc, char **argv)
 		aqm_shm_destroy(&shm, path, 1);
 		return (2);
 	}
+	if (aqm_ring_set_export(&shm.ring, export, ivl_ns) != 0) {
+		fprintf(stderr, "aqmllm-producer: --interval-us is 0 or in "
+		    "[%llu, %llu]\n", AQMLLM_IVL_MIN_NS / 1000,
+		    AQMLLM_IVL_MAX_NS / 1000);
+		aqm_shm_destroy(&shm, path, 1);
+		return (2);
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	queues = calloc(nq, sizeof(*queues));
 	lat = malloc(LAT_MAX * sizeof(*lat));
 	t_enq = calloc(entries, sizeof(*t_enq));
-	if (queues == NULL || lat == NULL || t_enq == NULL)
+	ivl_end = calloc(shm.ring.ivl_entries, sizeof(*ivl_end));
+	ivl_len = calloc(shm.ring.ivl_entries, sizeof(*ivl_len));
+	res_lat = malloc(LAT_MAX * sizeof(*res_lat));
+	if (queues == NULL || lat == NULL || t_enq == NULL || ivl_end == NULL ||
+	    ivl_len == NULL || res_lat == NULL)
 		return (1);
 	aqm_params_defaults(&par, fb);
-	par.limit_pkts = LIMIT;
+	par.limit_pkts = limit;
 	/* The drain rate that makes est_wait match the hold time. */
 	par.link_rate_bps = rate > 0 ? (uint64_t)(rate * 1500 * 8 / nq) :
 	    100000000000ULL;
 	for (q = 0; q < nq; q++) {
 		if (aqm_queue_init(&queues[q], q, &par, 1 + q,
-		    aqm_shm_now_ns()) != 0 || give_storage(&queues[q]) != 0)
+		    aqm_shm_now_ns()) != 0 || give_storage(&queues[q], limit) != 0)
 			return (1);
 	}
 	/* Wait for the daemon, so the run measures a closed loop. */
@@ -212,6 +251,15 @@ main(int argc, char **argv)
 		 */
 		uint64_t seen_at = aqm_shm_now_ns();
 
+		/* The end of every interval record, for its residual's delay. */
+		for (; seen_ivl < shm.ring.ivl_prod; seen_ivl++) {
+			const struct aqmllm_interval *iv = &shm.ring.ivls[
+			    seen_ivl & shm.ring.ivl_mask];
+
+			ivl_end[(seen_ivl + 1) & shm.ring.ivl_mask] = iv->t_ns;
+			ivl_len[(seen_ivl + 1) & shm.ring.ivl_mask] =
+			    iv->interval_ns;
+		}
 		/* What the packet path sees: each verdict's age on arrival. */
 		if (vprod - seen_vd <= shm.ring.vd_entries) {
 			for (; seen_vd < vprod; seen_vd++) {
@@ -219,6 +267,17 @@ main(int argc, char **argv)
 				    seen_vd & shm.ring.vd_mask];
 				uint64_t s = v->seq, te;
 
+				if (v->kind == AQMLLM_VK_RESIDUAL && s != 0 &&
+				    s <= shm.ring.ivl_prod && shm.ring.ivl_prod -
+				    s < shm.ring.ivl_entries) {
+					te = ivl_end[s & shm.ring.ivl_mask];
+					res_seen++;
+					res_within += seen_at < te +
+					    ivl_len[s & shm.ring.ivl_mask];
+					if (nres < LAT_MAX)
+						res_lat[nres++] = seen_at - te;
+					continue;
+				}
 				if (v->kind != AQMLLM_VK_PACKET || s == 0 ||
 				    s > shm.ring.rec_prod)
 					continue;
@@ -272,6 +331,7 @@ main(int argc, char **argv)
 	}
 	aqm_ring_export_counters(&shm.ring, now);
 	qsort(lat, nlat, sizeof(*lat), cmp_u64);
+	qsort(res_lat, nres, sizeof(*res_lat), cmp_u64);
 	{
 		double secs = (double)(now - t0) / 1e9;
 		uint64_t *c = shm.ring.cnt;
@@ -289,7 +349,17 @@ main(int argc, char **argv)
 			    "\"by_policy\": %llu, \"verdicts_in\": %llu, "
 			    "\"rejected_dup\": %llu, \"t0_ns\": %llu, "
 			    "\"last_daemon_ns\": %llu, \"max_gap_us\": %.1f, "
-			    "\"verdict_timeout_us\": %.1f}\n",
+			    "\"verdict_timeout_us\": %.1f, "
+			    "\"interval_records\": %llu, "
+			    "\"interval_overflows\": %llu, "
+			    "\"residuals_seen\": %llu, "
+			    "\"residuals_within_interval\": %llu, "
+			    "\"residual_delay_p50_us\": %.1f, "
+			    "\"residual_delay_p99_us\": %.1f, "
+			    "\"residual_delay_max_us\": %.1f, "
+			    "\"residuals_accepted\": %llu, "
+			    "\"residuals_rejected\": %llu, "
+			    "\"residuals_expired\": %llu}\n",
 			    (unsigned long long)sent, secs, (double)sent / secs,
 			    (unsigned long long)decided,
 			    (unsigned long long)fallback,
@@ -308,7 +378,20 @@ main(int argc, char **argv)
 			    (unsigned long long)c[AQMLLM_CNT_REJ_DUP],
 			    (unsigned long long)t0,
 			    (unsigned long long)last_daemon, max_gap / 1e3,
-			    shm.ring.verdict_timeout_ns / 1e3);
+			    shm.ring.verdict_timeout_ns / 1e3,
+			    (unsigned long long)c[AQMLLM_CNT_IVL_RECORDS],
+			    (unsigned long long)c[AQMLLM_CNT_IVL_OVERFLOWS],
+			    (unsigned long long)res_seen,
+			    (unsigned long long)res_within,
+			    pct(res_lat, nres, 0.5) / 1e3,
+			    pct(res_lat, nres, 0.99) / 1e3,
+			    nres ? res_lat[nres - 1] / 1e3 : 0.0,
+			    (unsigned long long)c[AQMLLM_CNT_RES_ACCEPTED],
+			    (unsigned long long)(c[AQMLLM_CNT_RES_REJ_SEQ] +
+			    c[AQMLLM_CNT_RES_REJ_STALE] +
+			    c[AQMLLM_CNT_RES_REJ_QUEUE] +
+			    c[AQMLLM_CNT_RES_REJ_FIELD]),
+			    (unsigned long long)c[AQMLLM_CNT_RES_EXPIRED]);
 		else
 			printf("packets: %llu\npps: %.0f\ncoverage: %.5f\n"
 			    "verdict_latency_p50_us: %.2f\n"
@@ -330,5 +413,8 @@ main(int argc, char **argv)
 	free(queues);
 	free(lat);
 	free(t_enq);
+	free(ivl_end);
+	free(ivl_len);
+	free(res_lat);
 	return (0);
 }
