@@ -95,38 +95,57 @@ class IntervalStats:
 
 
 class QueueResiduals:
-    """Per queue: what the kernel says is in effect (from the newest record), and what we wrote."""
+    """Per queue: what the kernel says is in effect (from the newest record), and what we wrote.
+
+    Columns: C multiplier, L multiplier (Q8 log2), step (us), target (Q8 log2).
+    """
+
+    KEYS = ("log2_mult_c_q8", "log2_mult_l_q8", "step_us", "log2_target_q8")
 
     def __init__(self) -> None:
-        self.in_effect: dict[int, tuple[int, int, int, int]] = {}  # mult_c, mult_l, step, target
-        self.written: dict[int, tuple[int, int, int, int]] = {}
-        self.late: dict[int, int] = {}
+        self.in_effect = np.zeros((0, 4), np.int64)
+        self.written = np.zeros((0, 4), np.int64)
+        self.late = np.zeros(0, np.int64)
+        self.known = np.zeros(0, bool)
+
+    def _grow(self, qmax: int) -> None:
+        n = len(self.known)
+        if qmax < n:
+            return
+        extra = max(qmax + 1, 2 * n) - n
+        self.in_effect = np.concatenate([self.in_effect, np.zeros((extra, 4), np.int64)])
+        self.written = np.concatenate([self.written, np.zeros((extra, 4), np.int64)])
+        self.late = np.concatenate([self.late, np.zeros(extra, np.int64)])
+        self.known = np.concatenate([self.known, np.zeros(extra, bool)])
+
+    @staticmethod
+    def _columns(mult: np.ndarray, step: np.ndarray, target: np.ndarray) -> np.ndarray:
+        return np.column_stack([mult[:, 0], mult[:, 1], step, target])
 
     def seen(self, latest: np.ndarray) -> None:
-        m = latest["res_log2_mult"]
-        for i, q in enumerate(latest["queue_id"].tolist()):
-            self.in_effect[q] = (
-                int(m[i, 0]),
-                int(m[i, 1]),
-                int(latest["res_step_us"][i]),
-                int(latest["res_log2_target"][i]),
-            )
+        q = latest["queue_id"].astype(np.int64)
+        self._grow(int(q.max(initial=0)))
+        self.in_effect[q] = self._columns(
+            latest["res_log2_mult"], latest["res_step_us"], latest["res_log2_target"]
+        )
+        self.known[q] = True
 
     def wrote(self, queues: np.ndarray, res: dict[str, np.ndarray], late: np.ndarray) -> None:
-        m, st, tg = res["res_log2_mult"], res["res_step_us"], res["res_log2_target"]
-        for i, q in enumerate(queues.tolist()):
-            self.written[q] = (int(m[i, 0]), int(m[i, 1]), int(st[i]), int(tg[i]))
-            if late[i]:
-                self.late[q] = self.late.get(q, 0) + 1
+        q = np.asarray(queues, np.int64)
+        self._grow(int(q.max(initial=0)))
+        self.written[q] = self._columns(
+            res["res_log2_mult"], res["res_step_us"], res["res_log2_target"]
+        )
+        np.add.at(self.late, q, late.astype(np.int64))
+        self.known[q] = True
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        keys = ("log2_mult_c_q8", "log2_mult_l_q8", "step_us", "log2_target_q8")
         out: dict[str, dict[str, Any]] = {}
-        for q in sorted(set(self.in_effect) | set(self.written)):
+        for q in np.flatnonzero(self.known).tolist():
             out[str(q)] = {
-                "in_effect": dict(zip(keys, self.in_effect.get(q, (0, 0, 0, 0)), strict=True)),
-                "written": dict(zip(keys, self.written.get(q, (0, 0, 0, 0)), strict=True)),
-                "late": self.late.get(q, 0),
+                "in_effect": dict(zip(self.KEYS, self.in_effect[q].tolist(), strict=True)),
+                "written": dict(zip(self.KEYS, self.written[q].tolist(), strict=True)),
+                "late": int(self.late[q]),
             }
         return out
 

@@ -1,18 +1,21 @@
 """Feature functions of interval-tier models, by name: what a checkpoint's
 manifest names in ``interval.features`` and the daemon looks up here.
 
-A feature function maps each queue's window of interval records to the
-model's state:
+A feature function computes one row of a model's state per interval record,
+once, when the record arrives (the daemon keeps the rows of each queue's
+last W records and hands a model its window):
 
-    fn(window (Q, W) INTERVAL_DTYPE records, oldest first, zero rows before
-       the queue's first record; filled (Q,) how many rows are real;
-       slow (Q, S) the daemon's slow context, columns SLOW_NAMES of
-       aqmllm.daemon.interval_history) -> (Q, W, F) float32
+    fn(records (n,) INTERVAL_DTYPE, previous (n,) the same queue's record
+       before each (all zero before a queue's first), slow (n, S) the
+       daemon's slow context after each record, columns SLOW_NAMES of
+       aqmllm.daemon.interval_history) -> (n, F) float32
 
-The schema of issue 16 (schema v2) registers itself here with
-:func:`register`.  ``issue15-smoke`` is a small scale-free set that the
-interval tier's own tests and benchmarks use until then; it is not a
-trained schema.
+This is issue 16's causal ``FeatureFn`` (records (T,) -> (T, F)) in the
+form a daemon can afford: per record, with the previous record for slopes
+and the EWMAs for what is older than the window.  Their schema v2
+registers itself here with :func:`register`.  ``issue15-smoke`` is a small
+scale-free set that the interval tier's own tests and benchmarks use until
+then; it is not a trained schema.
 """
 
 from __future__ import annotations
@@ -43,34 +46,35 @@ def feature_fn(name: str) -> tuple[FeatureFn, int]:
     return FEATURES[name]
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.where(den > 0, num / np.maximum(den, 1e-30), 0.0)
+def _delay_over_target(recs: np.ndarray) -> np.ndarray:
+    target = np.maximum(recs["target_ns"].astype(np.float64), 1.0)
+    return np.log2(1.0 + recs["cls"]["sojourn_mean_ns"][:, layout.CLASS_C] / target)
 
 
 @register("issue15-smoke", 8)
-def smoke_features(window: np.ndarray, filled: np.ndarray, slow: np.ndarray) -> np.ndarray:
-    """Delay over target (mean, max), L delay over 1 ms, busy fraction, dequeue and
-    arrival rate over the link rate, the fallback's base probability, the 8 s busy EWMA."""
-    q, w = window.shape
-    cls = window["cls"]
-    target = np.maximum(window["target_ns"].astype(np.float64), 1.0)
-    ivl = np.maximum(window["interval_ns"].astype(np.float64), 1.0)
-    link = window["rate_kbps"].astype(np.float64) * 1000.0
-    dep = cls["dep_bytes"].astype(np.float64).sum(axis=-1) * 8e9 / ivl
-    arr = cls["arr_bytes"].astype(np.float64).sum(axis=-1) * 8e9 / ivl
-    c, lq = layout.CLASS_C, layout.CLASS_L
-    out = np.stack(
+def smoke_features(recs: np.ndarray, previous: np.ndarray, slow: np.ndarray) -> np.ndarray:
+    """C delay over target and its change since the previous record, L delay over
+    1 ms, busy fraction, dequeue and arrival rate over the link rate, the
+    fallback's base probability, the 8 s busy EWMA."""
+    cls = recs["cls"]
+    ivl = np.maximum(recs["interval_ns"].astype(np.float64), 1.0)
+    link = np.maximum(recs["rate_kbps"].astype(np.float64) * 1000.0, 1.0)
+    known = recs["rate_kbps"] > 0
+    dep = cls["dep_bytes"].astype(np.float64).sum(axis=1) * 8e9 / ivl
+    arr = cls["arr_bytes"].astype(np.float64).sum(axis=1) * 8e9 / ivl
+    delay = _delay_over_target(recs)
+    had = previous["interval_ns"] > 0
+    busy_8s = slow[:, 1] if slow.shape[1] > 1 else np.zeros(len(recs))
+    return np.stack(
         [
-            np.log2(1.0 + cls["sojourn_mean_ns"][..., c] / target),
-            np.log2(1.0 + cls["sojourn_max_ns"][..., c] / target),
-            np.log2(1.0 + cls["sojourn_mean_ns"][..., lq] / 1e6),
-            window["busy_ns"] / ivl,
-            _ratio(dep, link),
-            _ratio(arr, link),
-            window["fb_state"][..., 0] / 2.0**32,
-            np.broadcast_to(slow[:, 1:2] if slow.shape[1] > 1 else 0.0, (q, w)),
+            delay,
+            np.where(had, delay - _delay_over_target(previous), 0.0),
+            np.log2(1.0 + cls["sojourn_mean_ns"][:, layout.CLASS_L] / 1e6),
+            recs["busy_ns"] / ivl,
+            np.where(known, dep / link, 0.0),
+            np.where(known, arr / link, 0.0),
+            recs["fb_state"][:, 0] / 2.0**32,
+            busy_8s,
         ],
-        axis=-1,
+        axis=1,
     ).astype(np.float32)
-    out[np.arange(w)[None, :] < (w - np.asarray(filled))[:, None]] = 0.0
-    return out

@@ -112,7 +112,8 @@ class IntervalModelPolicy:
     def __init__(self, name: str, spec: dict[str, Any], forward: Any) -> None:
         self.name = name
         self.window, self.n_features = (int(x) for x in spec["state_shape"])
-        self.features, n = feature_fn(spec["features"])
+        self.feature_name = str(spec["features"])
+        self.features, n = feature_fn(self.feature_name)
         if n != self.n_features:
             raise ModelError(
                 f"{name}: schema {spec['features']!r} gives {n} features, the model takes"
@@ -135,18 +136,17 @@ class IntervalModelPolicy:
                 f"{self.name}: needs {self.window} records per queue; interval.window is"
                 f" {history.window_len}"
             )
+        history.track(self.feature_name, self.features, self.n_features)
         self.history = history
 
     def reset(self) -> None:
         pass
 
     def states(self, records: np.ndarray) -> np.ndarray:
+        """(Q, W, F): each queue's window of feature rows (computed as records arrived)."""
         if self.history is None:
             raise ModelError(f"{self.name}: no history bound (the daemon binds its own)")
-        q = records["queue_id"]
-        win = self.history.window(q, self.window)
-        filled = self.history.filled(q).clip(max=self.window)
-        return self.features(win, filled, self.history.slow(q))
+        return self.history.features(self.feature_name, records["queue_id"], self.window)
 
     def levels(self, records: np.ndarray) -> np.ndarray:
         """(Q, 4) greedy level indices, unusable knobs at level 0."""
