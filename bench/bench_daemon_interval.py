@@ -6,10 +6,14 @@ get every residual within its interval at Tupdate 16 ms.
    into the ring as the producer would; decisions/s = Q / round time.
 2. End to end: the C producer (the portable core, Q queues, two packets per
    queue per interval, intervals exported only) against a real aqmllmd in
-   ``inference.mode = "interval"``; the producer times each residual from
-   the end of the interval record it answers to the verdict being visible,
-   and counts those that arrive before the interval after the record has
-   ended.  The largest Q for which every residual did is printed.
+   ``inference.mode = "interval"``; the producer times each residual to the
+   verdict being visible, from the record's publication (the daemon's
+   share: read, decide, write) and from the end of the interval it
+   describes (which adds the lazy record's wait for the queue's next
+   packet: up to 8 ms at two packets per interval), and counts those within
+   one interval of each.  The largest Q whose residuals all came within an
+   interval of their record's publication is printed, and the largest for
+   99.9 % of them (one stall of a shared two-core host spoils "all").
 
 The policy is an interval student of the size issue 16's IntervalStudent
 has (hidden 64, 64) over a window of 32 records of the ``issue15-smoke``
@@ -164,20 +168,28 @@ def main() -> int:
             r = in_process(q, model, args.rounds)
             print(f"interval_round_us_q{q}: {r['step_us']:.1f}")
             print(f"interval_decisions_per_s_q{q}: {r['per_s']:.0f}")
-        best = 0
+        best = best999 = 0
         for q in (16, 64, 256, 1024, 4096):
             r = end_to_end(args.producer, q, args.seconds, model, tmp)
-            seen, within = r["residuals_seen"], r["residuals_within_interval"]
-            answered = seen / max(1, r["interval_records"])
+            seen = max(1, r["residuals_seen"])
+            pub = r["residuals_within_interval_of_publication"]
+            answered = r["residuals_seen"] / max(1, r["interval_records"])
             print(f"interval_records_q{q}: {r['interval_records']}")
             print(f"residuals_answered_share_q{q}: {answered:.4f}")
-            print(f"residuals_within_interval_share_q{q}: {within / max(1, seen):.4f}")
-            print(f"residual_delay_p50_us_q{q}: {r['residual_delay_p50_us']:.0f}")
-            print(f"residual_delay_p99_us_q{q}: {r['residual_delay_p99_us']:.0f}")
-            print(f"residual_delay_max_us_q{q}: {r['residual_delay_max_us']:.0f}")
-            if seen and within == seen and answered >= 0.99:
+            print(f"residuals_within_interval_of_publication_share_q{q}: {pub / seen:.4f}")
+            print(f"residual_pub_delay_p50_us_q{q}: {r['residual_pub_delay_p50_us']:.0f}")
+            print(f"residual_pub_delay_p99_us_q{q}: {r['residual_pub_delay_p99_us']:.0f}")
+            print(f"residual_pub_delay_max_us_q{q}: {r['residual_pub_delay_max_us']:.0f}")
+            within = r["residuals_within_interval"] / seen
+            print(f"residuals_within_interval_of_its_end_share_q{q}: {within:.4f}")
+            print(f"residual_delay_from_end_p50_us_q{q}: {r['residual_delay_p50_us']:.0f}")
+            print(f"residual_delay_from_end_p99_us_q{q}: {r['residual_delay_p99_us']:.0f}")
+            if answered >= 0.99 and pub == r["residuals_seen"]:
                 best = q
+            if answered >= 0.99 and pub >= 0.999 * seen:
+                best999 = q
         print(f"interval_max_queues_all_within_16ms: {best}")
+        print(f"interval_max_queues_999_within_16ms: {best999}")
         print(f"host_loadavg_1m_after: {os.getloadavg()[0]:.2f}")
     return 0
 

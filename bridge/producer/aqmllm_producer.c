@@ -8,9 +8,11 @@
  * daemon's verdicts and reports what the packet path saw: verdict latency
  * (record published -> verdict visible), coverage (share of packets the
  * daemon decided), fallbacks, overflows and rejections; with interval
- * records exported, the residuals' delay (end of the interval record they
- * answer -> verdict visible), how many came within their interval, and
- * the residual counters.
+ * records exported, the residuals' delay from the end of the interval
+ * record they answer (which includes the lazy record's own wait for the
+ * queue's next packet) and from the record's publication (the daemon's
+ * share) to the verdict being visible, how many came within an interval of
+ * each, and the residual counters.
  *
  *   aqmllm-producer --ring PATH [--rate PPS] [--duration S] [--hold-us US]
  *       [--fallback NAME] [--queues N] [--entries N] [--limit PKTS]
@@ -139,7 +141,8 @@ main(int argc, char **argv)
 	uint64_t nlat = 0, seen_vd = 0, t0, tend, next, now, interval;
 	uint64_t by_policy = 0, last_daemon = 0, last_iter, max_gap = 0;
 	uint64_t vtimeout_ns = 0, ivl_ns = 0, seen_ivl = 0, *ivl_end, *res_lat;
-	uint64_t nres = 0, res_within = 0, res_seen = 0;
+	uint64_t nres = 0, res_within = 0, res_seen = 0, *ivl_pub, *pub_lat;
+	uint64_t npub = 0, pub_within = 0;
 	uint32_t export = AQMLLM_EXPORT_BOTH, limit = LIMIT, *ivl_len;
 	struct aqm_queue *queues;
 	struct aqm_params par;
@@ -202,8 +205,10 @@ main(int argc, char **argv)
 	ivl_end = calloc(shm.ring.ivl_entries, sizeof(*ivl_end));
 	ivl_len = calloc(shm.ring.ivl_entries, sizeof(*ivl_len));
 	res_lat = malloc(LAT_MAX * sizeof(*res_lat));
+	ivl_pub = calloc(shm.ring.ivl_entries, sizeof(*ivl_pub));
+	pub_lat = malloc(LAT_MAX * sizeof(*pub_lat));
 	if (queues == NULL || lat == NULL || t_enq == NULL || ivl_end == NULL ||
-	    ivl_len == NULL || res_lat == NULL)
+	    ivl_len == NULL || res_lat == NULL || ivl_pub == NULL || pub_lat == NULL)
 		return (1);
 	aqm_params_defaults(&par, fb);
 	par.limit_pkts = limit;
@@ -259,6 +264,8 @@ main(int argc, char **argv)
 			ivl_end[(seen_ivl + 1) & shm.ring.ivl_mask] = iv->t_ns;
 			ivl_len[(seen_ivl + 1) & shm.ring.ivl_mask] =
 			    iv->interval_ns;
+			/* published in the last iteration: stamped at this one */
+			ivl_pub[(seen_ivl + 1) & shm.ring.ivl_mask] = seen_at;
 		}
 		/* What the packet path sees: each verdict's age on arrival. */
 		if (vprod - seen_vd <= shm.ring.vd_entries) {
@@ -270,12 +277,18 @@ main(int argc, char **argv)
 				if (v->kind == AQMLLM_VK_RESIDUAL && s != 0 &&
 				    s <= shm.ring.ivl_prod && shm.ring.ivl_prod -
 				    s < shm.ring.ivl_entries) {
+					uint64_t len = ivl_len[s & shm.ring.ivl_mask];
+					uint64_t tp = ivl_pub[s & shm.ring.ivl_mask];
+
 					te = ivl_end[s & shm.ring.ivl_mask];
 					res_seen++;
-					res_within += seen_at < te +
-					    ivl_len[s & shm.ring.ivl_mask];
+					res_within += seen_at < te + len;
+					pub_within += seen_at < tp + len;
 					if (nres < LAT_MAX)
 						res_lat[nres++] = seen_at - te;
+					if (npub < LAT_MAX)
+						pub_lat[npub++] = seen_at > tp ?
+						    seen_at - tp : 0;
 					continue;
 				}
 				if (v->kind != AQMLLM_VK_PACKET || s == 0 ||
@@ -332,6 +345,7 @@ main(int argc, char **argv)
 	aqm_ring_export_counters(&shm.ring, now);
 	qsort(lat, nlat, sizeof(*lat), cmp_u64);
 	qsort(res_lat, nres, sizeof(*res_lat), cmp_u64);
+	qsort(pub_lat, npub, sizeof(*pub_lat), cmp_u64);
 	{
 		double secs = (double)(now - t0) / 1e9;
 		uint64_t *c = shm.ring.cnt;
@@ -357,6 +371,10 @@ main(int argc, char **argv)
 			    "\"residual_delay_p50_us\": %.1f, "
 			    "\"residual_delay_p99_us\": %.1f, "
 			    "\"residual_delay_max_us\": %.1f, "
+			    "\"residuals_within_interval_of_publication\": %llu, "
+			    "\"residual_pub_delay_p50_us\": %.1f, "
+			    "\"residual_pub_delay_p99_us\": %.1f, "
+			    "\"residual_pub_delay_max_us\": %.1f, "
 			    "\"residuals_accepted\": %llu, "
 			    "\"residuals_rejected\": %llu, "
 			    "\"residuals_expired\": %llu}\n",
@@ -386,6 +404,10 @@ main(int argc, char **argv)
 			    pct(res_lat, nres, 0.5) / 1e3,
 			    pct(res_lat, nres, 0.99) / 1e3,
 			    nres ? res_lat[nres - 1] / 1e3 : 0.0,
+			    (unsigned long long)pub_within,
+			    pct(pub_lat, npub, 0.5) / 1e3,
+			    pct(pub_lat, npub, 0.99) / 1e3,
+			    npub ? pub_lat[npub - 1] / 1e3 : 0.0,
 			    (unsigned long long)c[AQMLLM_CNT_RES_ACCEPTED],
 			    (unsigned long long)(c[AQMLLM_CNT_RES_REJ_SEQ] +
 			    c[AQMLLM_CNT_RES_REJ_STALE] +
@@ -416,5 +438,7 @@ main(int argc, char **argv)
 	free(ivl_end);
 	free(ivl_len);
 	free(res_lat);
+	free(ivl_pub);
+	free(pub_lat);
 	return (0);
 }
