@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 from aqmllm.bridge import layout
 from aqmllm.bridge.ring import Ring, RingError
-from aqmllm.daemon.interval_history import IntervalHistory
 from aqmllm.daemon.interval_policies import IntervalPolicy, check_residuals
 from aqmllm.daemon.policies import PolicyError
 
@@ -187,6 +186,8 @@ class IntervalLoop:
         self.settings: IntervalSettings = settings
         self.stats = IntervalStats()
         self.queues = QueueResiduals()
+        from aqmllm.models.interval_history import IntervalHistory  # numpy only: no torch
+
         self.history = IntervalHistory(settings.window)
         self._factory = _as_factory(policy)
         self.policy: IntervalPolicy | None = None

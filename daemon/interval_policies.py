@@ -12,7 +12,7 @@ own fields and units (aqmllm_ring.h, VK_RESIDUAL):
 All zeros is exactly the fallback.  The producer clamps every value to the
 header's bounds and counts the clamps; here answers are only checked for
 shape and finiteness.  A policy that wants the daemon's per-queue history
-(the last W records and the slow EWMAs, :mod:`aqmllm.daemon.interval_history`)
+(the last W records and the slow EWMAs, :mod:`aqmllm.models.interval_history`)
 has ``bind_history(history)``; it is called once, before the first round.
 
 Policies of issue 16 (``models/rl/policy_api.py``: ``act(records) -> (Q,

@@ -8,7 +8,7 @@ last W records and hands a model its window):
     fn(records (n,) INTERVAL_DTYPE, previous (n,) the same queue's record
        before each (all zero before a queue's first), slow (n, S) the
        daemon's slow context after each record, columns SLOW_NAMES of
-       aqmllm.daemon.interval_history) -> (n, F) float32
+       aqmllm.models.interval_history) -> (n, F) float32
 
 This is issue 16's causal ``FeatureFn`` (records (T,) -> (T, F)) in the
 form a daemon can afford: per record, with the previous record for slopes

@@ -13,7 +13,6 @@ from aqmllm.bridge import layout
 from aqmllm.bridge._aqmcore import lib
 from aqmllm.bridge.ring import Ring
 from aqmllm.daemon.config import ConfigError, load_config
-from aqmllm.daemon.interval_history import SLOW_NAMES, IntervalHistory
 from aqmllm.daemon.interval_loop import IntervalLoop, IntervalSettings, newest_per_queue
 from aqmllm.daemon.interval_policies import (
     ConstantResidual,
@@ -24,6 +23,7 @@ from aqmllm.daemon.interval_policies import (
 )
 from aqmllm.daemon.live_teacher import LiveTeacher
 from aqmllm.daemon.policies import PolicyError
+from aqmllm.models.interval_history import SLOW_NAMES, IntervalHistory
 from shm_producer import ShmProducer
 
 MS = 1_000_000

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aqmllm.bridge import layout
-from aqmllm.daemon.interval_history import IntervalHistory
 from aqmllm.daemon.interval_loop import IntervalLoop
 from aqmllm.daemon.interval_policies import load_model
 from aqmllm.daemon.policies import PolicyError, make_policy
 from aqmllm.models.checkpoint import ModelError
+from aqmllm.models.interval_history import IntervalHistory
 from aqmllm.models.interval_runtime import load_interval_policy, save_interval_checkpoint
 from aqmllm.models.runtime import load_policy
 

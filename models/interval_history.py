@@ -1,4 +1,5 @@
-"""Per-queue history of interval records, kept by the interval loop.
+"""Per-queue history of interval records: what the daemon's interval loop keeps,
+and what training replays to build the same states offline.
 
 For each queue: its last W interval records (a ring buffer, oldest first
 when read) and slow context the window cannot hold (PLAN-interval.md):
@@ -11,6 +12,10 @@ registers a per-record feature function with :meth:`track` (see
 aqmllm.models.interval_features): its rows are computed once per record on
 arrival and :meth:`features` gathers each queue's window of them.  Queue
 ids are the ring's (< nqueues), storage grows with the largest one seen.
+
+It lives with the models (numpy only) so that a training pipeline feeding
+a queue's records through ``update`` gets exactly the rows and slow context
+the daemon's models see.
 """
 
 from __future__ import annotations
