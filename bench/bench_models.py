@@ -1,5 +1,12 @@
 """Model benchmarks: LoRA against full fine-tuning on SmolLM2-135M, teacher
-latency, student throughput on one core.  Prints `name: value` lines.
+latency, student throughput on one core, and the interval teacher's decisions
+per 16 ms interval on the CPU.  Prints `name: value` lines.
+
+The interval teacher is issue 16's IntervalTeacher (window tokens + a
+decision token through SmolLM2 with LoRA, an L4S-LM head over the residual
+levels) when this build has it; else a stand-in of the same shape (a
+two-layer encoder per record, SmolLM2's decoder, a linear head over 27
+levels), which the report names: the backbone is nearly all of the cost.
 
 Memory is the training-attributable resident set: each variant runs in its
 own process; the figure is the largest RSS sampled after backward() and
@@ -118,12 +125,73 @@ def student_speed() -> dict:
     }
 
 
+INTERVAL_QUEUES = (1, 4, 16, 64)
+INTERVAL_WINDOW, INTERVAL_FEATURES, INTERVAL_LEVELS = 16, 16, 27
+
+
+def interval_teacher_model():
+    """(model, which): issue 16's IntervalTeacher, or the stand-in of its shape."""
+    import torch
+    from aqmllm.models.backbone import load_backbone
+
+    shape = [INTERVAL_WINDOW, INTERVAL_FEATURES]
+    try:
+        from aqmllm.models.rl.teacher import IntervalTeacher, IntervalTeacherSpec
+    except ImportError:
+        pass
+    else:
+        return IntervalTeacher(IntervalTeacherSpec(state_shape=shape)).eval(), "issue16"
+
+    class StandIn(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = load_backbone("smollm2")
+            hidden = self.backbone.config.hidden_size
+            nn = torch.nn
+            self.step = nn.Sequential(
+                nn.Linear(INTERVAL_FEATURES, 128), nn.GELU(), nn.Linear(128, hidden)
+            )
+            self.decision = torch.nn.Parameter(torch.zeros(1, 1, hidden))
+            self.position = torch.nn.Parameter(torch.zeros(INTERVAL_WINDOW + 1, hidden))
+            self.head = torch.nn.Linear(hidden, INTERVAL_LEVELS)
+
+        def forward(self, states: torch.Tensor) -> torch.Tensor:
+            tokens = torch.cat([self.step(states), self.decision.expand(len(states), 1, -1)], 1)
+            out = self.backbone.get_decoder()(inputs_embeds=tokens + self.position)
+            return self.head(out.last_hidden_state[:, -1])
+
+    return StandIn().eval(), "stand-in"
+
+
+def interval_teacher_speed() -> dict:
+    import numpy as np
+    import torch
+
+    t0 = time.perf_counter()
+    model, which = interval_teacher_model()
+    out: dict = {"load_s": time.perf_counter() - t0, "which": which}
+    out["threads"] = torch.get_num_threads()
+    with torch.no_grad():
+        for q in INTERVAL_QUEUES:
+            x = torch.randn(q, INTERVAL_WINDOW, INTERVAL_FEATURES)
+            model(x)
+            times = []
+            for _ in range(8 if q < 64 else 3):
+                t = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - t)
+            out[f"q{q}_ms"] = float(np.median(times)) * 1000
+    return out
+
+
 def child(what: str, arg: str) -> None:
     if what == "train":
         lora, batch, steps = arg.split(",")
         print(json.dumps(train_variant(lora == "1", int(batch), int(steps))))
     elif what == "teacher":
         print(json.dumps(teacher_latency()))
+    elif what == "interval-teacher":
+        print(json.dumps(interval_teacher_speed()))
     else:
         print(json.dumps(student_speed()))
 
@@ -147,9 +215,26 @@ def main() -> int:
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--interval-only", action="store_true", help="only the interval teacher")
     args = ap.parse_args()
     if args.child:
         child(*args.child)
+        return 0
+    # torch's own thread count, and one thread (on a shared host the faster one)
+    runs = [run_child("interval-teacher"), run_child("interval-teacher", env_extra=ONE_CORE)]
+    print(f"interval_teacher: {runs[0]['which']} (window {INTERVAL_WINDOW} x"
+          f" {INTERVAL_FEATURES}, SmolLM2-135M, CPU)")  # fmt: skip
+    fits, best = 0, 0.0
+    for it in runs:
+        for q in INTERVAL_QUEUES:
+            ms = it[f"q{q}_ms"]
+            print(f"interval_teacher_ms_q{q}_threads{it['threads']}: {ms:.1f}")
+            if ms <= 16.0:
+                fits = max(fits, q)
+            best = max(best, q * 16.0 / ms)
+    print(f"interval_teacher_queues_within_16ms: {fits}")
+    print(f"interval_teacher_decisions_per_16ms: {best:.2f}")
+    if args.interval_only:
         return 0
     s = run_child("student", env_extra=ONE_CORE)
     print(f"student_parameters: {s['params']}")

@@ -26,17 +26,24 @@ _SCALARS = {
 }
 
 
-def _field_format(ctype: ffi.CType) -> str | tuple[str, int]:
+def _field_format(ctype: ffi.CType) -> str | np.dtype | tuple[str | np.dtype, int]:
     if ctype.kind == "primitive":
         return _SCALARS[ctype.cname]
+    if ctype.kind == "struct":
+        return struct_dtype(ctype)
     if ctype.kind == "array":
-        return (_SCALARS[ctype.item.cname], ctype.length)
+        item = ctype.item
+        return (struct_dtype(item) if item.kind == "struct" else _SCALARS[item.cname], ctype.length)
     raise TypeError(f"unsupported field type {ctype.cname} in the ring ABI")
 
 
-def struct_dtype(cname: str) -> np.dtype:
-    """A numpy structured dtype with exactly the C struct's layout."""
-    ctype = ffi.typeof(cname)
+def struct_dtype(cname: str | ffi.CType) -> np.dtype:
+    """A numpy structured dtype with exactly the C struct's layout.
+
+    Nested structs and arrays of them become sub-dtypes; the members of an
+    anonymous union are fields of their own at the same offset.
+    """
+    ctype = ffi.typeof(cname) if isinstance(cname, str) else cname
     names, formats, offsets = [], [], []
     for name, field in ctype.fields:
         names.append(name)
@@ -59,6 +66,9 @@ def _const(prefix: str, *exclude: str) -> dict[str, int]:
 RECORD_DTYPE = struct_dtype("struct aqmllm_record")
 VERDICT_DTYPE = struct_dtype("struct aqmllm_verdict")
 HEADER_DTYPE = struct_dtype("struct aqmllm_region_hdr")
+# One queue over one interval; its per-class part is the (2,) field "cls".
+INTERVAL_DTYPE = struct_dtype("struct aqmllm_interval")
+CLASS_IVL_DTYPE = struct_dtype("struct aqmllm_class_ivl")
 # The collectors' decisions files: an array of (seq, action).
 DECISION_DTYPE = struct_dtype("struct aqm_decision")
 
@@ -76,6 +86,26 @@ ECN_ECT0 = int(lib.AQMLLM_ECN_ECT0)
 ECN_CE = int(lib.AQMLLM_ECN_CE)
 VK_PACKET = int(lib.AQMLLM_VK_PACKET)
 VK_POLICY = int(lib.AQMLLM_VK_POLICY)
+VK_RESIDUAL = int(lib.AQMLLM_VK_RESIDUAL)
+# What the producer exports (the header's export_mode), by name.
+EXPORT_MODES: dict[str, int] = {
+    "packets": int(lib.AQMLLM_EXPORT_PACKETS),
+    "intervals": int(lib.AQMLLM_EXPORT_INTERVALS),
+    "both": int(lib.AQMLLM_EXPORT_BOTH),
+}
+# Interval record flags (AQMLLM_IF_*), by name.
+INTERVAL_FLAGS = _const("AQMLLM_IF_")
+# The residual's bounds; the packet path clamps to them (Q8 log2 scales, us, ns).
+RES_Q8_ONE = int(lib.AQMLLM_RES_Q8_ONE)
+RES_MULT_MIN = int(lib.AQMLLM_RES_MULT_MIN)
+RES_MULT_MAX = int(lib.AQMLLM_RES_MULT_MAX)
+RES_TARGET_MIN = int(lib.AQMLLM_RES_TARGET_MIN)
+RES_TARGET_MAX = int(lib.AQMLLM_RES_TARGET_MAX)
+RES_STEP_MIN_US = int(lib.AQMLLM_RES_STEP_MIN_US)
+RES_STEP_MAX_US = int(lib.AQMLLM_RES_STEP_MAX_US)
+RES_MAX_TTL_NS = int(lib.AQMLLM_RES_MAX_TTL_NS)
+IVL_MIN_NS = int(lib.AQMLLM_IVL_MIN_NS)
+IVL_MAX_NS = int(lib.AQMLLM_IVL_MAX_NS)
 # Record flags: the fallback's own decision for the packet, and overload.
 RF_FB_DROP = int(lib.AQMLLM_RF_FB_DROP)
 RF_FB_MARK = int(lib.AQMLLM_RF_FB_MARK)

@@ -1,10 +1,11 @@
 """The daemon's side of the shared ring.
 
 Opens a Linux shared-memory ring file or the FreeBSD ``/dev/aqmllm`` device,
-checks its identity and geometry, and exposes the record ring as zero-copy
-numpy views.  Verdicts and policies are written with vectorised numpy stores
-and published by advancing ``vd_prod``.  The layout comes from the C header
-through :mod:`aqmllm.bridge.layout`; nothing here restates it.
+checks its identity and geometry, and exposes the record ring and the
+interval ring as zero-copy numpy views.  Verdicts, policies and residuals
+are written with vectorised numpy stores and published by advancing
+``vd_prod``.  The layout comes from the C header through
+:mod:`aqmllm.bridge.layout`; nothing here restates it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ CELLS = (
     "rec_cons",
     "vd_prod",
     "vd_cons",
+    "ivl_prod",
+    "ivl_cons",
     "heartbeat_ns",
     "producer_clock_ns",
     "daemon_decisions",
@@ -144,6 +147,8 @@ class Geometry:
     vd_offset: int
     region_size: int
     nqueues: int
+    ivl_entries: int
+    ivl_offset: int
 
 
 class Ring:
@@ -171,20 +176,27 @@ class Ring:
         self.verdicts = np.ndarray(
             (g.vd_entries,), dtype=layout.VERDICT_DTYPE, buffer=buf, offset=g.vd_offset
         )
+        self.intervals = np.ndarray(
+            (g.ivl_entries,), dtype=layout.INTERVAL_DTYPE, buffer=buf, offset=g.ivl_offset
+        )
         self._rec_mask = g.rec_entries - 1
         self._vd_mask = g.vd_entries - 1
+        self._ivl_mask = g.ivl_entries - 1
         # Single aligned 8-byte cells for the indices: one load or store each.
         self._cell = {
             name: np.ndarray((), dtype="<u8", buffer=buf, offset=ffi.offsetof(HDR, name))
             for name in CELLS
         }
         self._cons = int(self._cell["rec_cons"])
+        self._icons = int(self._cell["ivl_cons"])
         self._vprod = int(self._cell["vd_prod"])
         # Per-packet verdicts are staged here (kind preset, the rest zero).
         self._stage = np.zeros(0, dtype=layout.VERDICT_DTYPE)
         self.last_clock_ns = 0
         # A simulator hides records younger than the inference latency.
         self.visible_before_ns: int | None = None
+        # Whether wait() wakes for interval records (set by an interval loop).
+        self.wants_intervals = False
 
     # ---- opening ----
     @classmethod
@@ -263,6 +275,8 @@ class Ring:
             vd_offset=int(h["vd_offset"]),
             region_size=int(h["region_size"]),
             nqueues=int(h["nqueues"]),
+            ivl_entries=int(h["ivl_entries"]),
+            ivl_offset=int(h["ivl_offset"]),
         )
         problems = []
         if int(h["hdr_size"]) != ffi.sizeof(HDR):
@@ -271,14 +285,21 @@ class Ring:
             problems.append(f"rec_size {int(h['rec_size'])}")
         if int(h["vd_size"]) != layout.VERDICT_DTYPE.itemsize:
             problems.append(f"vd_size {int(h['vd_size'])}")
-        for name, n in (("rec_entries", g.rec_entries), ("vd_entries", g.vd_entries)):
+        if int(h["ivl_size"]) != layout.INTERVAL_DTYPE.itemsize:
+            problems.append(f"ivl_size {int(h['ivl_size'])}")
+        for name, n in (
+            ("rec_entries", g.rec_entries),
+            ("vd_entries", g.vd_entries),
+            ("ivl_entries", g.ivl_entries),
+        ):
             if not _is_pow2(n) or not lib.AQMLLM_MIN_ENTRIES <= n <= lib.AQMLLM_MAX_ENTRIES:
                 problems.append(f"{name} {n} is not a power of two in range")
         rec_end = g.rec_offset + g.rec_entries * layout.RECORD_DTYPE.itemsize
         vd_end = g.vd_offset + g.vd_entries * layout.VERDICT_DTYPE.itemsize
-        if g.rec_offset < ffi.sizeof(HDR) or g.vd_offset < rec_end:
+        ivl_end = g.ivl_offset + g.ivl_entries * layout.INTERVAL_DTYPE.itemsize
+        if g.rec_offset < ffi.sizeof(HDR) or g.vd_offset < rec_end or g.ivl_offset < vd_end:
             problems.append("ring offsets overlap the header or each other")
-        if max(rec_end, vd_end) > min(g.region_size, mapped):
+        if max(rec_end, vd_end, ivl_end) > min(g.region_size, mapped):
             problems.append(f"rings end beyond the region ({mapped} bytes mapped)")
         if g.nqueues == 0:
             problems.append("nqueues is 0")
@@ -421,6 +442,69 @@ class Ring:
         self._cons += n
         self._cell["rec_cons"][...] = self._cons
 
+    # ---- interval records ----
+    def export_mode(self) -> str:
+        """What the producer exports now: "packets", "intervals" or "both"."""
+        mode = int(self.hdr["export_mode"])
+        for name, value in layout.EXPORT_MODES.items():
+            if value == mode:
+                return name
+        return "unknown"
+
+    def interval_ns(self) -> int:
+        """The configured interval length (0: each queue's fallback Tupdate)."""
+        return int(self.hdr["interval_ns"])
+
+    def pending_intervals(self) -> int:
+        return int(self._cell["ivl_prod"]) - self._icons
+
+    def peek_intervals(self, max_n: int, before_ns: int | None = None) -> list[np.ndarray]:
+        """Up to max_n unread interval records as views (two when the ring wraps).
+
+        As :meth:`peek`: with before_ns, only records whose interval ended at
+        or before that producer time; the views stay valid until
+        :meth:`consume_intervals` hands the slots back.
+        """
+        prod = int(self._cell["ivl_prod"])
+        avail = prod - self._icons
+        if avail < 0 or avail > self.geometry.ivl_entries:
+            raise RingError(
+                f"{self.name}: interval indices inconsistent (prod {prod}, cons {self._icons})"
+            )
+        n = min(avail, max_n)
+        if n == 0:
+            return []
+        start = self._icons & self._ivl_mask
+        first = min(n, self.geometry.ivl_entries - start)
+        views = [self.intervals[start : start + first]]
+        if first < n:
+            views.append(self.intervals[: n - first])
+        if before_ns is None:
+            before_ns = self.visible_before_ns
+        if before_ns is not None:
+            kept = []
+            for v in views:
+                k = int(np.searchsorted(v["t_ns"], np.uint64(before_ns), side="right"))
+                kept.append(v[:k])
+                if k < len(v):
+                    break
+            views = [v for v in kept if len(v)]
+            if not views:
+                return []
+        self.last_clock_ns = max(self.last_clock_ns, int(views[-1]["t_ns"][-1]))
+        return views
+
+    def consume_intervals(self, n: int) -> None:
+        self._icons += n
+        self._cell["ivl_cons"][...] = self._icons
+
+    def skip_intervals(self) -> int:
+        """Hand back every unread interval record (a daemon that does not use them)."""
+        n = max(0, min(self.pending_intervals(), self.geometry.ivl_entries))
+        if n:
+            self.consume_intervals(n)
+        return n
+
     def resync(self) -> None:
         """Skip to the producer's index (it restarted, or ours was garbage).
 
@@ -431,6 +515,8 @@ class Ring:
             raise RingError(f"{self.name}: the producer re-created the ring with another geometry")
         self._cons = int(self._cell["rec_prod"])
         self._cell["rec_cons"][...] = self._cons
+        self._icons = int(self._cell["ivl_prod"])
+        self._cell["ivl_cons"][...] = self._icons
         self._vprod = int(self._cell["vd_cons"])
         self._cell["vd_prod"][...] = self._vprod
         self.last_clock_ns = 0
@@ -505,9 +591,55 @@ class Ring:
         self._publish(n)
         return n
 
+    def write_residuals(
+        self,
+        queue_ids: np.ndarray,
+        seqs: np.ndarray,
+        log2_mult: np.ndarray,
+        step_us: np.ndarray,
+        log2_target: np.ndarray,
+        expiry_ns: int | np.ndarray,
+    ) -> int:
+        """Residual verdicts, one per queue; returns how many fitted.
+
+        ``seqs``: the interval record each answers; ``log2_mult`` (n, 2) per
+        class (CLASS_C, CLASS_L) and ``log2_target`` in Q8 fixed point
+        (``layout.RES_Q8_ONE`` is x2), ``step_us`` the L step (0 keeps it),
+        ``expiry_ns`` on the producer's clock.  Out-of-range values are
+        the producer's to clamp (and count); here they are only saturated
+        into the fields' integer types.
+        """
+        q = np.asarray(queue_ids, dtype=np.int64).reshape(-1)
+        bad = (q < 0) | (q >= self.geometry.nqueues)
+        if bad.any():
+            raise ValueError(f"queue id {int(q[bad][0])} >= nqueues {self.geometry.nqueues}")
+        n = min(len(q), max(self.verdict_space(), 0))
+        if n == 0:
+            return 0
+        i16 = np.iinfo(np.int16)
+        mult = np.clip(np.asarray(log2_mult, dtype=np.int64).reshape(-1, 2), i16.min, i16.max)
+        target = np.clip(np.asarray(log2_target, dtype=np.int64).reshape(-1), i16.min, i16.max)
+        step = np.clip(np.asarray(step_us, dtype=np.int64).reshape(-1), 0, np.iinfo(np.uint16).max)
+        staged = np.zeros(n, dtype=layout.VERDICT_DTYPE)
+        staged["seq"] = np.asarray(seqs, dtype=np.uint64).reshape(-1)[:n]
+        staged["kind"] = layout.VK_RESIDUAL
+        staged["queue_id"] = q[:n]
+        staged["res_log2_mult"] = mult[:n]
+        staged["res_step_us"] = step[:n]
+        staged["res_log2_target"] = target[:n]
+        staged["expiry_ns"] = np.broadcast_to(np.asarray(expiry_ns, dtype=np.uint64), (len(q),))[:n]
+        self._store(staged)
+        self._publish(n)
+        return n
+
     # ---- waiting and stats ----
+    def anything_pending(self) -> bool:
+        """Records to read, or interval records when an interval loop reads them."""
+        return self.pending() > 0 or (self.wants_intervals and self.pending_intervals() > 0)
+
     def wait(self, timeout_s: float, busy_poll_s: float = 0.0) -> bool:
-        """Block until records are pending or the timeout passes.
+        """Block until records (or, see ``wants_intervals``, interval records)
+        are pending or the timeout passes.
 
         The kernel device wakes poll(2) once per batch (and on empty ->
         non-empty).  A shm file cannot signal: after an optional bounded
@@ -515,7 +647,7 @@ class Ring:
         stays idle (10 us doubling to 500 us) and shrink back on traffic;
         see :func:`low_timer_slack` for making the short ones short.
         """
-        if self.pending() > 0:
+        if self.anything_pending():
             self._sleep = SLEEP_MIN_S
             return True
         now = time.monotonic()
@@ -523,17 +655,17 @@ class Ring:
         if busy_poll_s > 0:
             spin_until = now + min(busy_poll_s, timeout_s)
             while time.monotonic() < spin_until:
-                if self.pending() > 0:
+                if self.anything_pending():
                     self._sleep = SLEEP_MIN_S
                     return True
         if self._device and self._fd is not None:
             p = select.poll()
             p.register(self._fd, select.POLLIN)
             p.poll(max(0, int((deadline - time.monotonic()) * 1000)))
-            return self.pending() > 0
+            return self.anything_pending()
         while time.monotonic() < deadline:
             time.sleep(self._sleep)
-            if self.pending() > 0:
+            if self.anything_pending():
                 self._sleep = SLEEP_MIN_S
                 return True
             self._sleep = min(self._sleep * 2, SLEEP_MAX_S)
@@ -552,7 +684,7 @@ class Ring:
             except (ValueError, TypeError):
                 pass
         self.hdr = None  # type: ignore[assignment]
-        self.records = self.verdicts = None  # type: ignore[assignment]
+        self.records = self.verdicts = self.intervals = None  # type: ignore[assignment]
         self._cell.clear()
         try:
             close = getattr(self._buf, "close", None)  # a device mapping has none:

@@ -37,6 +37,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
     },
     "inference": {
+        "mode": Key(
+            str,
+            "packet",
+            choices=("packet", "interval", "both"),
+            doc="what the daemon decides: per-packet verdicts (packet), a residual on each"
+            " queue's fallback once per interval ([interval]), or both",
+        ),
         "policy": Key(
             str,
             "fallback-echo",
@@ -69,12 +76,51 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "client_secret_key": Key(str, "", doc="CURVE secret key of this client (z85)"),
         "client_public_key": Key(str, "", doc="CURVE public key of this client (z85)"),
     },
+    "interval": {
+        "policy": Key(
+            str,
+            "fallback",
+            choices=("fallback", "constant", "model"),
+            doc="interval policy: fallback (zero residuals: the bare fallback), constant"
+            " (the residual below), or model (interval.model)",
+        ),
+        "model": Key(str, "", doc="interval-tier checkpoint (mode 'interval'), for policy = model"),
+        "target": Key(
+            float, 0.0, -2.0, 1.0, doc="constant: log2 of the classic target's scale (-1: x1/2)"
+        ),
+        "mult_c": Key(float, 0.0, -3.0, 3.0, doc="constant: log2 multiplier on C's signal"),
+        "mult_l": Key(float, 0.0, -3.0, 3.0, doc="constant: log2 multiplier on L's signal"),
+        "step_us": Key(int, 0, 0, 4000, doc="constant: DualPI2's L step in us (0 keeps it)"),
+        "expiry_intervals": Key(
+            int, 4, 1, 60, doc="a residual expires this many intervals after it is written"
+        ),
+        "window": Key(int, 32, 1, 1024, doc="interval records kept per queue (the history)"),
+        "model_timeout_ms": Key(
+            int, 50, 1, 60_000, doc="a slower interval decision counts as a failure"
+        ),
+    },
     "teacher": {
+        "mode": Key(
+            str,
+            "policies",
+            choices=("policies", "live"),
+            doc="policies: the teacher sets per-queue probabilities every interval_ms;"
+            " live: it is the interval policy, batched over all queues each interval,"
+            " with interval.model (or the fallback) deciding when it is late",
+        ),
         "model": Key(
             str,
             "",
             doc="checkpoint with queue_policies() (the LLM teacher, or a student);"
             " empty: no teacher loop",
+        ),
+        "live_deadline_ms": Key(
+            float,
+            8.0,
+            0.1,
+            10_000.0,
+            doc="live: how long an interval decision waits for the teacher before the"
+            " student answers",
         ),
         "interval_ms": Key(int, 100, 1, 600_000, doc="teacher policy period"),
         "policy_ttl_ms": Key(int, 500, 1, 10_000, doc="lifetime of a teacher policy"),
@@ -179,6 +225,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     cfg = Config(values, source)
     if cfg["inference.policy"] == "model" and not cfg["inference.model"]:
         raise ConfigError(f"{source}: inference.policy = 'model' needs inference.model")
+    if cfg["interval.policy"] == "model" and not cfg["interval.model"]:
+        raise ConfigError(f"{source}: interval.policy = 'model' needs interval.model")
+    if cfg["teacher.mode"] == "live" and not cfg["teacher.model"]:
+        raise ConfigError(f"{source}: teacher.mode = 'live' needs teacher.model")
+    if cfg["teacher.mode"] == "live" and cfg["inference.mode"] == "packet":
+        raise ConfigError(
+            f"{source}: teacher.mode = 'live' decides per interval; set inference.mode"
+            " to 'interval' or 'both'"
+        )
+    step = cfg["interval.step_us"]
+    if step and step < 250:
+        raise ConfigError(f"{source}: interval.step_us {step} is below 250 (or 0 to keep it)")
     endpoint = cfg["inference.endpoint"]
     if endpoint and not endpoint.startswith(("tcp://", "ipc://")):
         raise ConfigError(f"{source}: inference.endpoint {endpoint!r} must be tcp:// or ipc://")

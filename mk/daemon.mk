@@ -10,6 +10,12 @@ $(PRODUCER): bridge/producer/aqmllm_producer.c $(CORE_A) aqmllm/__init__.py
 # make test: nothing (tests/daemon/test_daemon_process.py builds it when it runs).
 producer: $(PRODUCER)
 
-# make test: nothing.
+# make test: nothing.  The per-packet figures, then the interval tier's.
 bench-daemon: $(EXT_STAMP) $(PRODUCER)
 	$(PY) bench/bench_daemon.py --producer $(PRODUCER)
+	$(PY) bench/bench_daemon_interval.py --producer $(PRODUCER)
+
+.PHONY: bench-daemon-interval
+# make test: nothing.  Only the interval tier's figures.
+bench-daemon-interval: $(EXT_STAMP) $(PRODUCER)
+	$(PY) bench/bench_daemon_interval.py --producer $(PRODUCER)

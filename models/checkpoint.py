@@ -1,13 +1,16 @@
 """Checkpoints: safetensors weights plus a JSON manifest.
 
 The manifest records the kind of model, its architecture, the feature
-schema (and its fingerprint), what it was trained on and how well it did,
-and -- so that a flipped byte or a swapped file is caught before a model
-decides anything -- the SHA-256 and size of every tensor file and the name,
-dtype and shape of every tensor in it.  Loading refuses, with an error that
-says which, a manifest whose schema or ring ABI differs from this build's, a
-file whose digest or size differs from the manifest's, a tensor table that
-differs from the file's, and an architecture that contradicts the tensors.
+schema (and its fingerprint), the decision tier it was trained for (its
+``mode``: "packet", the default, or "interval"; see models/interval_runtime.py),
+what it was trained on and how well it did, and -- so that a flipped byte or
+a swapped file is caught before a model decides anything -- the SHA-256 and
+size of every tensor file and the name, dtype and shape of every tensor in
+it.  Loading refuses, with an error that says which, a model of the other
+tier (by name), a manifest whose schema or ring ABI differs from this
+build's, a file whose digest or size differs from the manifest's, a tensor
+table that differs from the file's, and an architecture that contradicts the
+tensors.
 """
 
 from __future__ import annotations
@@ -90,13 +93,33 @@ def save_checkpoint(
     return _write_manifest(manifest, out)
 
 
+MODES = ("packet", "interval")
+
+
+def model_mode(manifest: dict[str, Any]) -> str:
+    """The tier a model was trained for; manifests before the interval tier are per packet."""
+    return str(manifest.get("mode", "packet"))
+
+
+def check_mode(manifest: dict[str, Any], wanted: str, where: Path) -> None:
+    got = model_mode(manifest)
+    if got != wanted:
+        use = {"packet": "inference.model", "interval": "interval.model or teacher.model (live)"}
+        raise ModelError(
+            f"{where}: a model for the {got} tier (mode {got!r}, kind"
+            f" {manifest.get('kind')!r}); this needs a {wanted} model (mode {wanted!r})"
+            + (f" -- load it as {use[got]}" if got in use else "")
+        )
+
+
 def seal_checkpoint(path: str | Path) -> Path:
     """Re-seal a checkpoint whose files you trust (one of format 1, or re-exported).
 
     The schema and ABI checks still apply; only the digests and the tensor
-    table are recomputed from the files as they are now.
+    table are recomputed from the files as they are now.  Either tier's
+    model can be sealed.
     """
-    manifest, folder = read_manifest(path, sealed=False)
+    manifest, folder = read_manifest(path, mode=None, sealed=False)
     weights = folder / str(manifest.get("weights", WEIGHTS))
     if not weights.exists():
         raise ModelError(f"{weights}: weights file missing")
@@ -107,7 +130,11 @@ def seal_checkpoint(path: str | Path) -> Path:
     return _write_manifest(manifest, folder)
 
 
-def read_manifest(path: str | Path, sealed: bool = True) -> tuple[dict[str, Any], Path]:
+def read_manifest(
+    path: str | Path, mode: str | None = "packet", sealed: bool = True
+) -> tuple[dict[str, Any], Path]:
+    """The manifest of a model for ``mode``'s tier (None: either); another tier's is
+    refused by name, and (``sealed``) one without checksums of its tensor files."""
     p = Path(path)
     if p.is_dir():
         p = p / MANIFEST
@@ -121,13 +148,19 @@ def read_manifest(path: str | Path, sealed: bool = True) -> tuple[dict[str, Any]
         raise ModelError(f"{p}: cannot read the manifest: {exc.strerror}") from None
     if not isinstance(manifest, dict) or "kind" not in manifest or "schema" not in manifest:
         raise ModelError(f"{p}: not an aqmllm model manifest (no kind/schema)")
+    if mode is None:
+        mode = model_mode(manifest)
+    if mode not in MODES:
+        raise ModelError(f"{p}: mode {mode!r} is none of {', '.join(MODES)}")
+    check_mode(manifest, mode, p)
     schema = manifest["schema"] if isinstance(manifest["schema"], dict) else {}
     if schema.get("abi_version") != layout.ABI_VERSION:
         raise ModelError(
             f"{p}: model built for ring ABI {schema.get('abi_version')},"
             f" this build speaks {layout.ABI_VERSION}"
         )
-    if manifest.get("schema_id") != schema_id() or schema != schema_dict():
+    # An interval model has its own schema (models/interval_runtime.py checks it).
+    if mode == "packet" and (manifest.get("schema_id") != schema_id() or schema != schema_dict()):
         raise ModelError(
             f"{p}: feature schema {manifest.get('schema_id')} (version"
             f" {schema.get('version')}) differs from this build's {schema_id()} (version"

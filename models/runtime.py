@@ -115,12 +115,13 @@ def _check_student_architecture(manifest: dict, folder: Path, weights: StudentWe
 
 
 def load_policy(path: str | Path):
-    """The model at ``path`` (a manifest or its folder), its files verified.
+    """The per-packet model at ``path`` (a manifest or its folder), its files verified.
 
     Digests, tensor table and architecture are checked here; whether the
     model's answers make sense is :func:`aqmllm.models.probe.probe_policy`.
+    An interval-tier model is refused by name (see interval_runtime).
     """
-    manifest, folder = read_manifest(path)
+    manifest, folder = read_manifest(path, mode="packet")
     kind = manifest["kind"]
     if kind == "student":
         try:

@@ -54,12 +54,13 @@ def simulate(
     """
     link = link or LinkSpec()
     rec_n = 4096
-    size = lib.aqm_region_size(rec_n, 64)
+    geom = ffi.new("struct aqm_geom *", {"rec_entries": rec_n, "vd_entries": 64, "nqueues": 1})
+    size = lib.aqm_region_size(geom)
     region = ffi.new("char[]", size)
-    vt = ffi.new("struct aqm_vt_entry[]", rec_n)
-    pol = ffi.new("struct aqm_policy[]", 1)
+    priv_size = lib.aqm_ring_private_size(geom)
+    priv = ffi.new("uint64_t[]", (priv_size + 7) // 8)
     ring = ffi.new("struct aqm_ring *")
-    assert lib.aqm_ring_init(ring, region, size, rec_n, 64, 1, vt, pol) == 0
+    assert lib.aqm_ring_init(ring, region, size, geom, priv, priv_size) == 0
     lib.aqm_ring_set_attached(ring, 1)
     # A silent daemon: records flow and the expert's decisions all land at
     # dequeue (PIE defers its arrival drops), but no verdict ever arrives.

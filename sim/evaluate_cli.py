@@ -99,7 +99,7 @@ def evaluate(
 
 
 def main(argv: list[str]) -> int:
-    from aqmllm.sim.ns3.run import CORE_AQMS, DEFAULT_LATENCY_US, NS3_AQMS, all_aqms
+    from aqmllm.sim.ns3.run import CORE_AQMS, DEFAULT_LATENCY_US, NS3_AQMS, aqm_problem
 
     default_aqms = [*CORE_AQMS, *NS3_AQMS]
     ap = argparse.ArgumentParser(prog="aqmllm evaluate", description=__doc__.splitlines()[0])
@@ -108,7 +108,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--aqm",
         action="append",
-        help=f"AQMs to run (default: {default_aqms} plus student when a model exists)",
+        help=f"AQMs to run (default: {default_aqms} plus student when a model exists);"
+        " interval:POLICY runs DualPI2 with the interval loop writing POLICY's residuals"
+        " (interval:fallback, interval:constant:c=+1,l=-1,target=-1,step=2000)",
     )
     ap.add_argument("--model", help="student checkpoint (default: the shipped one)")
     ap.add_argument(
@@ -128,9 +130,9 @@ def main(argv: list[str]) -> int:
         str(SHIPPED_STUDENT) if (SHIPPED_STUDENT / "manifest.json").exists() else None
     )
     aqms = args.aqm or ([*(["student"] if model else []), *default_aqms])
-    bad = [a for a in aqms if a not in all_aqms()]
+    bad = [p for p in map(aqm_problem, aqms) if p]
     if bad:
-        ap.error(f"unknown AQM(s) {', '.join(bad)}; choose from {', '.join(all_aqms())}")
+        ap.error("; ".join(bad))
     if any(a in ("student", "teacher") for a in aqms) and not model:
         ap.error("the student needs --model (no shipped student found)")
     if not model:

@@ -7,10 +7,16 @@
  * order: one FIFO per queue across both classes), consumes the
  * daemon's verdicts and reports what the packet path saw: verdict latency
  * (record published -> verdict visible), coverage (share of packets the
- * daemon decided), fallbacks, overflows and rejections.
+ * daemon decided), fallbacks, overflows and rejections; with interval
+ * records exported, the residuals' delay from the end of the interval
+ * record they answer (which includes the lazy record's own wait for the
+ * queue's next packet) and from the record's publication (the daemon's
+ * share) to the verdict being visible, how many came within an interval of
+ * each, and the residual counters.
  *
  *   aqmllm-producer --ring PATH [--rate PPS] [--duration S] [--hold-us US]
- *       [--fallback NAME] [--queues N] [--entries N]
+ *       [--fallback NAME] [--queues N] [--entries N] [--limit PKTS]
+ *       [--export packets|intervals|both] [--interval-us US]
  *       [--wait-attach S] [--verdict-timeout-us US] [--json]
  *   aqmllm-producer --help | --version
  *
@@ -34,7 +40,7 @@
 #define	AQMLLM_VERSION	"unknown"	/* the Makefile passes aqmllm/__init__.py's */
 #endif
 
-#define	MAX_QUEUES	64
+#define	MAX_QUEUES	65536
 #define	LIMIT		(AQM_FIFO_MAX_CAP - 1)	/* packets held per queue */
 #define	LAT_MAX		(1U << 22)	/* latency samples kept */
 
@@ -69,7 +75,9 @@ pct(uint64_t *v, size_t n, double q)
 #define	USAGE \
 	"usage: aqmllm-producer --ring PATH [--rate PPS] [--duration S]\n" \
 	"           [--hold-us US] [--fallback NAME] [--queues N]\n" \
-	"           [--entries N] [--wait-attach S] [--verdict-timeout-us US] [--json]\n" \
+	"           [--entries N] [--limit PKTS] [--export packets|intervals|both]\n" \
+	"           [--interval-us US] [--wait-attach S] [--verdict-timeout-us US]\n" \
+	"           [--json]\n" \
 	"       aqmllm-producer --help | --version\n"
 
 #define	HELP \
@@ -82,8 +90,13 @@ pct(uint64_t *v, size_t n, double q)
 	"  --duration S             seconds of traffic (default 2)\n" \
 	"  --hold-us US             each packet's time in the queue (default 1000)\n" \
 	"  --fallback NAME          the fallback AQM (default dualpi2; the names follow)\n" \
-	"  --queues N               queues, 1..64 (default 1)\n" \
+	"  --queues N               queues, 1..65536 (default 1)\n" \
 	"  --entries N              ring entries, a power of two (default 65536)\n" \
+	"  --limit PKTS             packets held per queue (default and most 1048575)\n" \
+	"  --export WHAT            what the ring exports: packets, intervals or both\n" \
+	"                           (default both)\n" \
+	"  --interval-us US         interval records' interval; 0: the fallback's\n" \
+	"                           update interval (default 0)\n" \
 	"  --wait-attach S          wait this long for a daemon first (default 10)\n" \
 	"  --verdict-timeout-us US  heartbeat age after which verdicts are ignored\n" \
 	"  --json                   one JSON line instead of name: value lines\n"
@@ -110,15 +123,15 @@ usage(void)
 
 /* Give a queue its FIFO storage (calloc: untouched slots cost nothing). */
 static int
-give_storage(struct aqm_queue *q)
+give_storage(struct aqm_queue *q, uint32_t limit)
 {
 	struct aqm_pkt *slots;
 	int k;
 
 	for (k = 0; k < 2; k++) {
-		slots = calloc(aqm_fifo_cap(LIMIT), sizeof(*slots));
+		slots = calloc(aqm_fifo_cap(limit), sizeof(*slots));
 		if (slots == NULL ||
-		    aqm_queue_storage(q, k, slots, aqm_fifo_cap(LIMIT), NULL) != 0)
+		    aqm_queue_storage(q, k, slots, aqm_fifo_cap(limit), NULL) != 0)
 			return (-1);
 	}
 	return (0);
@@ -140,6 +153,20 @@ number(const char *opt, const char *text)
 	return (v);
 }
 
+static uint32_t
+export_mode(const char *name)
+{
+	if (strcmp(name, "packets") == 0)
+		return (AQMLLM_EXPORT_PACKETS);
+	if (strcmp(name, "intervals") == 0)
+		return (AQMLLM_EXPORT_INTERVALS);
+	if (strcmp(name, "both") == 0)
+		return (AQMLLM_EXPORT_BOTH);
+	fprintf(stderr, "aqmllm-producer: --export '%s' is not packets, "
+	    "intervals or both\n", name);
+	exit(2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -153,6 +180,9 @@ main(int argc, char **argv)
 		{ "entries", required_argument, NULL, 'e' },
 		{ "wait-attach", required_argument, NULL, 'w' },
 		{ "verdict-timeout-us", required_argument, NULL, 't' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "export", required_argument, NULL, 'x' },
+		{ "interval-us", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'H' },
 		{ "version", no_argument, NULL, 'V' },
@@ -165,7 +195,10 @@ main(int argc, char **argv)
 	uint64_t sent = 0, decided = 0, fallback = 0, dropped = 0, marked = 0;
 	uint64_t nlat = 0, seen_vd = 0, t0, tend, next, now, interval;
 	uint64_t by_policy = 0, last_daemon = 0, last_iter, max_gap = 0;
-	uint64_t vtimeout_ns = 0;
+	uint64_t vtimeout_ns = 0, ivl_ns = 0, seen_ivl = 0, *ivl_end, *res_lat;
+	uint64_t nres = 0, res_within = 0, res_seen = 0, *ivl_pub, *pub_lat;
+	uint64_t npub = 0, pub_within = 0;
+	uint32_t export = AQMLLM_EXPORT_BOTH, limit = LIMIT, *ivl_len;
 	struct aqm_queue *queues;
 	struct aqm_params par;
 	struct aqm_shm shm;
@@ -183,6 +216,11 @@ main(int argc, char **argv)
 		case 't':
 			vtimeout_ns = (uint64_t)(number("verdict-timeout-us", optarg) *
 			    1000);
+			break;
+		case 'l': limit = (uint32_t)number("limit", optarg); break;
+		case 'x': export = export_mode(optarg); break;
+		case 'i':
+			ivl_ns = (uint64_t)(number("interval-us", optarg) * 1000);
 			break;
 		case 'j': json = 1; break;
 		case 'H':
@@ -219,6 +257,10 @@ main(int argc, char **argv)
 		    "--queues 1..%d\n", MAX_QUEUES);
 		return (2);
 	}
+	if (limit == 0 || limit > LIMIT) {
+		fprintf(stderr, "aqmllm-producer: --limit must be 1..%d\n", LIMIT);
+		return (2);
+	}
 	if (entries < AQMLLM_MIN_ENTRIES || entries > AQMLLM_MAX_ENTRIES ||
 	    (entries & (entries - 1)) != 0) {
 		fprintf(stderr, "aqmllm-producer: --entries %u: a power of two "
@@ -237,21 +279,34 @@ main(int argc, char **argv)
 		aqm_shm_destroy(&shm, path, 1);
 		return (2);
 	}
+	if (aqm_ring_set_export(&shm.ring, export, ivl_ns) != 0) {
+		fprintf(stderr, "aqmllm-producer: --interval-us is 0 or in "
+		    "[%llu, %llu]\n", AQMLLM_IVL_MIN_NS / 1000,
+		    AQMLLM_IVL_MAX_NS / 1000);
+		aqm_shm_destroy(&shm, path, 1);
+		return (2);
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	queues = calloc(nq, sizeof(*queues));
 	lat = malloc(LAT_MAX * sizeof(*lat));
 	t_enq = calloc(entries, sizeof(*t_enq));
-	if (queues == NULL || lat == NULL || t_enq == NULL)
+	ivl_end = calloc(shm.ring.ivl_entries, sizeof(*ivl_end));
+	ivl_len = calloc(shm.ring.ivl_entries, sizeof(*ivl_len));
+	res_lat = malloc(LAT_MAX * sizeof(*res_lat));
+	ivl_pub = calloc(shm.ring.ivl_entries, sizeof(*ivl_pub));
+	pub_lat = malloc(LAT_MAX * sizeof(*pub_lat));
+	if (queues == NULL || lat == NULL || t_enq == NULL || ivl_end == NULL ||
+	    ivl_len == NULL || res_lat == NULL || ivl_pub == NULL || pub_lat == NULL)
 		return (1);
 	aqm_params_defaults(&par, fb);
-	par.limit_pkts = LIMIT;
+	par.limit_pkts = limit;
 	/* The drain rate that makes est_wait match the hold time. */
 	par.link_rate_bps = rate > 0 ? (uint64_t)(rate * 1500 * 8 / nq) :
 	    100000000000ULL;
 	for (q = 0; q < nq; q++) {
 		if (aqm_queue_init(&queues[q], q, &par, 1 + q,
-		    aqm_shm_now_ns()) != 0 || give_storage(&queues[q]) != 0)
+		    aqm_shm_now_ns()) != 0 || give_storage(&queues[q], limit) != 0)
 			return (1);
 	}
 	/* Wait for the daemon, so the run measures a closed loop. */
@@ -290,6 +345,17 @@ main(int argc, char **argv)
 		 */
 		uint64_t seen_at = aqm_shm_now_ns();
 
+		/* The end of every interval record, for its residual's delay. */
+		for (; seen_ivl < shm.ring.ivl_prod; seen_ivl++) {
+			const struct aqmllm_interval *iv = &shm.ring.ivls[
+			    seen_ivl & shm.ring.ivl_mask];
+
+			ivl_end[(seen_ivl + 1) & shm.ring.ivl_mask] = iv->t_ns;
+			ivl_len[(seen_ivl + 1) & shm.ring.ivl_mask] =
+			    iv->interval_ns;
+			/* published in the last iteration: stamped at this one */
+			ivl_pub[(seen_ivl + 1) & shm.ring.ivl_mask] = seen_at;
+		}
 		/* What the packet path sees: each verdict's age on arrival. */
 		if (vprod - seen_vd <= shm.ring.vd_entries) {
 			for (; seen_vd < vprod; seen_vd++) {
@@ -297,6 +363,23 @@ main(int argc, char **argv)
 				    seen_vd & shm.ring.vd_mask];
 				uint64_t s = v->seq, te;
 
+				if (v->kind == AQMLLM_VK_RESIDUAL && s != 0 &&
+				    s <= shm.ring.ivl_prod && shm.ring.ivl_prod -
+				    s < shm.ring.ivl_entries) {
+					uint64_t len = ivl_len[s & shm.ring.ivl_mask];
+					uint64_t tp = ivl_pub[s & shm.ring.ivl_mask];
+
+					te = ivl_end[s & shm.ring.ivl_mask];
+					res_seen++;
+					res_within += seen_at < te + len;
+					pub_within += seen_at < tp + len;
+					if (nres < LAT_MAX)
+						res_lat[nres++] = seen_at - te;
+					if (npub < LAT_MAX)
+						pub_lat[npub++] = seen_at > tp ?
+						    seen_at - tp : 0;
+					continue;
+				}
 				if (v->kind != AQMLLM_VK_PACKET || s == 0 ||
 				    s > shm.ring.rec_prod)
 					continue;
@@ -350,6 +433,8 @@ main(int argc, char **argv)
 	}
 	aqm_ring_export_counters(&shm.ring, now);
 	qsort(lat, nlat, sizeof(*lat), cmp_u64);
+	qsort(res_lat, nres, sizeof(*res_lat), cmp_u64);
+	qsort(pub_lat, npub, sizeof(*pub_lat), cmp_u64);
 	{
 		double secs = (double)(now - t0) / 1e9;
 		uint64_t *c = shm.ring.cnt;
@@ -367,7 +452,21 @@ main(int argc, char **argv)
 			    "\"by_policy\": %llu, \"verdicts_in\": %llu, "
 			    "\"rejected_dup\": %llu, \"t0_ns\": %llu, "
 			    "\"last_daemon_ns\": %llu, \"max_gap_us\": %.1f, "
-			    "\"verdict_timeout_us\": %.1f}\n",
+			    "\"verdict_timeout_us\": %.1f, "
+			    "\"interval_records\": %llu, "
+			    "\"interval_overflows\": %llu, "
+			    "\"residuals_seen\": %llu, "
+			    "\"residuals_within_interval\": %llu, "
+			    "\"residual_delay_p50_us\": %.1f, "
+			    "\"residual_delay_p99_us\": %.1f, "
+			    "\"residual_delay_max_us\": %.1f, "
+			    "\"residuals_within_interval_of_publication\": %llu, "
+			    "\"residual_pub_delay_p50_us\": %.1f, "
+			    "\"residual_pub_delay_p99_us\": %.1f, "
+			    "\"residual_pub_delay_max_us\": %.1f, "
+			    "\"residuals_accepted\": %llu, "
+			    "\"residuals_rejected\": %llu, "
+			    "\"residuals_expired\": %llu}\n",
 			    (unsigned long long)sent, secs, (double)sent / secs,
 			    (unsigned long long)decided,
 			    (unsigned long long)fallback,
@@ -386,7 +485,24 @@ main(int argc, char **argv)
 			    (unsigned long long)c[AQMLLM_CNT_REJ_DUP],
 			    (unsigned long long)t0,
 			    (unsigned long long)last_daemon, max_gap / 1e3,
-			    shm.ring.verdict_timeout_ns / 1e3);
+			    shm.ring.verdict_timeout_ns / 1e3,
+			    (unsigned long long)c[AQMLLM_CNT_IVL_RECORDS],
+			    (unsigned long long)c[AQMLLM_CNT_IVL_OVERFLOWS],
+			    (unsigned long long)res_seen,
+			    (unsigned long long)res_within,
+			    pct(res_lat, nres, 0.5) / 1e3,
+			    pct(res_lat, nres, 0.99) / 1e3,
+			    nres ? res_lat[nres - 1] / 1e3 : 0.0,
+			    (unsigned long long)pub_within,
+			    pct(pub_lat, npub, 0.5) / 1e3,
+			    pct(pub_lat, npub, 0.99) / 1e3,
+			    npub ? pub_lat[npub - 1] / 1e3 : 0.0,
+			    (unsigned long long)c[AQMLLM_CNT_RES_ACCEPTED],
+			    (unsigned long long)(c[AQMLLM_CNT_RES_REJ_SEQ] +
+			    c[AQMLLM_CNT_RES_REJ_STALE] +
+			    c[AQMLLM_CNT_RES_REJ_QUEUE] +
+			    c[AQMLLM_CNT_RES_REJ_FIELD]),
+			    (unsigned long long)c[AQMLLM_CNT_RES_EXPIRED]);
 		else
 			printf("packets: %llu\npps: %.0f\ncoverage: %.5f\n"
 			    "verdict_latency_p50_us: %.2f\n"
@@ -408,5 +524,10 @@ main(int argc, char **argv)
 	free(queues);
 	free(lat);
 	free(t_enq);
+	free(ivl_end);
+	free(ivl_len);
+	free(res_lat);
+	free(ivl_pub);
+	free(pub_lat);
 	return (0);
 }

@@ -67,3 +67,28 @@ aqm_alg_tick(const struct aqm_alg *a, void *state, uint64_t *next_ns,
 		*next_ns += period;
 	}
 }
+
+/* 2^(2^j / 256) in Q30, j = 0..7: the fractional part bit by bit. */
+static const uint32_t exp2_frac_q30[8] = {
+	1076653033, 1079572136, 1085434106, 1097253708,
+	1121280436, 1170923762, 1276901417, 1518500250,
+};
+
+uint32_t
+aqm_exp2_q8(int32_t x)
+{
+	uint64_t acc = 1ULL << 30;
+	int32_t whole;
+	int j;
+
+	if (x > AQMLLM_RES_MULT_MAX)
+		x = AQMLLM_RES_MULT_MAX;
+	if (x < AQMLLM_RES_MULT_MIN)
+		x = AQMLLM_RES_MULT_MIN;
+	whole = x >= 0 ? x / 256 : -((-x + 255) / 256);	/* floor(x / 256) */
+	for (j = 0; j < 8; j++)
+		if (((uint32_t)(x - whole * 256) >> j) & 1)
+			acc = (acc * exp2_frac_q30[j]) >> 30;
+	/* Q30 -> Q24, times 2^whole (whole in -3..3) */
+	return ((uint32_t)(whole >= 0 ? (acc << whole) >> 6 : acc >> (6 - whole)));
+}

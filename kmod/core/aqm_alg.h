@@ -12,6 +12,13 @@
  * action.  Its periodic controller update (Tupdate) runs lazily from these
  * calls, in aqm_alg_tick(), catching up on the intervals that passed while
  * nothing happened, so no timer is needed.
+ *
+ * A residual (the interval tier, aqmllm_ring.h VK_RESIDUAL) reaches an
+ * algorithm through its `residual` hook only: the core validates and clamps
+ * it, zeroes the knobs the algorithm does not use (res_knobs), and hands it
+ * over when it changes, or NULL when it ends.  The algorithm keeps what it
+ * derives in its own state; with no residual its decisions run the bare
+ * code on the bare parameters, bit for bit.
  */
 #ifndef AQM_ALG_H
 #define AQM_ALG_H
@@ -20,6 +27,22 @@
 #include "../include/aqmllm_ring.h"
 
 struct aqm_params;
+
+/*
+ * A residual as the core applies it: clamped to the AQMLLM_RES_* bounds, in
+ * the ABI's units.  All zero is no residual.
+ */
+struct aqm_residual {
+	int16_t log2_mult[2];	/* per class (AQMLLM_CLASS_*), Q8 */
+	uint16_t step_us;	/* DualPI2's L step; 0 keeps the configured one */
+	int16_t log2_target;	/* classic target, Q8 */
+};
+
+/* The knobs of a residual, for aqm_alg.res_knobs. */
+#define	AQM_RES_K_MULT_C	0x1
+#define	AQM_RES_K_MULT_L	0x2
+#define	AQM_RES_K_STEP		0x4
+#define	AQM_RES_K_TARGET	0x8
 
 /* What an algorithm sees of a packet and its queue. */
 struct aqm_ctx {
@@ -75,6 +98,20 @@ struct aqm_alg {
 	 */
 	int	(*select)(void *state, int l_backlogged, int c_backlogged,
 		    uint32_t head_len_l, uint32_t head_len_c);
+	/*
+	 * Apply a residual (its unused knobs already zero, not all zero) or,
+	 * with res NULL, go back to the bare algorithm.  NULL: the algorithm
+	 * takes no residual (res_knobs is then 0).
+	 */
+	void	(*residual)(void *state, const struct aqm_residual *res);
+	uint32_t res_knobs;	/* AQM_RES_K_* the residual hook uses */
+	uint32_t pad2;
+	/*
+	 * The interval record's view of the state: fb_state[3] (see struct
+	 * aqmllm_interval) and the effective classic target in ns.
+	 */
+	void	(*interval_state)(const void *state, uint32_t fb_state[3],
+		    uint64_t *target_ns);
 };
 
 /* At most this many updates run in one catch-up (a long idle period). */
@@ -91,11 +128,31 @@ const struct aqm_alg *aqm_alg_by_name(const char *name);
 void	aqm_alg_tick(const struct aqm_alg *a, void *state, uint64_t *next_ns,
 	    const struct aqm_ctx *c);
 
+/*
+ * 2^(x/256) in Q24 fixed point, for x within the residual bounds (|x| <=
+ * 768): what a Q8 log2 scale multiplies by.
+ */
+uint32_t aqm_exp2_q8(int32_t x);
+
 #ifndef AQMLLM_CDEF
 static inline int
 aqm_ecn_capable(uint8_t ecn)
 {
 	return (ecn != AQMLLM_ECN_NOT_ECT);
+}
+
+/* A 2^-32 probability times a Q24 factor, saturated at one. */
+static inline uint32_t
+aqm_prob_scale(uint32_t p, uint32_t factor_q24)
+{
+	return (aqm_sat_u32(((uint64_t)p * factor_q24) >> 24));
+}
+
+/* A time times a Q24 factor (t below 2^36 ns, factor below 2^28). */
+static inline uint64_t
+aqm_time_scale(uint64_t t_ns, uint32_t factor_q24)
+{
+	return ((t_ns * factor_q24) >> 24);
 }
 #endif
 

@@ -7,6 +7,13 @@
  * call made the first drop of a dropping episode (the RFC then delivers
  * the next head whatever it is).  With ECN a mark replaces the drop and
  * the marked packet is delivered, as in RFC 8289 s. 5.
+ *
+ * Residual (target only): CoDel has no signal probability to multiply and
+ * no L step, so those knobs are ignored (and counted by the core); the
+ * target scale multiplies TARGET and INTERVAL together.  Scaling both keeps
+ * their ratio, the RFC's 5-10 % of the interval, and moves the delay CoDel
+ * tolerates and the time it tolerates it in step: an "interval-scaled
+ * target", the only knob of the control law that is not a probability.
  */
 #include "aqm_core.h"
 
@@ -42,6 +49,8 @@ codel_init(void *state, const struct aqm_params *p)
 
 	__builtin_memset(s, 0, sizeof(*s));
 	s->par = p->codel;
+	s->target_ns = s->par.target_ns;
+	s->interval_ns = s->par.interval_ns;
 }
 
 /* floor(sqrt(x)), bit by bit: exact and division-free. */
@@ -74,7 +83,7 @@ set_count(struct aqm_codel *s, uint32_t count)
 static uint64_t
 control_law(const struct aqm_codel *s, uint64_t t)
 {
-	return (t + (s->par.interval_ns << 16) / s->sqrt_count_q16);
+	return (t + (s->interval_ns << 16) / s->sqrt_count_q16);
 }
 
 /* RFC 8289 dodequeue(): has this head stayed above target long enough? */
@@ -84,12 +93,12 @@ ok_to_drop(struct aqm_codel *s, const struct aqm_ctx *c)
 	uint64_t left = (uint64_t)c->qlen_bytes[0] + c->qlen_bytes[1];
 
 	left = left > c->pkt_len ? left - c->pkt_len : 0;
-	if (c->sojourn_ns < s->par.target_ns || left <= s->par.mtu) {
+	if (c->sojourn_ns < s->target_ns || left <= s->par.mtu) {
 		s->first_above_time_ns = 0;
 		return (0);
 	}
 	if (s->first_above_time_ns == 0) {
-		s->first_above_time_ns = c->now_ns + s->par.interval_ns;
+		s->first_above_time_ns = c->now_ns + s->interval_ns;
 		return (0);
 	}
 	return (c->now_ns >= s->first_above_time_ns);
@@ -158,7 +167,7 @@ codel_dequeue(void *state, const struct aqm_ctx *c)
 	/* Re-entering soon after the last episode: resume near its rate. */
 	delta = s->count - s->lastcount;
 	if (delta > 1 && (int64_t)(c->now_ns - s->drop_next_ns) <
-	    (int64_t)(16 * s->par.interval_ns))
+	    (int64_t)(16 * s->interval_ns))
 		set_count(s, delta);
 	else
 		set_count(s, 1);
@@ -189,6 +198,34 @@ codel_overloaded(const void *state, const struct aqm_ctx *c)
 	    (uint64_t)c->limit_pkts * 3);
 }
 
+/* The residual: see the head of this file.  NULL restores par's values. */
+static void
+codel_residual(void *state, const struct aqm_residual *res)
+{
+	struct aqm_codel *s = state;
+	uint32_t f;
+
+	s->target_ns = s->par.target_ns;
+	s->interval_ns = s->par.interval_ns;
+	if (res == NULL || res->log2_target == 0)
+		return;
+	f = aqm_exp2_q8(res->log2_target);
+	s->target_ns = aqm_time_scale(s->par.target_ns, f);
+	s->interval_ns = aqm_time_scale(s->par.interval_ns, f);
+}
+
+static void
+codel_interval_state(const void *state, uint32_t fb_state[3],
+    uint64_t *target_ns)
+{
+	const struct aqm_codel *s = state;
+
+	fb_state[0] = s->count;
+	fb_state[1] = s->dropping != 0;
+	fb_state[2] = 0;
+	*target_ns = s->target_ns;
+}
+
 const struct aqm_alg aqm_codel_alg = {
 	.name = "codel",
 	.id = AQMLLM_FB_CODEL,
@@ -202,4 +239,7 @@ const struct aqm_alg aqm_codel_alg = {
 	.prob = codel_prob,
 	.overloaded = codel_overloaded,
 	.select = NULL,
+	.residual = codel_residual,
+	.res_knobs = AQM_RES_K_TARGET,
+	.interval_state = codel_interval_state,
 };

@@ -13,6 +13,9 @@ struct aqm_codel_params {
 
 struct aqm_codel {
 	struct aqm_codel_params par;
+	/* par's, or both scaled by a residual's target scale (aqm_codel.c) */
+	uint64_t target_ns;
+	uint64_t interval_ns;
 	uint64_t first_above_time_ns;
 	uint64_t drop_next_ns;
 	uint32_t count;

@@ -11,8 +11,12 @@
  * Decision precedence at dequeue, for a live daemon:
  *   1. a fresh per-packet verdict for the packet's seq,
  *   2. else an unexpired per-queue policy,
- *   3. else the fallback AQM.
- * A dead, slow or detached daemon leaves only 3.
+ *   3. else the fallback AQM, with the queue's unexpired residual applied.
+ * A dead, slow or detached daemon leaves only 3, bare.
+ *
+ * Interval records (aqm_ivl.c): every queue counts its traffic per class
+ * and, at its first call after an interval's end, closes the interval and,
+ * when the ring exports intervals to an attached daemon, writes its record.
  */
 #ifndef AQM_CORE_H
 #define AQM_CORE_H
@@ -42,6 +46,24 @@
 struct aqm_decision {
 	uint64_t seq;
 	uint64_t action;	/* AQMLLM_ACT_* */
+};
+
+/*
+ * The open interval of a queue, per class: what its record will say.
+ * Producer-private; wide counters, saturated into the record.
+ */
+struct aqm_ivl_acc {
+	uint64_t arr_bytes;
+	uint64_t dep_bytes;
+	uint64_t sojourn_sum_ns;
+	uint64_t sojourn_max_ns;
+	uint32_t arr_pkts;
+	uint32_t dep_pkts;
+	uint32_t drop_enq;
+	uint32_t drop_deq;
+	uint32_t drop_limit;
+	uint32_t marks;
+	uint32_t ecn[4];
 };
 
 /* Queue parameters. */
@@ -82,6 +104,18 @@ struct aqm_queue {
 	/* per-queue statistics */
 	uint64_t enqueued, dequeued, drops, marks, tail_drops;
 	uint64_t by_src[AQM_SRC_COUNT];	/* decisions by AQM_SRC_* */
+	/* the open interval (aqm_ivl.c) */
+	uint64_t ivl_start_ns;
+	uint64_t ivl_end_ns;		/* closed at the first call at or after */
+	uint64_t busy_from_ns;		/* while backlogged: busy since */
+	uint64_t busy_ns;		/* in this interval, before busy_from */
+	uint32_t ivl_flags;		/* AQMLLM_IF_* carried to the next record */
+	uint32_t res_gen;		/* the ring's residual generation applied */
+	struct aqm_ivl_acc acc[2];	/* per class */
+	/* the residual in effect (aqm_residual.c): all zero for none */
+	struct aqm_residual res;
+	uint16_t res_on;		/* res is nonzero and applied */
+	uint64_t res_expiry_ns;
 };
 
 /* Per-packet verdict table entry (producer-private, one per record). */
@@ -103,17 +137,50 @@ struct aqm_policy {
 	uint64_t expiry_ns;	/* 0: none */
 };
 
+/*
+ * Per-queue residual (producer-private copy of a validated, clamped
+ * VK_RESIDUAL).  A queue applies it when gen differs from its own.
+ */
+struct aqm_res_slot {
+	struct aqm_residual res;
+	uint32_t gen;		/* bumped on every change */
+	uint64_t expiry_ns;
+	uint64_t last_seq;	/* the newest interval seq answered */
+};
+
+/*
+ * The geometry of a region: each ring's entries (powers of two, in
+ * [AQMLLM_MIN_ENTRIES, AQMLLM_MAX_ENTRIES]) and the number of queues.
+ * ivl_entries 0: aqm_ivl_entries_for(nqueues).
+ */
+struct aqm_geom {
+	uint32_t rec_entries;
+	uint32_t vd_entries;
+	uint32_t ivl_entries;
+	uint32_t nqueues;
+};
+
 /* Producer-private view of one shared region. */
 struct aqm_ring {
 	struct aqmllm_region_hdr *hdr;
 	struct aqmllm_record *recs;
 	struct aqmllm_verdict *vds;
+	struct aqmllm_interval *ivls;
+	/* the private tables, carved from the caller's block */
 	struct aqm_vt_entry *vt;	/* rec_entries entries */
 	struct aqm_policy *pol;		/* nqueues entries */
+	struct aqm_res_slot *res;	/* nqueues entries */
+	uint32_t *ivl_queue;		/* ivl_entries: the queue of each seq */
 	uint32_t rec_entries, rec_mask;
 	uint32_t vd_entries, vd_mask;
+	uint32_t ivl_entries, ivl_mask;
 	uint32_t nqueues;
 	uint32_t batch_size;
+	uint32_t export_mode;		/* AQMLLM_EXPORT_* */
+	uint32_t pad0;
+	uint64_t interval_ns;		/* 0: each fallback's Tupdate */
+	uint64_t ivl_prod;
+	uint64_t ivl_cons_cached;
 	uint64_t verdict_timeout_ns;
 	uint64_t max_policy_ns;		/* longest policy lifetime accepted */
 	uint32_t drain_budget;		/* verdicts read per call, at most */
@@ -136,18 +203,30 @@ struct aqm_ring {
 
 /* ---- ring ---- */
 
+/* The interval ring of nqueues queues: ~0.5 s of records at 16 ms. */
+uint32_t aqm_ivl_entries_for(uint32_t nqueues);
 /* Bytes needed for a region of the given geometry; 0 if invalid. */
-size_t	aqm_region_size(uint32_t rec_entries, uint32_t vd_entries);
+size_t	aqm_region_size(const struct aqm_geom *g);
+/* Bytes of producer-private tables the geometry needs; 0 if invalid. */
+size_t	aqm_ring_private_size(const struct aqm_geom *g);
 /*
- * Lay out a region in caller memory (zeroed here) and the private view.
- * vt must hold rec_entries entries and pol nqueues entries.
+ * Lay out a region in caller memory (zeroed here) and the private view,
+ * whose tables live in priv (priv_size >= aqm_ring_private_size(g),
+ * 8-byte aligned, zeroed here).  Exports both records and intervals, each
+ * queue at its fallback's Tupdate.
  */
 int	aqm_ring_init(struct aqm_ring *r, void *region, size_t region_size,
-	    uint32_t rec_entries, uint32_t vd_entries, uint32_t nqueues,
-	    struct aqm_vt_entry *vt, struct aqm_policy *pol);
+	    const struct aqm_geom *g, void *priv, size_t priv_size);
 /* batch_size in records, verdict_timeout in ns; AQM_EINVAL if absurd. */
 int	aqm_ring_configure(struct aqm_ring *r, uint32_t batch_size,
 	    uint64_t verdict_timeout_ns);
+/*
+ * What is exported (AQMLLM_EXPORT_*) and the interval length (0: each
+ * fallback's Tupdate, else in [AQMLLM_IVL_MIN_NS, AQMLLM_IVL_MAX_NS]);
+ * AQM_EINVAL otherwise.  A queue takes a new length at its next interval.
+ */
+int	aqm_ring_set_export(struct aqm_ring *r, uint32_t mode,
+	    uint64_t interval_ns);
 /* Attach or detach the daemon; detaching cancels every queue policy. */
 void	aqm_ring_set_attached(struct aqm_ring *r, int attached);
 /* Whether records are produced now (a daemon is attached). */
@@ -158,6 +237,12 @@ int	aqm_ring_records_wanted(struct aqm_ring *r, uint64_t now_ns);
  */
 int	aqm_ring_produce(struct aqm_ring *r, const struct aqmllm_record *rec,
 	    uint64_t now_ns, uint64_t *seq_out);
+/*
+ * Publish one interval record (seq assigned here, and remembered as its
+ * queue's).  Returns 1, or 0 when the ring is full (counted).
+ */
+int	aqm_ring_produce_interval(struct aqm_ring *r,
+	    const struct aqmllm_interval *iv, uint64_t now_ns);
 /* Drain verdicts (bounded by drain_budget) into the private tables. */
 void	aqm_ring_drain(struct aqm_ring *r, uint64_t now_ns);
 /*
@@ -221,6 +306,9 @@ int	aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, int cls,
  * destroyed) into *out.  Returns 0 once the queue is empty.
  */
 int	aqm_flush(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *out);
+
+/* The residual in effect for the queue (all zero: none). */
+void	aqm_queue_residual(const struct aqm_queue *q, struct aqm_residual *out);
 
 /* The name of a decision source (AQM_SRC_*); NULL if there is none. */
 const char *aqm_src_name(uint32_t src);

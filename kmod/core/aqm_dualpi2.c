@@ -6,6 +6,13 @@
  * coupled p_CL = k * p' or the native step on its own sojourn, whichever
  * fires.  A credit-based weighted round robin serves the L queue first
  * while guaranteeing the Classic queue its protection share.
+ *
+ * Residual (every knob): the C multiplier scales p' before squaring,
+ * p_C = (m_C p')^2, each of the two rolls on min(1, m_C p'); the L
+ * multiplier scales it before coupling, p_CL = min(1, k m_L p'); the step
+ * replaces the L step threshold; the target scale multiplies the PI2
+ * target.  Overload stays a property of the controller (k p' > 1, bare),
+ * so the multipliers never turn marks into overload drops.
  */
 #include "aqm_core.h"
 #include "aqm_pi.h"
@@ -51,6 +58,8 @@ dualpi2_init(void *state, const struct aqm_params *p)
 
 	__builtin_memset(s, 0, sizeof(*s));
 	s->par = p->dualpi2;
+	s->target_ns = s->par.target_ns;
+	s->step_ns = s->par.step_ns;
 	/* Start in debt so L is served first after idle (as Linux does). */
 	s->credit = -(int64_t)s->par.mtu * (100 - 2 * (int64_t)s->par.wc_pct);
 }
@@ -71,27 +80,42 @@ dualpi2_update(void *state, uint64_t qdelay_ns)
 	int64_t delta;
 
 	delta = aqm_pi_term(s->par.alpha_q16,
-	    aqm_delay_diff(qdelay_ns, s->par.target_ns));
+	    aqm_delay_diff(qdelay_ns, s->target_ns));
 	delta += aqm_pi_term(s->par.beta_q16,
 	    aqm_delay_diff(qdelay_ns, s->qdelay_old_ns));
 	s->p_prime = aqm_prob_add(s->p_prime, delta);
 	s->qdelay_old_ns = qdelay_ns;
 }
 
+/* k p', saturated; *overload: the bare controller is past one. */
 static uint32_t
 coupled_prob(const struct aqm_dualpi2 *s, int *overload)
 {
 	uint64_t v = (uint64_t)s->p_prime * s->par.k;
 
 	*overload = v > AQM_PROB_ONE;
-	return (*overload ? AQM_PROB_ONE : (uint32_t)v);
+	if (s->mult_q24[AQMLLM_CLASS_L] != 0)
+		v = (uint64_t)aqm_prob_scale(s->p_prime,
+		    s->mult_q24[AQMLLM_CLASS_L]) * s->par.k;
+	return (aqm_sat_u32(v));
+}
+
+/* p' as the Classic queue sees it: the C multiplier applied, if any. */
+static uint32_t
+classic_base(const struct aqm_dualpi2 *s)
+{
+	if (s->mult_q24[AQMLLM_CLASS_C] == 0)
+		return (s->p_prime);
+	return (aqm_prob_scale(s->p_prime, s->mult_q24[AQMLLM_CLASS_C]));
 }
 
 /* p_C realised as two independent rolls of p'. */
 static int
 classic_roll(struct aqm_dualpi2 *s, struct aqm_prng *rng)
 {
-	return (aqm_roll(rng, s->p_prime) && aqm_roll(rng, s->p_prime));
+	uint32_t p = classic_base(s);
+
+	return (aqm_roll(rng, p) && aqm_roll(rng, p));
 }
 
 static int
@@ -106,7 +130,7 @@ dualpi2_dequeue(void *state, const struct aqm_ctx *c)
 	if ((uint64_t)c->qlen_bytes[0] + c->qlen_bytes[1] <
 	    2 * (uint64_t)s->par.mtu) {
 		if (c->cls == AQMLLM_CLASS_L && c->sojourn_ns >=
-		    s->par.step_ns && c->qlen_pkts[AQMLLM_CLASS_L] >
+		    s->step_ns && c->qlen_pkts[AQMLLM_CLASS_L] >
 		    s->par.min_qlen_step) {
 			s->step_marks++;
 			return (AQMLLM_ACT_MARK);
@@ -138,7 +162,7 @@ dualpi2_dequeue(void *state, const struct aqm_ctx *c)
 		return (AQMLLM_ACT_MARK);
 	}
 	/* The native L4S AQM: a step on the packet's own sojourn. */
-	if (c->sojourn_ns >= s->par.step_ns &&
+	if (c->sojourn_ns >= s->step_ns &&
 	    c->qlen_pkts[AQMLLM_CLASS_L] > s->par.min_qlen_step) {
 		s->step_marks++;
 		return (AQMLLM_ACT_MARK);
@@ -178,7 +202,41 @@ dualpi2_prob(const void *state, int cls)
 
 	if (cls == AQMLLM_CLASS_L)
 		return (coupled_prob(s, &overload));
-	return (aqm_prob_mul(s->p_prime, s->p_prime));
+	return (aqm_prob_mul(classic_base(s), classic_base(s)));
+}
+
+/* The residual: see the head of this file.  NULL restores par's values. */
+static void
+dualpi2_residual(void *state, const struct aqm_residual *res)
+{
+	struct aqm_dualpi2 *s = state;
+	int k;
+
+	s->target_ns = s->par.target_ns;
+	s->step_ns = s->par.step_ns;
+	s->mult_q24[0] = s->mult_q24[1] = 0;
+	if (res == NULL)
+		return;
+	for (k = 0; k < 2; k++)
+		if (res->log2_mult[k] != 0)
+			s->mult_q24[k] = aqm_exp2_q8(res->log2_mult[k]);
+	if (res->step_us != 0)
+		s->step_ns = (uint64_t)res->step_us * AQM_NS_PER_US;
+	if (res->log2_target != 0)
+		s->target_ns = aqm_time_scale(s->par.target_ns,
+		    aqm_exp2_q8(res->log2_target));
+}
+
+static void
+dualpi2_interval_state(const void *state, uint32_t fb_state[3],
+    uint64_t *target_ns)
+{
+	const struct aqm_dualpi2 *s = state;
+
+	fb_state[0] = s->p_prime;
+	fb_state[1] = dualpi2_prob(s, AQMLLM_CLASS_C);
+	fb_state[2] = dualpi2_prob(s, AQMLLM_CLASS_L);
+	*target_ns = s->target_ns;
 }
 
 /* k p' above one: the coupled probability saturates. */
@@ -205,4 +263,8 @@ const struct aqm_alg aqm_dualpi2_alg = {
 	.prob = dualpi2_prob,
 	.overloaded = dualpi2_overloaded,
 	.select = dualpi2_select,
+	.residual = dualpi2_residual,
+	.res_knobs = AQM_RES_K_MULT_C | AQM_RES_K_MULT_L | AQM_RES_K_STEP |
+	    AQM_RES_K_TARGET,
+	.interval_state = dualpi2_interval_state,
 };

@@ -22,6 +22,10 @@ struct aqm_dualpi2_params {
 
 struct aqm_dualpi2 {
 	struct aqm_dualpi2_params par;
+	/* What the controller uses: par's, or a residual's (aqm_dualpi2.c). */
+	uint64_t target_ns;
+	uint64_t step_ns;
+	uint32_t mult_q24[2];	/* per class; 0: no multiplier (bare) */
 	uint32_t p_prime;	/* base probability p', 2^-32 */
 	uint64_t qdelay_old_ns;
 	int64_t credit;		/* WRR credit, bytes; >0 favours C */

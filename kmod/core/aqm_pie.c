@@ -4,6 +4,14 @@
  * auto-tuning of the gains by the size of p, the 2 % step cap, the burst
  * allowance, the enqueue safeguards and optional derandomisation
  * (s. 5.1).  Drops (or marks) are decided on arrival.
+ *
+ * Residual (multipliers and target; no step, ignored): the packet's class
+ * multiplier scales p where it becomes a signal (the random roll and the
+ * derandomisation accumulator), p itself, the controller's integrator,
+ * unchanged; the target scale multiplies QDELAY_REF everywhere the RFC uses
+ * it (the PI update, the burst reset, the early-exit safeguard).  Whether
+ * ECT traffic is marked or dropped (mark_ecn_th) stays a property of the
+ * bare p, as does the reset of the accumulator.
  */
 #include "aqm_core.h"
 #include "aqm_pi.h"
@@ -54,6 +62,7 @@ pie_init(void *state, const struct aqm_params *p)
 
 	__builtin_memset(s, 0, sizeof(*s));
 	s->par = p->pie;
+	s->target_ns = s->par.target_ns;
 	s->burst_allowance_ns = (int64_t)s->par.max_burst_ns;
 }
 
@@ -90,10 +99,10 @@ pie_update(void *state, uint64_t qdelay)
 {
 	struct aqm_pie *s = state;
 	int64_t delta;
-	uint64_t half = s->par.target_ns / 2;
+	uint64_t half = s->target_ns / 2;
 
 	delta = aqm_pi_term(s->par.alpha_q16,
-	    aqm_delay_diff(qdelay, s->par.target_ns));
+	    aqm_delay_diff(qdelay, s->target_ns));
 	delta += aqm_pi_term(s->par.beta_q16,
 	    aqm_delay_diff(qdelay, s->qdelay_old_ns));
 	delta = autotune(s->p, delta);
@@ -134,38 +143,73 @@ pie_enqueue(void *state, const struct aqm_ctx *c)
 {
 	struct aqm_pie *s = state;
 	uint64_t backlog;
+	uint32_t p;
 
 	if (s->burst_allowance_ns > 0)
 		return (AQMLLM_ACT_PASS);
-	if (s->qdelay_old_ns < s->par.target_ns / 2 && s->p < PIE_20PCT)
+	if (s->qdelay_old_ns < s->target_ns / 2 && s->p < PIE_20PCT)
 		return (AQMLLM_ACT_PASS);
 	/* The backlog before this packet: never drop into a tiny queue. */
 	backlog = (uint64_t)c->qlen_bytes[0] + c->qlen_bytes[1] - c->pkt_len;
 	if (backlog <= 2 * (uint64_t)s->par.mtu)
 		return (AQMLLM_ACT_PASS);
+	p = s->mult_q24[c->cls & 1] != 0 ?
+	    aqm_prob_scale(s->p, s->mult_q24[c->cls & 1]) : s->p;
 	if (s->par.derand) {
 		if (s->p == 0)
 			s->accu_prob = 0;
-		s->accu_prob += s->p;
+		s->accu_prob += p;
 		/* accu < 0.85: too early; accu >= 8.5: overdue */
 		if (s->accu_prob < (uint64_t)PIE_PROB(85, 100))
 			return (AQMLLM_ACT_PASS);
 		if (s->accu_prob >= ((uint64_t)85 << 32) / 10)
 			return (pie_signal(s, c));
 	}
-	if (aqm_roll(c->rng, s->p))
+	if (aqm_roll(c->rng, p))
 		return (pie_signal(s, c));
 	return (AQMLLM_ACT_PASS);
 }
 
-/* One probability for both classes. */
+/* One probability for both classes, each class's multiplier applied. */
 static uint32_t
 pie_prob(const void *state, int cls)
 {
 	const struct aqm_pie *s = state;
 
-	(void)cls;
-	return (s->p);
+	if (s->mult_q24[cls & 1] == 0)
+		return (s->p);
+	return (aqm_prob_scale(s->p, s->mult_q24[cls & 1]));
+}
+
+/* The residual: see the head of this file.  NULL restores par's values. */
+static void
+pie_residual(void *state, const struct aqm_residual *res)
+{
+	struct aqm_pie *s = state;
+	int k;
+
+	s->target_ns = s->par.target_ns;
+	s->mult_q24[0] = s->mult_q24[1] = 0;
+	if (res == NULL)
+		return;
+	for (k = 0; k < 2; k++)
+		if (res->log2_mult[k] != 0)
+			s->mult_q24[k] = aqm_exp2_q8(res->log2_mult[k]);
+	if (res->log2_target != 0)
+		s->target_ns = aqm_time_scale(s->par.target_ns,
+		    aqm_exp2_q8(res->log2_target));
+}
+
+static void
+pie_interval_state(const void *state, uint32_t fb_state[3],
+    uint64_t *target_ns)
+{
+	const struct aqm_pie *s = state;
+
+	fb_state[0] = s->p;
+	fb_state[1] = pie_prob(s, AQMLLM_CLASS_C);
+	fb_state[2] = pie_prob(s, AQMLLM_CLASS_L);
+	*target_ns = s->target_ns;
 }
 
 /* RFC 8033: above mark_ecn_th PIE stops marking and drops. */
@@ -191,4 +235,7 @@ const struct aqm_alg aqm_pie_alg = {
 	.prob = pie_prob,
 	.overloaded = pie_overloaded,
 	.select = NULL,
+	.residual = pie_residual,
+	.res_knobs = AQM_RES_K_MULT_C | AQM_RES_K_MULT_L | AQM_RES_K_TARGET,
+	.interval_state = pie_interval_state,
 };

@@ -18,6 +18,8 @@ struct aqm_pie_params {
 
 struct aqm_pie {
 	struct aqm_pie_params par;
+	uint64_t target_ns;	/* par's, or a residual's (aqm_pie.c) */
+	uint32_t mult_q24[2];	/* per class; 0: no multiplier (bare) */
 	uint32_t p;		/* drop probability, 2^-32 */
 	uint64_t qdelay_old_ns;
 	int64_t burst_allowance_ns;

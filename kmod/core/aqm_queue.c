@@ -7,8 +7,11 @@
  * The fallback AQM always runs, even while the daemon decides, so that
  * its controller state is current the instant the daemon goes away.  It
  * is reached only through its descriptor (q->alg, aqm_alg.h).
+ *
+ * Every packet is counted here for its interval record (aqm_ivl.c), where
+ * it happens: arrival, tail drop, AQM drop, departure, mark.
  */
-#include "aqm_core.h"
+#include "aqm_queue_int.h"
 
 #define	AQM_WINDOW_NS		(16 * AQM_NS_PER_MS)	/* recent counters */
 #define	AQM_MAX_LIMIT		(1U << 20)
@@ -107,6 +110,7 @@ aqm_queue_init(struct aqm_queue *q, uint32_t id, const struct aqm_params *par,
 	q->alg->init(&q->fb, par);
 	if (q->alg->update != NULL)
 		q->next_update_ns = now_ns + q->alg->tupdate_ns(&q->fb);
+	aqm_ivl_open(q, now_ns);
 	return (0);
 }
 
@@ -256,13 +260,32 @@ count_decision(struct aqm_queue *q, struct aqm_ring *r, int src, int act)
 	}
 }
 
+/* The interval's view of a decided head: a drop, or a departure. */
+static void
+count_departure(struct aqm_ivl_acc *a, int act, uint64_t sojourn_ns,
+    uint32_t len)
+{
+	if (act == AQMLLM_ACT_DROP) {
+		a->drop_deq++;
+		return;
+	}
+	a->dep_pkts++;
+	a->dep_bytes += len;
+	a->sojourn_sum_ns += sojourn_ns;
+	if (sojourn_ns > a->sojourn_max_ns)
+		a->sojourn_max_ns = sojourn_ns;
+	if (act == AQMLLM_ACT_MARK)
+		a->marks++;
+}
+
 int
 aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
     uint64_t now_ns)
 {
 	const struct aqm_alg *a = q->alg;
+	struct aqm_ivl_acc *acc;
 	struct aqm_ctx c;
-	int cls, fa;
+	int cls, fa, packets;
 
 	cls = aqm_class_of(p->ecn);
 	p->cls = (uint8_t)cls;
@@ -271,11 +294,17 @@ aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	p->fb_action = AQMLLM_ACT_NONE;
 	p->src = AQM_SRC_NONE;
 	roll_window(q, now_ns);
+	aqm_ivl_res_tick(q, r, now_ns);
+	acc = &q->acc[cls];
+	acc->arr_pkts++;
+	acc->arr_bytes += p->len;
+	acc->ecn[p->ecn & 3]++;
 
 	if (q->qlen_pkts[0] + q->qlen_pkts[1] >= q->par.limit_pkts ||
 	    aqm_fifo_full(&q->fifo[cls])) {
 		p->src = AQM_SRC_LIMIT;
 		q->tail_drops++;
+		acc->drop_limit++;
 		count_decision(q, NULL, AQM_SRC_LIMIT, AQMLLM_ACT_DROP);
 		return (AQMLLM_ACT_DROP);
 	}
@@ -288,22 +317,27 @@ aqm_enqueue(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *p,
 	c.qlen_bytes[cls] += p->len;
 
 	fallback_tick(q, &c);
+	/* Only a packet with a record can get a verdict that overrides. */
+	packets = r != NULL && (r->export_mode & AQMLLM_EXPORT_PACKETS) != 0;
 	if (a->enqueue != NULL) {
 		fa = a->enqueue(&q->fb, &c);
 		p->fb_action = (uint8_t)fa;
 		if (fa == AQMLLM_ACT_DROP &&
-		    (r == NULL || !aqm_ring_daemon_alive(r, now_ns))) {
+		    (!packets || !aqm_ring_daemon_alive(r, now_ns))) {
 			/* The fallback is final: drop now, as it would alone. */
 			p->src = AQM_SRC_FALLBACK;
+			acc->drop_enq++;
 			count_decision(q, r, AQM_SRC_FALLBACK, fa);
 			return (AQMLLM_ACT_DROP);
 		}
 	}
 
+	if (q->qlen_pkts[0] + q->qlen_pkts[1] == 0)
+		aqm_ivl_busy_starts(q, now_ns);
 	q->qlen_pkts[cls]++;
 	q->qlen_bytes[cls] += p->len;
 	q->enqueued++;
-	if (r != NULL && aqm_ring_records_wanted(r, now_ns))
+	if (packets && aqm_ring_records_wanted(r, now_ns))
 		produce_record(q, r, p, &c);
 	aqm_fifo_push(&q->fifo[cls], p);
 	return (AQMLLM_ACT_PASS);
@@ -415,7 +449,8 @@ guard(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p,
 }
 
 static inline void
-release(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p)
+release(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p,
+    uint64_t now_ns)
 {
 	struct aqm_vt_entry *e;
 	int cls = p->cls & 1;
@@ -424,6 +459,8 @@ release(struct aqm_queue *q, struct aqm_ring *r, const struct aqm_pkt *p)
 		q->qlen_pkts[cls]--;
 	q->qlen_bytes[cls] = q->qlen_bytes[cls] > p->len ?
 	    q->qlen_bytes[cls] - p->len : 0;
+	if (q->qlen_pkts[0] + q->qlen_pkts[1] == 0)
+		aqm_ivl_busy_ends(q, now_ns);
 	if (r != NULL && p->seq != 0) {
 		e = &r->vt[p->seq & r->rec_mask];
 		if (e->seq == p->seq)
@@ -444,6 +481,7 @@ aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, int cls, uint64_t now_ns,
 	    aqm_fifo_len(&q->fifo[cls]) == 0)
 		return (AQMLLM_ACT_NONE);
 	roll_window(q, now_ns);
+	aqm_ivl_res_tick(q, r, now_ns);
 	/* The context describes the heads before this one leaves. */
 	fill_ctx(q, &c, now_ns);
 	aqm_fifo_pop(&q->fifo[cls], p);
@@ -460,10 +498,12 @@ aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, int cls, uint64_t now_ns,
 		/*
 		 * Read the daemon's index only when this packet still waits for
 		 * a verdict that could have come, or once per drain period for
-		 * policies: a verdict already in the table needs no shared-line
-		 * traffic.
+		 * policies and residuals: a verdict already in the table needs
+		 * no shared-line traffic, and without per-packet records none
+		 * can come.
 		 */
-		if (((p->seq == 0 || r->vt[p->seq & r->rec_mask].seq != p->seq ||
+		if (((r->export_mode & AQMLLM_EXPORT_PACKETS) != 0 &&
+		    (p->seq == 0 || r->vt[p->seq & r->rec_mask].seq != p->seq ||
 		    r->vt[p->seq & r->rec_mask].state != AQM_VT_DECIDED) &&
 		    c.sojourn_ns >= AQM_MIN_VERDICT_NS) ||
 		    now_ns - r->last_drain_ns >= AQM_DRAIN_PERIOD_NS) {
@@ -481,10 +521,11 @@ aqm_dequeue(struct aqm_queue *q, struct aqm_ring *r, int cls, uint64_t now_ns,
 		} else if (r->stale)
 			r->cnt[AQMLLM_CNT_STALE_DAEMON]++;
 	}
-	release(q, r, p);
+	release(q, r, p, now_ns);
 	q->dequeued++;
 	p->src = (uint8_t)src;
 	count_decision(q, r, src, act);
+	count_departure(&q->acc[cls], act, c.sojourn_ns, p->len);
 	return (act);
 }
 
@@ -496,7 +537,9 @@ aqm_flush(struct aqm_queue *q, struct aqm_ring *r, struct aqm_pkt *out)
 	for (cls = 0; cls < 2; cls++) {
 		if (aqm_fifo_len(&q->fifo[cls]) > 0) {
 			aqm_fifo_pop(&q->fifo[cls], out);
-			release(q, r, out);
+			/* No clock here: busy time ends at the last call. */
+			release(q, r, out, q->busy_from_ns);
+			q->acc[cls].drop_deq++;
 			return (1);
 		}
 	}

@@ -37,66 +37,140 @@ entries_ok(uint32_t n)
 	    n <= AQMLLM_MAX_ENTRIES);
 }
 
-size_t
-aqm_region_size(uint32_t rec_entries, uint32_t vd_entries)
+static uint32_t
+pow2_at_least(uint64_t n)
 {
+	uint64_t v = AQMLLM_MIN_ENTRIES;
+
+	while (v < n && v < AQMLLM_MAX_ENTRIES)
+		v <<= 1;
+	return ((uint32_t)v);
+}
+
+uint32_t
+aqm_ivl_entries_for(uint32_t nqueues)
+{
+	return (pow2_at_least((uint64_t)nqueues * 32));
+}
+
+/* The geometry with its default filled in, or 0 if it is invalid. */
+static int
+geom_resolve(const struct aqm_geom *g, struct aqm_geom *out)
+{
+	if (g == NULL || g->nqueues == 0 || g->nqueues > 65536)
+		return (0);
+	*out = *g;
+	if (out->ivl_entries == 0)
+		out->ivl_entries = aqm_ivl_entries_for(g->nqueues);
+	return (entries_ok(out->rec_entries) && entries_ok(out->vd_entries) &&
+	    entries_ok(out->ivl_entries));
+}
+
+size_t
+aqm_region_size(const struct aqm_geom *g)
+{
+	struct aqm_geom v;
 	uint64_t sz;
 
-	if (!entries_ok(rec_entries) || !entries_ok(vd_entries))
+	if (!geom_resolve(g, &v))
 		return (0);
-	sz = AQMLLM_HDR_SIZE + (uint64_t)rec_entries * AQMLLM_REC_SIZE +
-	    (uint64_t)vd_entries * AQMLLM_VERDICT_SIZE;
+	sz = AQMLLM_HDR_SIZE + (uint64_t)v.rec_entries * AQMLLM_REC_SIZE +
+	    (uint64_t)v.vd_entries * AQMLLM_VERDICT_SIZE +
+	    (uint64_t)v.ivl_entries * AQMLLM_IVL_SIZE;
 	sz = (sz + AQM_PAGE - 1) & ~(uint64_t)(AQM_PAGE - 1);
 	return ((size_t)sz);
 }
 
+/* Each table's offset in the private block; all are 8-byte multiples. */
+struct priv_layout {
+	size_t vt, pol, res, ivq, end;
+};
+
+static void
+priv_layout(const struct aqm_geom *v, struct priv_layout *l)
+{
+	l->vt = 0;
+	l->pol = l->vt + (size_t)v->rec_entries * sizeof(struct aqm_vt_entry);
+	l->res = l->pol + (size_t)v->nqueues * sizeof(struct aqm_policy);
+	l->ivq = l->res + (size_t)v->nqueues * sizeof(struct aqm_res_slot);
+	l->end = l->ivq + (((size_t)v->ivl_entries * sizeof(uint32_t) + 7) &
+	    ~(size_t)7);
+}
+
+size_t
+aqm_ring_private_size(const struct aqm_geom *g)
+{
+	struct aqm_geom v;
+	struct priv_layout l;
+
+	if (!geom_resolve(g, &v))
+		return (0);
+	priv_layout(&v, &l);
+	return (l.end);
+}
+
 int
 aqm_ring_init(struct aqm_ring *r, void *region, size_t region_size,
-    uint32_t rec_entries, uint32_t vd_entries, uint32_t nqueues,
-    struct aqm_vt_entry *vt, struct aqm_policy *pol)
+    const struct aqm_geom *g, void *priv, size_t priv_size)
 {
 	struct aqmllm_region_hdr *h;
+	struct priv_layout l;
+	struct aqm_geom v;
 	size_t need;
 
-	need = aqm_region_size(rec_entries, vd_entries);
-	if (r == NULL || region == NULL || vt == NULL || pol == NULL ||
-	    need == 0 || nqueues == 0 || nqueues > 65536)
+	need = aqm_region_size(g);
+	if (r == NULL || region == NULL || priv == NULL || need == 0 ||
+	    ((uintptr_t)priv & 7) != 0)
 		return (AQM_EINVAL);
-	if (region_size < need)
+	(void)geom_resolve(g, &v);
+	priv_layout(&v, &l);
+	if (region_size < need || priv_size < l.end)
 		return (AQM_ENOSPC);
 
 	__builtin_memset(r, 0, sizeof(*r));
 	__builtin_memset(region, 0, need);
-	__builtin_memset(vt, 0, (size_t)rec_entries * sizeof(*vt));
-	__builtin_memset(pol, 0, (size_t)nqueues * sizeof(*pol));
+	__builtin_memset(priv, 0, l.end);
 
 	h = region;
 	h->magic = AQMLLM_MAGIC;
 	h->abi_version = AQMLLM_ABI_VERSION;
 	h->hdr_size = AQMLLM_HDR_SIZE;
 	h->rec_size = AQMLLM_REC_SIZE;
-	h->rec_entries = rec_entries;
+	h->rec_entries = v.rec_entries;
 	h->vd_size = AQMLLM_VERDICT_SIZE;
-	h->vd_entries = vd_entries;
+	h->vd_entries = v.vd_entries;
 	h->rec_offset = AQMLLM_HDR_SIZE;
-	h->vd_offset = AQMLLM_HDR_SIZE + (uint64_t)rec_entries *
+	h->vd_offset = AQMLLM_HDR_SIZE + (uint64_t)v.rec_entries *
 	    AQMLLM_REC_SIZE;
+	h->ivl_size = AQMLLM_IVL_SIZE;
+	h->ivl_entries = v.ivl_entries;
+	h->ivl_offset = h->vd_offset + (uint64_t)v.vd_entries *
+	    AQMLLM_VERDICT_SIZE;
 	h->region_size = need;
-	h->nqueues = nqueues;
+	h->nqueues = v.nqueues;
 	h->batch_size = AQM_DEFAULT_BATCH;
 	h->verdict_timeout_ns = (uint32_t)AQM_DEFAULT_TIMEOUT_NS;
+	h->export_mode = AQMLLM_EXPORT_BOTH;
+	h->interval_ns = 0;
 
 	r->hdr = h;
 	r->recs = (struct aqmllm_record *)((char *)region + h->rec_offset);
 	r->vds = (struct aqmllm_verdict *)((char *)region + h->vd_offset);
-	r->vt = vt;
-	r->pol = pol;
-	r->rec_entries = rec_entries;
-	r->rec_mask = rec_entries - 1;
-	r->vd_entries = vd_entries;
-	r->vd_mask = vd_entries - 1;
-	r->nqueues = nqueues;
+	r->ivls = (struct aqmllm_interval *)((char *)region + h->ivl_offset);
+	r->vt = (struct aqm_vt_entry *)((char *)priv + l.vt);
+	r->pol = (struct aqm_policy *)((char *)priv + l.pol);
+	r->res = (struct aqm_res_slot *)((char *)priv + l.res);
+	r->ivl_queue = (uint32_t *)((char *)priv + l.ivq);
+	r->rec_entries = v.rec_entries;
+	r->rec_mask = v.rec_entries - 1;
+	r->vd_entries = v.vd_entries;
+	r->vd_mask = v.vd_entries - 1;
+	r->ivl_entries = v.ivl_entries;
+	r->ivl_mask = v.ivl_entries - 1;
+	r->nqueues = v.nqueues;
 	r->batch_size = AQM_DEFAULT_BATCH;
+	r->export_mode = AQMLLM_EXPORT_BOTH;
+	r->interval_ns = 0;
 	r->verdict_timeout_ns = AQM_DEFAULT_TIMEOUT_NS;
 	r->max_policy_ns = AQM_DEFAULT_POLICY_NS;
 	r->drain_budget = AQM_DEFAULT_BUDGET;
@@ -118,17 +192,39 @@ aqm_ring_configure(struct aqm_ring *r, uint32_t batch_size,
 	return (0);
 }
 
+int
+aqm_ring_set_export(struct aqm_ring *r, uint32_t mode, uint64_t interval_ns)
+{
+	if (mode < AQMLLM_EXPORT_PACKETS || mode > AQMLLM_EXPORT_BOTH ||
+	    (interval_ns != 0 && (interval_ns < AQMLLM_IVL_MIN_NS ||
+	    interval_ns > AQMLLM_IVL_MAX_NS)))
+		return (AQM_EINVAL);
+	r->export_mode = mode;
+	r->interval_ns = interval_ns;
+	STORE_RLX(&r->hdr->export_mode, mode);
+	STORE_RLX(&r->hdr->interval_ns, (uint32_t)interval_ns);
+	return (0);
+}
+
 void
 aqm_ring_set_attached(struct aqm_ring *r, int attached)
 {
+	struct aqm_res_slot *s;
 	uint32_t q;
 
 	r->attached = attached != 0;
 	r->live_checked = 0;	/* re-read the daemon line at once */
 	if (!r->attached) {
-		/* A departed daemon's policies must not outlive it. */
-		for (q = 0; q < r->nqueues; q++)
+		/* A departed daemon's policies and residuals must not outlive it. */
+		for (q = 0; q < r->nqueues; q++) {
 			r->pol[q].expiry_ns = 0;
+			s = &r->res[q];
+			if (s->expiry_ns != 0) {
+				__builtin_memset(&s->res, 0, sizeof(s->res));
+				s->expiry_ns = 0;
+				s->gen++;
+			}
+		}
 	}
 }
 
@@ -194,6 +290,18 @@ publish_clock(struct aqm_ring *r, uint64_t now_ns)
 	}
 }
 
+/* Wake on empty -> non-empty, then once per batch (records of both rings). */
+static void
+note_wakeup(struct aqm_ring *r, uint64_t used, uint64_t seq)
+{
+	if (used == 0 || seq - r->last_wake_prod >= r->batch_size) {
+		if (!r->wake_pending)
+			r->cnt[AQMLLM_CNT_WAKEUPS]++;
+		r->wake_pending = 1;
+		r->last_wake_prod = seq;
+	}
+}
+
 int
 aqm_ring_produce(struct aqm_ring *r, const struct aqmllm_record *rec,
     uint64_t now_ns, uint64_t *seq_out)
@@ -237,14 +345,52 @@ aqm_ring_produce(struct aqm_ring *r, const struct aqmllm_record *rec,
 	r->rec_prod = seq;
 	STORE_REL(&r->hdr->rec_prod, seq);
 	r->cnt[AQMLLM_CNT_RECORDS]++;
-	/* Wake on empty -> non-empty, then once per batch. */
-	if (used == 0 || seq - r->last_wake_prod >= r->batch_size) {
+	note_wakeup(r, used, seq);
+	*seq_out = seq;
+	return (1);
+}
+
+int
+aqm_ring_produce_interval(struct aqm_ring *r, const struct aqmllm_interval *iv,
+    uint64_t now_ns)
+{
+	struct aqmllm_interval *slot;
+	uint64_t cons, used, seq;
+	uint32_t idx;
+
+	publish_clock(r, now_ns);
+	used = r->ivl_prod - r->ivl_cons_cached;
+	if (used >= r->ivl_entries) {
+		cons = LOAD_ACQ(&r->hdr->ivl_cons);
+		used = r->ivl_prod - cons;
+		if (used <= r->ivl_entries)
+			r->ivl_cons_cached = cons;
+	}
+	if (used > r->ivl_entries) {
+		/* ivl_cons ahead of ivl_prod or too far behind: garbage */
+		r->cnt[AQMLLM_CNT_REJ_INDEX]++;
+		r->cnt[AQMLLM_CNT_IVL_OVERFLOWS]++;
+		return (0);
+	}
+	if (used == r->ivl_entries) {
+		r->cnt[AQMLLM_CNT_IVL_OVERFLOWS]++;
+		return (0);
+	}
+	seq = r->ivl_prod + 1;
+	idx = (uint32_t)(r->ivl_prod & r->ivl_mask);
+	slot = &r->ivls[idx];
+	*slot = *iv;
+	slot->seq = seq;
+	r->ivl_queue[seq & r->ivl_mask] = iv->queue_id;
+	r->ivl_prod = seq;
+	STORE_REL(&r->hdr->ivl_prod, seq);
+	r->cnt[AQMLLM_CNT_IVL_RECORDS]++;
+	/* The daemon waits on either ring: one wakeup on empty -> non-empty. */
+	if (used == 0) {
 		if (!r->wake_pending)
 			r->cnt[AQMLLM_CNT_WAKEUPS]++;
 		r->wake_pending = 1;
-		r->last_wake_prod = seq;
 	}
-	*seq_out = seq;
 	return (1);
 }
 
@@ -330,6 +476,81 @@ apply_policy(struct aqm_ring *r, const struct aqmllm_verdict *v,
 	r->cnt[AQMLLM_CNT_VERDICTS_IN]++;
 }
 
+/* Clamp one knob to [lo, hi], counting a clamp in cnt[which]. */
+static int16_t
+clamp_knob(struct aqm_ring *r, int32_t v, int32_t lo, int32_t hi, int which)
+{
+	if (v < lo || v > hi) {
+		r->cnt[which]++;
+		return ((int16_t)(v < lo ? lo : hi));
+	}
+	return ((int16_t)v);
+}
+
+/*
+ * VK_RESIDUAL: validate (seq, queue, fields), clamp every knob and the
+ * expiry, store it for the queue.  The queue applies it at its next call.
+ */
+static void
+apply_residual(struct aqm_ring *r, const struct aqmllm_verdict *v,
+    uint64_t now_ns)
+{
+	struct aqm_res_slot *s;
+	struct aqm_residual res;
+	uint64_t expiry;
+	int32_t step;
+
+	if (v->action != 0 || v->flags != 0) {
+		r->cnt[AQMLLM_CNT_RES_REJ_FIELD]++;
+		return;
+	}
+	/* Only interval seqs still inside the ring's window exist. */
+	if (v->seq == 0 || v->seq > r->ivl_prod ||
+	    r->ivl_prod - v->seq >= r->ivl_entries) {
+		r->cnt[AQMLLM_CNT_RES_REJ_SEQ]++;
+		return;
+	}
+	if (v->queue_id >= r->nqueues ||
+	    r->ivl_queue[v->seq & r->ivl_mask] != v->queue_id) {
+		r->cnt[AQMLLM_CNT_RES_REJ_QUEUE]++;
+		return;
+	}
+	s = &r->res[v->queue_id];
+	if (v->seq <= s->last_seq) {
+		r->cnt[AQMLLM_CNT_RES_REJ_STALE]++;
+		return;
+	}
+	res.log2_mult[AQMLLM_CLASS_C] = clamp_knob(r,
+	    v->res_log2_mult[AQMLLM_CLASS_C], AQMLLM_RES_MULT_MIN,
+	    AQMLLM_RES_MULT_MAX, AQMLLM_CNT_RES_CLAMP_MULT_C);
+	res.log2_mult[AQMLLM_CLASS_L] = clamp_knob(r,
+	    v->res_log2_mult[AQMLLM_CLASS_L], AQMLLM_RES_MULT_MIN,
+	    AQMLLM_RES_MULT_MAX, AQMLLM_CNT_RES_CLAMP_MULT_L);
+	res.log2_target = clamp_knob(r, v->res_log2_target,
+	    AQMLLM_RES_TARGET_MIN, AQMLLM_RES_TARGET_MAX,
+	    AQMLLM_CNT_RES_CLAMP_TARGET);
+	step = v->res_step_us;
+	if (step != 0 && (step < AQMLLM_RES_STEP_MIN_US ||
+	    step > AQMLLM_RES_STEP_MAX_US)) {
+		r->cnt[AQMLLM_CNT_RES_CLAMP_STEP]++;
+		step = step < AQMLLM_RES_STEP_MIN_US ? AQMLLM_RES_STEP_MIN_US :
+		    AQMLLM_RES_STEP_MAX_US;
+	}
+	res.step_us = (uint16_t)step;
+	expiry = v->expiry_ns;
+	if (expiry > now_ns && expiry - now_ns > AQMLLM_RES_MAX_TTL_NS) {
+		r->cnt[AQMLLM_CNT_RES_CLAMP_EXPIRY]++;
+		expiry = now_ns + AQMLLM_RES_MAX_TTL_NS;
+	}
+	if (expiry <= now_ns)	/* withdrawn: the bare fallback again */
+		__builtin_memset(&res, 0, sizeof(res));
+	s->res = res;
+	s->expiry_ns = expiry <= now_ns ? 0 : expiry;
+	s->last_seq = v->seq;
+	s->gen++;
+	r->cnt[AQMLLM_CNT_RES_ACCEPTED]++;
+}
+
 void
 aqm_ring_drain(struct aqm_ring *r, uint64_t now_ns)
 {
@@ -354,6 +575,10 @@ aqm_ring_drain(struct aqm_ring *r, uint64_t now_ns)
 		__builtin_prefetch(&r->vds[(r->vd_cons + i + AQM_PREFETCH_AHEAD) &
 		    r->vd_mask], 0);
 		read_verdict(&r->vds[(r->vd_cons + i) & r->vd_mask], &v);
+		if (v.kind == AQMLLM_VK_RESIDUAL) {
+			apply_residual(r, &v, now_ns);
+			continue;
+		}
 		if (v.flags != 0) {
 			r->cnt[AQMLLM_CNT_REJ_KIND]++;
 			continue;

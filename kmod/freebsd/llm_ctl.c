@@ -1,7 +1,8 @@
 /*
- * Who may do what on /dev/aqmllm.  The device is root's (0600), but a
- * descriptor opened read-only (aqmllmctl stats) must not attach, detach
- * or map the ring, and only the attached daemon maps it.
+ * Who may do what on /dev/aqmllm, and what INFO and STATS answer.  The
+ * device is root's (0600), but a descriptor opened read-only (aqmllmctl
+ * stats) must not attach, detach or map the ring, and only the attached
+ * daemon maps it.
  */
 #include "llm_glue.h"
 
@@ -43,4 +44,36 @@ int
 llm_map_decide(int owner)
 {
 	return (owner == LLM_OWNER_SELF ? 0 : EPERM);
+}
+
+void
+llm_info_fill(struct aqmllm_info *info, const struct llm_dev_view *v)
+{
+	const struct aqm_ring *r = v->ring;
+
+	__builtin_memset(info, 0, sizeof(*info));
+	info->abi_version = AQMLLM_ABI_VERSION;
+	info->rec_entries = r->rec_entries;
+	info->vd_entries = r->vd_entries;
+	info->nqueues = r->nqueues;
+	info->region_size = v->region_size;
+	info->batch_size = r->batch_size;
+	info->fallback = v->fallback;
+	info->verdict_timeout_us = v->verdict_timeout_us;
+	info->attached = v->attached != 0;
+	info->ivl_entries = r->ivl_entries;
+	info->export_mode = r->export_mode;
+	info->interval_us = (uint32_t)(r->interval_ns / 1000);
+}
+
+void
+llm_stats_fill(struct aqmllm_stats *st, const struct llm_dev_view *v)
+{
+	int i;
+
+	__builtin_memset(st, 0, sizeof(*st));
+	for (i = 0; i < AQMLLM_CNT_COUNT; i++)
+		st->counters[i] = v->ring->cnt[i];
+	st->queues = v->queues;
+	st->wakeups_sent = v->wakeups;
 }

@@ -47,8 +47,7 @@ static struct llm_softc {
 	vm_offset_t	kva;
 	size_t		size;
 	int		npages;
-	struct aqm_vt_entry *vt;
-	struct aqm_policy *pol;
+	void		*priv;		/* the ring's private tables */
 	uint8_t		qid_used[LLM_NQUEUES_DEFAULT];
 	uint32_t	queues;
 	struct selinfo	sel;
@@ -103,11 +102,15 @@ llm_ring_create(void)
 {
 	struct llm_softc *sc = &llm_sc;
 	uint32_t entries = llm_tun.ring_entries;
+	/* The interval ring: ~0.5 s of records of every queue. */
+	struct aqm_geom g = { entries, entries, 0, LLM_NQUEUES_DEFAULT };
+	size_t priv_size;
 	vm_page_t m;
 	int i, error;
 
-	sc->size = aqm_region_size(entries, entries);
-	if (sc->size == 0) {
+	sc->size = aqm_region_size(&g);
+	priv_size = aqm_ring_private_size(&g);
+	if (sc->size == 0 || priv_size == 0) {
 		printf("dn_aqm_llm: ring_entries %u is not a power of two in "
 		    "[%u, %u]\n", entries, AQMLLM_MIN_ENTRIES,
 		    AQMLLM_MAX_ENTRIES);
@@ -133,15 +136,16 @@ llm_ring_create(void)
 	}
 	VM_OBJECT_WUNLOCK(sc->obj);
 
-	sc->vt = malloc(entries * sizeof(*sc->vt), M_AQMLLM, M_WAITOK | M_ZERO);
-	sc->pol = malloc(LLM_NQUEUES_DEFAULT * sizeof(*sc->pol), M_AQMLLM,
-	    M_WAITOK | M_ZERO);
+	sc->priv = malloc(priv_size, M_AQMLLM, M_WAITOK | M_ZERO);
 	knlist_init_mtx(&sc->sel.si_note, &sc->mtx);
-	error = aqm_ring_init(&sc->ring, (void *)sc->kva, sc->size, entries,
-	    entries, LLM_NQUEUES_DEFAULT, sc->vt, sc->pol);
+	error = aqm_ring_init(&sc->ring, (void *)sc->kva, sc->size, &g,
+	    sc->priv, priv_size);
 	if (error == 0)
 		error = aqm_ring_configure(&sc->ring, llm_tun.batch_size,
 		    (uint64_t)llm_tun.verdict_timeout_us * 1000);
+	if (error == 0)
+		error = aqm_ring_set_export(&sc->ring, llm_tun.export_mode,
+		    (uint64_t)llm_tun.interval_us * 1000);
 	if (error != 0) {
 		llm_ring_destroy();
 		return (EINVAL);
@@ -186,10 +190,8 @@ llm_ring_destroy(void)
 		knlist_destroy(&sc->sel.si_note);
 		sc->sel.si_note.kl_lockarg = NULL;
 	}
-	free(sc->vt, M_AQMLLM);
-	free(sc->pol, M_AQMLLM);
-	sc->vt = NULL;
-	sc->pol = NULL;
+	free(sc->priv, M_AQMLLM);
+	sc->priv = NULL;
 }
 
 struct aqm_ring *
@@ -237,6 +239,9 @@ llm_ring_reconfigure(void)
 	}
 	error = aqm_ring_configure(&llm_sc.ring, llm_tun.batch_size,
 	    (uint64_t)llm_tun.verdict_timeout_us * 1000);
+	if (error == 0)
+		error = aqm_ring_set_export(&llm_sc.ring, llm_tun.export_mode,
+		    (uint64_t)llm_tun.interval_us * 1000);
 	llm_sc.ring.hdr->fb_id = llm_tun.fallback;
 	mtx_unlock(&llm_sc.mtx);
 	return (error != 0 ? EINVAL : 0);
@@ -256,7 +261,12 @@ llm_queue_id_alloc(uint32_t *id)
 		if (!llm_sc.qid_used[i]) {
 			llm_sc.qid_used[i] = 1;
 			llm_sc.queues++;
-			llm_sc.pol[i].expiry_ns = 0;
+			/* A reused slot starts bare: no policy, no residual. */
+			llm_sc.ring.pol[i].expiry_ns = 0;
+			llm_sc.ring.res[i].expiry_ns = 0;
+			memset(&llm_sc.ring.res[i].res, 0,
+			    sizeof(llm_sc.ring.res[i].res));
+			llm_sc.ring.res[i].gen++;
 			mtx_unlock(&llm_sc.mtx);
 			*id = i;
 			return (0);
@@ -275,7 +285,7 @@ llm_queue_id_free(uint32_t id)
 	if (llm_sc.ready && llm_sc.qid_used[id]) {
 		llm_sc.qid_used[id] = 0;
 		llm_sc.queues--;
-		llm_sc.pol[id].expiry_ns = 0;
+		llm_sc.ring.pol[id].expiry_ns = 0;
 	}
 	mtx_unlock(&llm_sc.mtx);
 }
@@ -410,15 +420,27 @@ llm_map(struct llm_softc *sc, void *token, struct aqmllm_map *m,
 	return (0);
 }
 
+/* What INFO and STATS report, under the device lock. */
+static void
+llm_dev_view(const struct llm_softc *sc, struct llm_dev_view *v)
+{
+	v->ring = &sc->ring;
+	v->region_size = sc->size;
+	v->fallback = llm_tun.fallback;
+	v->verdict_timeout_us = llm_tun.verdict_timeout_us;
+	v->attached = sc->owner != NULL;
+	v->queues = sc->queues;
+	v->wakeups = sc->wakeups;
+}
+
 static int
 llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data, int fflag,
     struct thread *td)
 {
 	struct llm_softc *sc = &llm_sc;
-	struct aqmllm_info *info;
-	struct aqmllm_stats *st;
+	struct llm_dev_view view;
 	void *token;
-	int error, i, nr;
+	int error, nr;
 
 	error = devfs_get_cdevpriv(&token);
 	if (error != 0)
@@ -433,16 +455,8 @@ llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data, int fflag,
 	mtx_lock(&sc->mtx);
 	switch (cmd) {
 	case AQMLLM_IOC_INFO:
-		info = (struct aqmllm_info *)data;
-		info->abi_version = AQMLLM_ABI_VERSION;
-		info->rec_entries = sc->ring.rec_entries;
-		info->vd_entries = sc->ring.vd_entries;
-		info->nqueues = sc->ring.nqueues;
-		info->region_size = sc->size;
-		info->batch_size = sc->ring.batch_size;
-		info->fallback = llm_tun.fallback;
-		info->verdict_timeout_us = llm_tun.verdict_timeout_us;
-		info->attached = sc->owner != NULL;
+		llm_dev_view(sc, &view);
+		llm_info_fill((struct aqmllm_info *)data, &view);
 		break;
 	case AQMLLM_IOC_ATTACH:
 		error = llm_attach_decide((struct aqmllm_attach *)data,
@@ -460,24 +474,24 @@ llm_ioctl(struct cdev *dev __unused, u_long cmd, caddr_t data, int fflag,
 		}
 		break;
 	case AQMLLM_IOC_STATS:
-		st = (struct aqmllm_stats *)data;
-		memset(st, 0, sizeof(*st));
-		for (i = 0; i < AQMLLM_CNT_COUNT; i++)
-			st->counters[i] = sc->ring.cnt[i];
-		st->queues = sc->queues;
-		st->wakeups_sent = sc->wakeups;
+		llm_dev_view(sc, &view);
+		llm_stats_fill((struct aqmllm_stats *)data, &view);
 		break;
 	}
 	mtx_unlock(&sc->mtx);
 	return (error);
 }
 
-/* Records waiting?  rec_cons is the daemon's, so only compared, never used. */
+/*
+ * Records or interval records waiting?  The consumer indices are the
+ * daemon's, so only compared, never used.
+ */
 static int
 llm_pending(struct llm_softc *sc)
 {
 	return (sc->ring.rec_prod !=
-	    atomic_load_acq_64(&sc->ring.hdr->rec_cons));
+	    atomic_load_acq_64(&sc->ring.hdr->rec_cons) ||
+	    sc->ring.ivl_prod != atomic_load_acq_64(&sc->ring.hdr->ivl_cons));
 }
 
 static int

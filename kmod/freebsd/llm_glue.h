@@ -129,6 +129,24 @@ int	llm_attach_decide(const struct aqmllm_attach *at, int owner);
 int	llm_detach_decide(int owner);
 int	llm_map_decide(int owner);
 
+/*
+ * The answers to INFO and STATS, from the ring as it is now (under the
+ * device lock): its geometry, what it exports and how often, and the
+ * authoritative counters; every byte of the reply is written.
+ */
+struct llm_dev_view {
+	const struct aqm_ring	*ring;
+	uint64_t		region_size;
+	uint32_t		fallback;	/* AQMLLM_FB_* of new queues */
+	uint32_t		verdict_timeout_us;
+	int			attached;
+	uint64_t		queues;		/* queues using the ring */
+	uint64_t		wakeups;
+};
+
+void	llm_info_fill(struct aqmllm_info *info, const struct llm_dev_view *v);
+void	llm_stats_fill(struct aqmllm_stats *st, const struct llm_dev_view *v);
+
 /* ---- tunables (llm_tun.c) ---- */
 
 #define	LLM_RING_DEFAULT	16384
@@ -140,6 +158,8 @@ struct llm_tunables {
 	uint32_t verdict_timeout_us;
 	uint32_t ring_entries;		/* loader tunable */
 	uint32_t limit_pkts;		/* per queue */
+	uint32_t export_mode;		/* AQMLLM_EXPORT_* */
+	uint32_t interval_us;		/* 0: each fallback's Tupdate */
 	struct aqm_params defaults;	/* fallback parameters for new queues */
 };
 
@@ -147,6 +167,7 @@ struct llm_tunables {
 #define	LLM_TUN_BATCH		0	/* 1 .. ring_entries, <= 65536 */
 #define	LLM_TUN_TIMEOUT		1	/* 1 .. 4 s, in us */
 #define	LLM_TUN_LIMIT		2	/* 1 .. 2^20, and the defaults validate */
+#define	LLM_TUN_INTERVAL	3	/* 0, or AQMLLM_IVL_MIN_NS .. MAX_NS in us */
 
 #define	LLM_BATCH_MAX		65536U
 #define	LLM_TIMEOUT_US_MAX	4000000U
@@ -161,6 +182,10 @@ struct llm_tunables {
  */
 int	llm_tun_set_u32(struct llm_tunables *t, int which, uint64_t v);
 int	llm_tun_set_fallback(struct llm_tunables *t, const char *name);
+/* What the ring exports, by name: "packets", "intervals" or "both". */
+int	llm_tun_set_export(struct llm_tunables *t, const char *name);
+/* The name of an AQMLLM_EXPORT_* mode; NULL for none. */
+const char *llm_export_name(uint32_t mode);
 /* A fallback parameter: a u64 of ns (in_us: written in us) or a u32. */
 int	llm_tun_set_param(struct llm_tunables *t, size_t off, int in_us,
 	    uint64_t v);

@@ -19,6 +19,8 @@ struct llm_tunables llm_tun = {
 	.verdict_timeout_us = 10000,
 	.ring_entries = LLM_RING_DEFAULT,
 	.limit_pkts = 10000,
+	.export_mode = AQMLLM_EXPORT_BOTH,
+	.interval_us = 0,
 };
 
 /*
@@ -78,6 +80,7 @@ llm_sysctl_u32(SYSCTL_HANDLER_ARGS)
 	trial = llm_tun;
 	v = arg2 == LLM_TUN_BATCH ? trial.batch_size :
 	    arg2 == LLM_TUN_TIMEOUT ? trial.verdict_timeout_us :
+	    arg2 == LLM_TUN_INTERVAL ? trial.interval_us :
 	    trial.limit_pkts;
 	error = sysctl_handle_32(oidp, &v, 0, req);
 	if (error == 0 && req->newptr != NULL) {
@@ -123,6 +126,59 @@ llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, fallback,
     CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
     llm_sysctl_fallback, "A", "Fallback AQM of new queues, by name (dn_aqm_llm(4))");
+
+/*
+ * What the ring exports: "packets", "intervals" or "both", by name
+ * (llm_export_name()).  Tried on a copy and published as the others are.
+ */
+static int
+llm_sysctl_export(SYSCTL_HANDLER_ARGS)
+{
+	struct llm_tunables trial;
+	char buf[16];
+	int error;
+
+	sx_xlock(&llm_tun_sx);
+	trial = llm_tun;
+	strlcpy(buf, llm_export_name(trial.export_mode), sizeof(buf));
+	error = sysctl_handle_string(oidp, buf, sizeof(buf), req);
+	if (error == 0 && req->newptr != NULL) {
+		error = llm_tun_set_export(&trial, buf);
+		if (error == 0)
+			error = llm_tun_publish(&trial);
+	}
+	sx_xunlock(&llm_tun_sx);
+	return (error);
+}
+
+SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, export,
+    CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
+    llm_sysctl_export, "A",
+    "What the ring exports: packets, intervals or both (dn_aqm_llm(4))");
+
+/* The interval length in microseconds (0: each queue's fallback Tupdate). */
+SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, interval_us,
+    CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, LLM_TUN_INTERVAL,
+    llm_sysctl_u32, "IU",
+    "Interval of the interval records (us); 0: each fallback's update interval");
+
+/* The residual bounds: the header's constants, for the operator to read. */
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_mult_min_q8, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_MULT_MIN,
+    "Smallest residual multiplier, log2 Q8 (-768: x1/8)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_mult_max_q8, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_MULT_MAX,
+    "Largest residual multiplier, log2 Q8 (768: x8)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_target_min_q8, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_TARGET_MIN,
+    "Smallest residual target scale, log2 Q8 (-512: x1/4)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_target_max_q8, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_TARGET_MAX,
+    "Largest residual target scale, log2 Q8 (256: x2)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_step_min_us, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_STEP_MIN_US, "Smallest residual L step (us)");
+SYSCTL_INT(_net_inet_ip_dummynet_llm, OID_AUTO, res_step_max_us, CTLFLAG_RD,
+    SYSCTL_NULL_INT_PTR, AQMLLM_RES_STEP_MAX_US, "Largest residual L step (us)");
 
 /*
  * Fallback parameters, in microseconds (times) or as given (gains in
@@ -213,3 +269,29 @@ LLM_COUNTER(mark_not_ect, AQMLLM_CNT_MARK_NOT_ECT, "Marks asked on Not-ECT");
 LLM_COUNTER(guard_minq, AQMLLM_CNT_GUARD_MINQ, "Drops refused: small backlog");
 LLM_COUNTER(guard_ecn, AQMLLM_CNT_GUARD_ECN, "Drops turned into marks");
 LLM_COUNTER(stale_daemon, AQMLLM_CNT_STALE_DAEMON, "Fallbacks: stale daemon");
+LLM_COUNTER(ivl_records, AQMLLM_CNT_IVL_RECORDS, "Interval records exported");
+LLM_COUNTER(ivl_overflows, AQMLLM_CNT_IVL_OVERFLOWS,
+    "Interval records lost to a full ring");
+LLM_COUNTER(res_accepted, AQMLLM_CNT_RES_ACCEPTED, "Residuals accepted");
+LLM_COUNTER(res_clamp_mult_c, AQMLLM_CNT_RES_CLAMP_MULT_C,
+    "Residuals clamped: C multiplier");
+LLM_COUNTER(res_clamp_mult_l, AQMLLM_CNT_RES_CLAMP_MULT_L,
+    "Residuals clamped: L multiplier");
+LLM_COUNTER(res_clamp_step, AQMLLM_CNT_RES_CLAMP_STEP,
+    "Residuals clamped: L step");
+LLM_COUNTER(res_clamp_target, AQMLLM_CNT_RES_CLAMP_TARGET,
+    "Residuals clamped: target scale");
+LLM_COUNTER(res_clamp_expiry, AQMLLM_CNT_RES_CLAMP_EXPIRY,
+    "Residuals clamped: expiry");
+LLM_COUNTER(res_ignored, AQMLLM_CNT_RES_IGNORED,
+    "Residual knobs the fallback does not use");
+LLM_COUNTER(res_rej_seq, AQMLLM_CNT_RES_REJ_SEQ,
+    "Residuals rejected: interval never issued or too old");
+LLM_COUNTER(res_rej_stale, AQMLLM_CNT_RES_REJ_STALE,
+    "Residuals rejected: not newer than the last applied");
+LLM_COUNTER(res_rej_queue, AQMLLM_CNT_RES_REJ_QUEUE,
+    "Residuals rejected: not the record's queue");
+LLM_COUNTER(res_rej_field, AQMLLM_CNT_RES_REJ_FIELD,
+    "Residuals rejected: nonzero action or flags");
+LLM_COUNTER(res_expired, AQMLLM_CNT_RES_EXPIRED,
+    "Residuals ended by expiry or a dead daemon");

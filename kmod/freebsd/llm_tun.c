@@ -21,6 +21,12 @@ llm_tun_valid(const struct llm_tunables *t)
 	if (aqm_alg_by_id(t->fallback) == NULL ||
 	    t->fallback != t->defaults.fb_id)
 		return (0);
+	if (llm_export_name(t->export_mode) == NULL)
+		return (0);
+	if (t->interval_us != 0 &&
+	    ((uint64_t)t->interval_us * 1000 < AQMLLM_IVL_MIN_NS ||
+	    (uint64_t)t->interval_us * 1000 > AQMLLM_IVL_MAX_NS))
+		return (0);
 	return (aqm_params_validate(&t->defaults) == 0);
 }
 
@@ -51,6 +57,9 @@ llm_tun_set_u32(struct llm_tunables *t, int which, uint64_t v)
 		trial.limit_pkts = (uint32_t)v;
 		trial.defaults.limit_pkts = (uint32_t)v;
 		break;
+	case LLM_TUN_INTERVAL:
+		trial.interval_us = (uint32_t)v;
+		break;
 	default:
 		return (EINVAL);
 	}
@@ -67,6 +76,36 @@ llm_tun_set_fallback(struct llm_tunables *t, const char *name)
 		return (EINVAL);
 	trial.fallback = a->id;
 	trial.defaults.fb_id = a->id;
+	return (llm_tun_commit(t, &trial));
+}
+
+/* The header's AQMLLM_EXPORT_* order. */
+static const char *const llm_export_names[] = {
+	[AQMLLM_EXPORT_PACKETS] = "packets",
+	[AQMLLM_EXPORT_INTERVALS] = "intervals",
+	[AQMLLM_EXPORT_BOTH] = "both",
+};
+
+const char *
+llm_export_name(uint32_t mode)
+{
+	if (mode >= sizeof(llm_export_names) / sizeof(llm_export_names[0]))
+		return (NULL);
+	return (llm_export_names[mode]);
+}
+
+int
+llm_tun_set_export(struct llm_tunables *t, const char *name)
+{
+	struct llm_tunables trial = *t;
+	uint32_t mode;
+
+	for (mode = AQMLLM_EXPORT_PACKETS; mode <= AQMLLM_EXPORT_BOTH; mode++)
+		if (__builtin_strcmp(name, llm_export_names[mode]) == 0)
+			break;
+	if (mode > AQMLLM_EXPORT_BOTH)
+		return (EINVAL);
+	trial.export_mode = mode;
 	return (llm_tun_commit(t, &trial));
 }
 

@@ -30,7 +30,7 @@ void	llm_ring_kick(struct aqm_ring *r);	/* batched wakeup, locked */
 int	llm_queue_id_alloc(uint32_t *id);
 void	llm_queue_id_free(uint32_t id);
 uint64_t llm_now_ns(void);
-int	llm_ring_reconfigure(void);		/* sysctl changed batch/timeout */
+int	llm_ring_reconfigure(void);	/* sysctl changed batch, timeout, export */
 
 /*
  * Dummynet registration (dn_llm_sched.c, dn_llm_aqm.c).  Busy while any

@@ -33,6 +33,10 @@ struct aqmllm_info {
 	uint32_t fallback;		/* AQMLLM_FB_* */
 	uint32_t verdict_timeout_us;
 	uint32_t attached;		/* a daemon holds the ring */
+	uint32_t ivl_entries;		/* interval ring (ABI 2) */
+	uint32_t export_mode;		/* AQMLLM_EXPORT_* */
+	uint32_t interval_us;		/* 0: each fallback's Tupdate */
+	uint32_t pad;
 };
 
 /* AQMLLM_IOC_ATTACH: the caller becomes the daemon. */
@@ -70,7 +74,7 @@ struct aqmllm_map {
 #endif
 
 #ifndef AQMLLM_CDEF
-_Static_assert(sizeof(struct aqmllm_info) == 40, "info ABI");
+_Static_assert(sizeof(struct aqmllm_info) == 56, "info ABI");
 _Static_assert(sizeof(struct aqmllm_attach) == 8, "attach ABI");
 _Static_assert(sizeof(struct aqmllm_map) == 16, "map ABI");
 _Static_assert(sizeof(struct aqmllm_stats) == AQMLLM_CNT_SLOTS * 8 + 16,

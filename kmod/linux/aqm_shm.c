@@ -33,13 +33,24 @@ int
 aqm_shm_create(struct aqm_shm *s, const char *path, uint32_t rec_entries,
     uint32_t vd_entries, uint32_t nqueues)
 {
+	struct aqm_geom g = { rec_entries, vd_entries, 0, nqueues };
+
+	return (aqm_shm_create_geom(s, path, &g));
+}
+
+int
+aqm_shm_create_geom(struct aqm_shm *s, const char *path,
+    const struct aqm_geom *g)
+{
 	char tmp[4096];
+	size_t priv_size;
 	int error;
 
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
-	s->size = aqm_region_size(rec_entries, vd_entries);
-	if (s->size == 0 || nqueues == 0 || path == NULL)
+	s->size = aqm_region_size(g);
+	priv_size = aqm_ring_private_size(g);
+	if (s->size == 0 || priv_size == 0 || path == NULL)
 		return (-EINVAL);
 	/*
 	 * Build the region under a private name and rename it into place, so
@@ -63,14 +74,13 @@ aqm_shm_create(struct aqm_shm *s, const char *path, uint32_t rec_entries,
 		error = -errno;
 		goto fail;
 	}
-	s->vt = calloc(rec_entries, sizeof(*s->vt));
-	s->pol = calloc(nqueues, sizeof(*s->pol));
-	if (s->vt == NULL || s->pol == NULL) {
+	s->priv = calloc(1, priv_size);
+	if (s->priv == NULL) {
 		error = -ENOMEM;
 		goto fail;
 	}
-	error = aqm_ring_init(&s->ring, s->region, s->size, rec_entries,
-	    vd_entries, nqueues, s->vt, s->pol);
+	error = aqm_ring_init(&s->ring, s->region, s->size, g, s->priv,
+	    priv_size);
 	if (error != 0)
 		goto fail;
 	aqm_ring_set_attached(&s->ring, 1);
@@ -99,11 +109,9 @@ aqm_shm_destroy(struct aqm_shm *s, const char *path, int unlink_file)
 		munmap(s->region, s->size);
 	if (s->fd >= 0)
 		close(s->fd);
-	free(s->vt);
-	free(s->pol);
+	free(s->priv);
 	s->region = NULL;
-	s->vt = NULL;
-	s->pol = NULL;
+	s->priv = NULL;
 	s->fd = -1;
 	if (ours)
 		unlink(path);

@@ -12,15 +12,18 @@ struct aqm_shm {
 	int fd;
 	void *region;
 	size_t size;
-	struct aqm_vt_entry *vt;
-	struct aqm_policy *pol;
+	void *priv;		/* the ring's private tables */
 	struct aqm_ring ring;
 };
 
 /*
  * Create the file at path (atomically replacing an old one), map it and
- * lay out a ring.  Returns 0, or a negative errno-style code.
+ * lay out a ring of the given geometry.  Returns 0, or a negative
+ * errno-style code.
  */
+int	aqm_shm_create_geom(struct aqm_shm *s, const char *path,
+	    const struct aqm_geom *g);
+/* The same with the default interval ring (aqm_ivl_entries_for). */
 int	aqm_shm_create(struct aqm_shm *s, const char *path, uint32_t rec_entries,
 	    uint32_t vd_entries, uint32_t nqueues);
 /*

@@ -12,7 +12,8 @@
  *   emu-router --tun-a NAME --tun-b NAME --rate BPS [--delay-us US]
  *       [--host-delay IPV4=US]... [--limit PKTS] [--fallback NAME]
  *       [--ring PATH [--ring-entries N] [--verdict-timeout-us US]
- *       [--batch N]] [--pool N] [--log FILE] [--stats FILE] [--seed N]
+ *       [--batch N] [--export packets|intervals|both] [--interval-us US]]
+ *       [--pool N] [--log FILE] [--stats FILE] [--seed N]
  *       [--rt-priority 0-99]
  *   emu-router --selftest
  *
@@ -56,6 +57,7 @@ struct opts {
 	const char *tun_a, *tun_b, *log_path;
 	uint64_t vtimeout_ns, seed;
 	uint32_t limit, entries, batch, fb, pool;
+	uint32_t export_mode, interval_us;	/* the ring's export, 0: defaults */
 	int rt_prio;
 };
 
@@ -150,7 +152,8 @@ usage(void)
 	fprintf(stderr, "usage: emu-router --tun-a NAME --tun-b NAME --rate BPS "
 	    "[--delay-us US] [--host-delay IPV4=US]... [--limit PKTS]\n"
 	    "    [--fallback NAME] [--ring PATH] [--ring-entries N]"
-	    " [--verdict-timeout-us US]\n    [--batch N] [--pool N] [--log FILE]"
+	    " [--verdict-timeout-us US]\n    [--batch N] [--export packets|intervals|both]"
+	    " [--interval-us US]\n    [--pool N] [--log FILE]"
 	    " [--stats FILE] [--seed N]\n    [--rt-priority 0-99]\n       emu-router --selftest\n"
 	    "fallbacks:");
 	for (id = 0; aqm_alg_by_id(id) != NULL; id++)
@@ -195,6 +198,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "ring-entries", required_argument, NULL, 'e' },
 		{ "verdict-timeout-us", required_argument, NULL, 't' },
 		{ "batch", required_argument, NULL, 'B' },
+		{ "export", required_argument, NULL, 'x' },
+		{ "interval-us", required_argument, NULL, 'i' },
 		{ "pool", required_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "stats", required_argument, NULL, 'S' },
@@ -244,6 +249,19 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'p':
 			o->pool = (uint32_t)parse_u64("--pool", optarg, 64,
 			    1 << 20);
+			break;
+		case 'x':
+			o->export_mode = strcmp(optarg, "packets") == 0 ?
+			    AQMLLM_EXPORT_PACKETS : strcmp(optarg, "intervals") == 0 ?
+			    AQMLLM_EXPORT_INTERVALS : strcmp(optarg, "both") == 0 ?
+			    AQMLLM_EXPORT_BOTH : 0;
+			if (o->export_mode == 0)
+				die("--export '%s': packets, intervals or both",
+				    optarg);
+			break;
+		case 'i':
+			o->interval_us = (uint32_t)parse_u64("--interval-us",
+			    optarg, AQMLLM_IVL_MIN_NS / 1000, AQMLLM_IVL_MAX_NS / 1000);
 			break;
 		case 'L': o->log_path = optarg; break;
 		case 'S': E.stats_path = optarg; break;
@@ -307,6 +325,9 @@ setup_queue(const struct opts *o)
 		    E.ring->batch_size, o->vtimeout_ns ? o->vtimeout_ns :
 		    E.ring->verdict_timeout_ns) != 0)
 			die("--batch must not exceed --ring-entries%s", "");
+		if (aqm_ring_set_export(E.ring, o->export_mode ? o->export_mode :
+		    AQMLLM_EXPORT_BOTH, (uint64_t)o->interval_us * 1000) != 0)
+			die("--export/--interval-us refused by the ring%s", "");
 	}
 	if (pool_init(o->pool) != 0)
 		die("cannot allocate %s packet buffers", "the");

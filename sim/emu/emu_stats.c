@@ -59,6 +59,7 @@ write_stats(uint64_t now)
 	char tmp[4096];
 	FILE *f;
 	uint64_t held = 0;
+	struct aqm_residual res;
 	uint32_t i;
 
 	if (E.stats_path == NULL)
@@ -114,7 +115,11 @@ write_stats(uint64_t now)
 	for (i = 0; E.ring != NULL && i < AQMLLM_CNT_COUNT; i++)
 		fprintf(f, "%s%llu", i ? ", " : "",
 		    (unsigned long long)E.ring->cnt[i]);
-	fprintf(f, "],\n \"daemon_alive\": %d, \"alive_transitions\": [",
+	aqm_queue_residual(&E.q, &res);
+	fprintf(f, "],\n \"residual\": {\"log2_mult_c\": %d, \"log2_mult_l\": %d, "
+	    "\"step_us\": %u, \"log2_target\": %d},", res.log2_mult[0],
+	    res.log2_mult[1], res.step_us, res.log2_target);
+	fprintf(f, "\n \"daemon_alive\": %d, \"alive_transitions\": [",
 	    E.alive);
 	for (i = 0; i < E.ntrans; i++)
 		fprintf(f, "%s[%llu, %d]", i ? ", " : "",

@@ -120,6 +120,8 @@ class EmuTopology:
     ring: str | None = None
     ring_entries: int = 16384
     verdict_timeout_us: int = 0
+    export: str = "both"  # what the ring exports: packets, intervals or both
+    interval_us: int = 0  # interval records' length; 0: the fallback's Tupdate
     workdir: Path = field(default_factory=lambda: Path("/tmp"))
     log: bool = True
     tcp_ecn: int = 1
@@ -213,6 +215,9 @@ class EmuTopology:
             cmd += ["--ring", self.ring, "--ring-entries", str(self.ring_entries)]
             if self.verdict_timeout_us:
                 cmd += ["--verdict-timeout-us", str(self.verdict_timeout_us)]
+            cmd += ["--export", self.export]
+            if self.interval_us:
+                cmd += ["--interval-us", str(self.interval_us)]
         return cmd
 
     def _start(self) -> None:

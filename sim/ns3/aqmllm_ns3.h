@@ -4,7 +4,8 @@
 //    core: the core keeps the packets' order per class (its FIFOs, in storage
 //    given here), ns-3's two internal queues (C, L) hold the items in the same
 //    order; aqm_enqueue / aqm_select / aqm_dequeue, optionally producing
-//    records into a shared-memory ring that the real bridge and daemon read.
+//    records and interval records into a shared-memory ring that the real
+//    bridge and daemon read (ExportMode, IntervalUs), residuals included.
 //  * QdiscLog: per-packet dequeue / drop / mark events of ANY queue disc
 //    (ours or ns-3's), kept in C++ and written to a binary file.
 //  * LlmBulkApp: a bulk TCP sender whose socket's ECN setting is chosen per
@@ -60,7 +61,14 @@ public:
                       MakeStringChecker())
         .AddAttribute("RingEntries", "Records in the ring", UintegerValue(65536),
                       MakeUintegerAccessor(&AqmLlmQueueDisc::m_entries),
-                      MakeUintegerChecker<uint32_t>(64));
+                      MakeUintegerChecker<uint32_t>(64))
+        .AddAttribute("ExportMode", "AQMLLM_EXPORT_*: per-packet records, intervals, both",
+                      UintegerValue(AQMLLM_EXPORT_BOTH),
+                      MakeUintegerAccessor(&AqmLlmQueueDisc::m_export),
+                      MakeUintegerChecker<uint32_t>(AQMLLM_EXPORT_PACKETS, AQMLLM_EXPORT_BOTH))
+        .AddAttribute("IntervalUs", "Interval of the interval records; 0: the fallback's Tupdate",
+                      UintegerValue(0), MakeUintegerAccessor(&AqmLlmQueueDisc::m_intervalUs),
+                      MakeUintegerChecker<uint32_t>());
     return tid;
   }
 
@@ -154,12 +162,15 @@ private:
       if (aqm_shm_create(&m_shm, m_ringPath.c_str(), m_entries, m_entries, 1) != 0)
         NS_FATAL_ERROR("AqmLlmQueueDisc: cannot create ring " << m_ringPath);
       m_haveShm = true;
+      if (aqm_ring_set_export(&m_shm.ring, m_export, (uint64_t)m_intervalUs * 1000) != 0)
+        NS_FATAL_ERROR("AqmLlmQueueDisc: IntervalUs " << m_intervalUs << " out of range");
     }
   }
 
   static uint64_t Now() { return Simulator::Now().GetNanoSeconds(); }
 
   uint32_t m_fb{0}, m_limit{1000}, m_entries{65536};
+  uint32_t m_export{AQMLLM_EXPORT_BOTH}, m_intervalUs{0};
   uint64_t m_rate{0}, m_seed{1};
   std::string m_ringPath;
   struct aqm_queue m_q {};

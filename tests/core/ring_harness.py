@@ -16,6 +16,7 @@ class Harness:
     nqueues: int = 1
     rec_entries: int = 256
     vd_entries: int = 128
+    ivl_entries: int = 64
     limit: int = 1000
     rate_bps: int = 100_000_000
     now: int = 1_000_000_000
@@ -23,23 +24,23 @@ class Harness:
     storage: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        size = lib.aqm_region_size(self.rec_entries, self.vd_entries)
+        geom = ffi.new(
+            "struct aqm_geom *",
+            {
+                "rec_entries": self.rec_entries,
+                "vd_entries": self.vd_entries,
+                "ivl_entries": self.ivl_entries,
+                "nqueues": self.nqueues,
+            },
+        )
+        size = lib.aqm_region_size(geom)
         assert size > 0
         self.size = size
         self.region = ffi.new("char[]", size)
-        self.vt = ffi.new("struct aqm_vt_entry[]", self.rec_entries)
-        self.pol = ffi.new("struct aqm_policy[]", self.nqueues)
+        priv_size = lib.aqm_ring_private_size(geom)
+        self.priv = ffi.new("uint64_t[]", (priv_size + 7) // 8)
         self.ring = ffi.new("struct aqm_ring *")
-        rc = lib.aqm_ring_init(
-            self.ring,
-            self.region,
-            size,
-            self.rec_entries,
-            self.vd_entries,
-            self.nqueues,
-            self.vt,
-            self.pol,
-        )
+        rc = lib.aqm_ring_init(self.ring, self.region, size, geom, self.priv, priv_size)
         assert rc == 0
         self.hdr = self.ring.hdr
         par = ffi.new("struct aqm_params *")
@@ -77,6 +78,37 @@ class Harness:
         v.mark_prob = fields.get("mark_prob", 0)
         v.expiry_ns = fields.get("expiry_ns", 0)
         self.hdr.vd_prod += 1
+
+    def residual(
+        self,
+        seq: int,
+        qid: int = 0,
+        mult_c: int = 0,
+        mult_l: int = 0,
+        step_us: int = 0,
+        target: int = 0,
+        ttl_ns: int = 100 * MS,
+        **fields: int,
+    ) -> None:
+        """A VK_RESIDUAL verdict (Q8 log2 scales, step in us) answering interval seq."""
+        v = self.ring.vds[self.hdr.vd_prod & (self.vd_entries - 1)]
+        v.seq = seq
+        v.kind = lib.AQMLLM_VK_RESIDUAL
+        v.action = fields.get("action", 0)
+        v.flags = fields.get("flags", 0)
+        v.queue_id = qid
+        v.res_log2_mult[0] = mult_c
+        v.res_log2_mult[1] = mult_l
+        v.res_step_us = step_us
+        v.res_log2_target = target
+        v.expiry_ns = fields.get("expiry_ns", self.now + ttl_ns)
+        self.hdr.vd_prod += 1
+
+    def intervals(self) -> list:
+        """Every interval record published so far (copies of the C structs)."""
+        n = self.ring.ivl_prod
+        first = max(0, n - self.ivl_entries)
+        return [self.ring.ivls[i & (self.ivl_entries - 1)] for i in range(first, n)]
 
     def policy(self, qid: int, drop: float, mark: float, ttl_ns: int) -> None:
         self.write_verdict(

@@ -27,3 +27,7 @@ def test_daemon_written_garbage_never_escapes_bounds() -> None:
         assert int(stats["records"]) > 1000
         assert int(stats["rejected_seq"]) > 0 and int(stats["rejected_index"]) > 0
         assert int(stats["dropped"]) + int(stats["marked"]) > 0
+        # ... and the interval tier: records, residuals taken, clamped, refused, ended.
+        assert int(stats["interval_records"]) > 1000
+        for name in ("accepted", "clamped", "rejected", "ignored", "expired"):
+            assert int(stats[f"residuals_{name}"]) > 0, name

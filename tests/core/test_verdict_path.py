@@ -163,7 +163,7 @@ def test_detach_cancels_policies_at_once(h: Harness) -> None:
     h.policy(0, drop=1.0, mark=0.0, ttl_ns=1000 * MS)
     h.dequeue()
     lib.aqm_ring_set_attached(h.ring, 0)
-    assert h.pol[0].expiry_ns == 0
+    assert h.ring.pol[0].expiry_ns == 0
     act, p = h.dequeue()
     assert (act, p.src) == (PASS, SRC_FALLBACK)
 
@@ -320,8 +320,15 @@ def test_counters_are_mirrored_for_display(h: Harness) -> None:
 def test_bad_geometry_and_params_refused() -> None:
     from aqmllm.bridge._aqmcore import ffi
 
-    assert lib.aqm_region_size(100, 64) == 0  # not a power of two
-    assert lib.aqm_region_size(32, 64) == 0  # below the minimum
+    def size(rec: int, vd: int, ivl: int = 0, nq: int = 1) -> int:
+        g = {"rec_entries": rec, "vd_entries": vd, "ivl_entries": ivl, "nqueues": nq}
+        return lib.aqm_region_size(ffi.new("struct aqm_geom *", g))
+
+    assert size(100, 64) == 0  # not a power of two
+    assert size(32, 64) == 0  # below the minimum
+    assert size(64, 64, ivl=96) == 0  # the interval ring too
+    assert size(64, 64, nq=0) == 0
+    assert size(64, 64) > 0  # ivl 0: sized for the queues
     par = ffi.new("struct aqm_params *")
     lib.aqm_params_defaults(par, 0)
     par.fb_id = 3

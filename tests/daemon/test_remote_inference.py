@@ -79,7 +79,10 @@ def test_server_answers_garbage_with_an_error(server: str) -> None:
         (b"\xc1 not msgpack", "not a msgpack frame"),
         (msgpack.packb([1, 2]), "not a msgpack map"),
         (msgpack.packb({"v": 9, "id": 1}), "protocol version 9"),
-        (msgpack.packb({"v": 1, "id": 1, "abi": 1, "records": b"x" * 63}), "not whole records"),
+        (
+            msgpack.packb({"v": 1, "id": 1, "abi": layout.ABI_VERSION, "records": b"x" * 63}),
+            "not whole records",
+        ),
     ):
         sock.send(frame)
         assert sock.poll(3000)
@@ -89,7 +92,7 @@ def test_server_answers_garbage_with_an_error(server: str) -> None:
 
 
 def test_oversized_frames_are_refused() -> None:
-    big = msgpack.packb({"v": 1, "id": 1, "abi": 1, "records": bytes(64 * 2000)})
+    big = msgpack.packb({"v": 1, "id": 1, "abi": layout.ABI_VERSION, "records": bytes(64 * 2000)})
     with pytest.raises(FrameError, match="exceeds the limit"):
         decode_request(big, 1 << 16)
 

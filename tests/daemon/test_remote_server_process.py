@@ -61,7 +61,9 @@ def test_server_process_serves_survives_bad_frames_and_its_death_is_survived() -
         rogue = zmq.Context.instance().socket(zmq.DEALER)
         rogue.setsockopt(zmq.LINGER, 0)
         rogue.connect(endpoint)
-        rogue.send(msgpack.packb({"v": 1, "id": 1, "abi": 1, "records": bytes(64 * 4096)}))
+        rogue.send(
+            msgpack.packb({"v": 1, "id": 1, "abi": layout.ABI_VERSION, "records": bytes(64 * 4096)})
+        )
         rogue.send(b"\xc1\xc1")
         rogue.close()
         ok = client.remote_ok

@@ -3,11 +3,15 @@
  *
  * The input is a script: packets arrive and leave three queues (one per
  * fallback), and between them the "daemon" writes verdict slots (packet
- * verdicts and queue policies, near the live window or anywhere), the
- * indices it owns, its liveness line, or raw bytes anywhere in the
- * region, geometry included.  The region, verdict table and policy table
- * are separate heap blocks of exactly their size, so ASan catches any
- * access the daemon could steer out of bounds; the invariants below are
+ * verdicts, queue policies and residuals on the fallback, near the live
+ * window or anywhere), the indices it owns (the record and interval rings'
+ * consumer indices, the verdict ring's producer index), its liveness
+ * line, or raw bytes anywhere in the region, geometry included; the
+ * producer's export mode and interval length change on the way.  The
+ * region and the producer's private tables are separate heap blocks of
+ * exactly their size, so ASan catches any access the daemon could steer
+ * out of either; the invariants below (and ring_invariants.h: intervals
+ * account for every packet, residuals in effect stay in their bounds) are
  * what the kernel must keep whatever the daemon writes.
  */
 #include <stdlib.h>
@@ -15,10 +19,12 @@
 
 #include "aqm_core.h"
 #include "fuzz_input.h"
+#include "ring_invariants.h"
 
 #define	NQUEUES		3
 #define	REC_ENTRIES	256
 #define	VD_ENTRIES	128
+#define	IVL_ENTRIES	64	/* the smallest ring: it fills, and wraps */
 #define	LIMIT		200	/* below the 256 FIFO slots of each class */
 
 /*
@@ -82,6 +88,40 @@ store_len(const struct store *s, int cls)
 }
 /* ---- end of packet glue ---- */
 
+/*
+ * A residual verdict: mostly answering a recent interval record (seq near
+ * ivl_prod, the record's queue, zero action and flags), its knobs within
+ * their bounds or any bits, its expiry near or far.
+ */
+static void
+daemon_residual(struct fin *f, struct aqm_ring *r, struct aqmllm_verdict *v,
+    uint8_t how, uint64_t now)
+{
+	uint8_t shape = take_u8(f);
+
+	if (!(how & 0x10))
+		v->seq = r->ivl_prod - take_u8(f) % (2 * IVL_ENTRIES) +
+		    take_u8(f) % 3;
+	/* as an honest daemon would: the queue the record names */
+	if (!(how & 0x08) && (shape & 0x04) && v->seq != 0)
+		v->queue_id = r->ivls[(v->seq - 1) & r->ivl_mask].queue_id;
+	if (!(shape & 0x01))
+		v->action = 0, v->flags = 0;
+	if (shape & 0x02) {
+		v->res_log2_mult[0] = (int16_t)(take_u16(f) % 1537) - 768;
+		v->res_log2_mult[1] = (int16_t)(take_u16(f) % 1537) - 768;
+		v->res_log2_target = (int16_t)(take_u16(f) % 769) - 512;
+		v->res_step_us = (uint16_t)(take_u16(f) % 4001);
+	} else {
+		v->res_log2_mult[0] = (int16_t)take_u16(f);
+		v->res_log2_mult[1] = (int16_t)take_u16(f);
+		v->res_log2_target = (int16_t)take_u16(f);
+		v->res_step_us = take_u16(f);
+	}
+	if (!(how & 0x04))
+		v->expiry_ns = now + (uint64_t)take_u32(f) * 1024;	/* ~4 s */
+}
+
 /* A verdict slot the daemon fills: near the live window, or anything. */
 static void
 daemon_verdicts(struct fin *f, struct aqm_ring *r, uint64_t now)
@@ -94,7 +134,7 @@ daemon_verdicts(struct fin *f, struct aqm_ring *r, uint64_t now)
 		struct aqmllm_verdict *v = &r->vds[(prod + i) & r->vd_mask];
 		uint8_t how = take_u8(f);
 
-		v->kind = how & 0x80 ? take_u8(f) : 1 + (how & 1);
+		v->kind = how & 0x80 ? take_u8(f) : 1 + (how & 1) + (how >> 1 & 1);
 		v->action = how & 0x40 ? take_u8(f) : 1 + take_u8(f) % 3;
 		v->flags = how & 0x20 ? take_u16(f) : 0;
 		v->seq = how & 0x10 ? take_u64(f) :
@@ -106,6 +146,8 @@ daemon_verdicts(struct fin *f, struct aqm_ring *r, uint64_t now)
 		    now + take_u32(f) * 4ULL - AQM_NS_PER_S;
 		if (v->kind == AQMLLM_VK_POLICY && !(how & 0x02))
 			v->seq = 0, v->action = 0;
+		if (v->kind == AQMLLM_VK_RESIDUAL)
+			daemon_residual(f, r, v, how, now);
 	}
 	switch (take_u8(f) % 4) {
 	case 0:
@@ -135,6 +177,32 @@ daemon_line(struct fin *f, struct aqm_ring *r, uint64_t now)
 	else
 		h->heartbeat_ns = take_u64(f);
 	h->daemon_state = how & 8 ? take_u32(f) : AQMLLM_DS_ATTACHED;
+	switch (how >> 4 & 3) {	/* the interval ring's consumer index */
+	case 0:
+		h->ivl_cons = take_u64(f);			/* garbage */
+		break;
+	case 1:
+		h->ivl_cons = r->ivl_prod + 1 + take_u8(f) % 8;	/* ahead */
+		break;
+	default:
+		h->ivl_cons = r->ivl_prod - take_u8(f) % 8;	/* read */
+		break;
+	}
+}
+
+/* The producer's configuration changes: what it exports, how often. */
+static void
+producer_export(struct fin *f, struct aqm_ring *r)
+{
+	uint8_t how = take_u8(f);
+	uint64_t ivl = how & 4 ? 0 : AQMLLM_IVL_MIN_NS * (1 + take_u8(f) % 32);
+
+	FUZZ_ASSERT(aqm_ring_set_export(r, 1 + how % 3, ivl) == 0);
+	/* an out-of-range setting is refused and changes nothing */
+	FUZZ_ASSERT(aqm_ring_set_export(r, 4 + (how >> 3), 0) != 0);
+	FUZZ_ASSERT(aqm_ring_set_export(r, AQMLLM_EXPORT_BOTH,
+	    AQMLLM_IVL_MIN_NS - 1) != 0);
+	FUZZ_ASSERT(r->export_mode == 1U + how % 3 && r->interval_ns == ivl);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -143,24 +211,28 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct store store[NQUEUES];
+	static struct ivl_shadow shadow[NQUEUES];
+	const struct aqm_geom geom = { REC_ENTRIES, VD_ENTRIES, IVL_ENTRIES,
+	    NQUEUES };
 	struct fin f = { data, size, 0 };
 	struct aqm_queue q[NQUEUES];
 	struct aqm_params par;
 	struct aqm_ring ring;
-	struct aqm_vt_entry *vt;
-	struct aqm_policy *pol;
 	unsigned char *region;
+	void *priv;
 	uint64_t now = AQM_NS_PER_S;
-	size_t rsize;
+	size_t rsize, psize;
+	const char *why;
 	int k, steps = 0;
 
-	rsize = aqm_region_size(REC_ENTRIES, VD_ENTRIES);
+	rsize = aqm_region_size(&geom);
+	psize = aqm_ring_private_size(&geom);
 	region = malloc(rsize);
-	vt = malloc(REC_ENTRIES * sizeof(*vt));
-	pol = malloc(NQUEUES * sizeof(*pol));
-	FUZZ_ASSERT(region && vt && pol);
-	FUZZ_ASSERT(aqm_ring_init(&ring, region, rsize, REC_ENTRIES, VD_ENTRIES,
-	    NQUEUES, vt, pol) == 0);
+	priv = malloc(psize);
+	FUZZ_ASSERT(region && priv);
+	FUZZ_ASSERT(aqm_ring_init(&ring, region, rsize, &geom, priv,
+	    psize) == 0);
+	producer_export(&f, &ring);
 	aqm_ring_set_attached(&ring, 1);
 	ring.hdr->daemon_state = AQMLLM_DS_ATTACHED;
 	ring.hdr->heartbeat_ns = now;
@@ -171,6 +243,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(aqm_queue_init(&q[k], (uint32_t)k, &par,
 		    take_u64(&f), now) == 0);
 		store_attach(&store[k], &q[k]);
+		ivl_shadow_init(&shadow[k], &q[k]);
 	}
 
 	while (fin_left(&f) && steps++ < 4096) {
@@ -179,7 +252,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct aqm_pkt p;
 
 		now += (uint64_t)take_u16(&f) * 64;	/* up to ~4 ms a step */
-		switch (op % 9) {
+		switch (op % 10) {
 		case 0: case 1: case 2:
 			memset(&p, 0, sizeof(p));
 			p.len = 40 + take_u16(&f) % 1461;
@@ -211,6 +284,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				region[take_u32(&f) % rsize] = take_u8(&f);
 			break;
 		}
+		case 8:
+			producer_export(&f, &ring);
+			break;
 		default:
 			aqm_ring_set_attached(&ring, take_u8(&f) % 4 != 0);
 			(void)aqm_ring_take_wakeup(&ring);
@@ -220,7 +296,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (k = 0; k < NQUEUES; k++) {
 			FUZZ_ASSERT(q[k].qlen_pkts[0] == store_len(&store[k], 0));
 			FUZZ_ASSERT(q[k].qlen_pkts[1] == store_len(&store[k], 1));
+			if ((why = ivl_check(&q[k], &shadow[k])) != NULL ||
+			    (why = residual_check(&q[k], now)) != NULL) {
+				fprintf(stderr, "queue %d: %s\n", k, why);
+				FUZZ_ASSERT(why == NULL);
+			}
 		}
+		/* The interval ring never holds more than it has room for. */
+		FUZZ_ASSERT(ring.ivl_prod - ring.ivl_cons_cached <= IVL_ENTRIES);
 		/*
 		 * A heartbeat the producer never published is never alive,
 		 * once the 50 us liveness cache has run out.
@@ -232,11 +315,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* The producer's geometry is its own, never read back. */
 	FUZZ_ASSERT(ring.rec_entries == REC_ENTRIES &&
-	    ring.vd_entries == VD_ENTRIES && ring.nqueues == NQUEUES);
+	    ring.vd_entries == VD_ENTRIES && ring.ivl_entries == IVL_ENTRIES &&
+	    ring.nqueues == NQUEUES);
 	FUZZ_ASSERT(ring.rec_mask == REC_ENTRIES - 1 &&
-	    ring.vd_mask == VD_ENTRIES - 1);
+	    ring.vd_mask == VD_ENTRIES - 1 && ring.ivl_mask == IVL_ENTRIES - 1);
 	free(region);
-	free(vt);
-	free(pol);
+	free(priv);
 	return (0);
 }

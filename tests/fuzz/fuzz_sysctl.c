@@ -1,9 +1,11 @@
 /*
  * libFuzzer target: net.inet.ip.dummynet.llm.* writes as the kernel
  * checks them (kmod/freebsd/llm_tun.c).  Any sequence of writes, of any
- * value, to any tunable, fallback name or fallback parameter offset:
- * after each, the set is valid and accepted by the ring and the core;
- * a refused write changed nothing; an accepted one reads back.
+ * value, to any tunable (the interval length included), the fallback or
+ * export mode by name, or any fallback parameter offset: after each, the
+ * set is valid and accepted by the ring (batch, timeout, export mode and
+ * interval) and the core; a refused write changed nothing; an accepted
+ * one reads back.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,8 @@ tun_boot(struct llm_tunables *t, uint32_t ring_entries)
 	t->verdict_timeout_us = 10000;
 	t->ring_entries = ring_entries;
 	t->limit_pkts = 10000;
+	t->export_mode = AQMLLM_EXPORT_BOTH;
+	t->interval_us = 0;
 	aqm_params_defaults(&t->defaults, t->fallback);
 	t->defaults.limit_pkts = t->limit_pkts;
 }
@@ -29,34 +33,44 @@ tun_boot(struct llm_tunables *t, uint32_t ring_entries)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct aqm_vt_entry vt[AQMLLM_MIN_ENTRIES * 4];
-	static struct aqm_policy pol[1];
-	static unsigned char region[65536];
+	static uint64_t priv[8192];
+	static unsigned char region[131072];
 	struct fin f = { data, size, 0 };
 	struct llm_tunables t, before;
 	struct aqm_queue q;
 	struct aqm_ring ring;
 	uint32_t entries = AQMLLM_MIN_ENTRIES << (take_u8(&f) % 3);
+	const struct aqm_geom g = { entries, entries, 0, 1 };
 
 	tun_boot(&t, entries);
-	FUZZ_ASSERT(aqm_region_size(entries, entries) <= sizeof(region));
-	FUZZ_ASSERT(aqm_ring_init(&ring, region, sizeof(region), entries,
-	    entries, 1, vt, pol) == 0);
+	FUZZ_ASSERT(aqm_region_size(&g) <= sizeof(region) &&
+	    aqm_ring_private_size(&g) <= sizeof(priv));
+	FUZZ_ASSERT(aqm_ring_init(&ring, region, sizeof(region), &g, priv,
+	    sizeof(priv)) == 0);
 	while (fin_left(&f)) {
 		uint8_t op = take_u8(&f);
 		uint64_t v = op & 0x80 ? take_u64(&f) : take_u32(&f) % 70000;
 		int error;
 
 		before = t;
-		switch (op % 3) {
-		case 0:
-			error = llm_tun_set_u32(&t, (op >> 2) % 4, v);
+		switch (op % 4) {
+		case 0: {
+			int which = (op >> 2) % 5;	/* 4: no such tunable */
+
+			if (which == LLM_TUN_INTERVAL && !(op & 0x80))
+				v = (v % 1100) * 1000;	/* near the range */
+			error = llm_tun_set_u32(&t, which, v);
 			if (error == 0)
-				FUZZ_ASSERT((op >> 2) % 4 == LLM_TUN_BATCH ?
+				FUZZ_ASSERT(which == LLM_TUN_BATCH ?
 				    t.batch_size == v :
-				    (op >> 2) % 4 == LLM_TUN_TIMEOUT ?
-				    t.verdict_timeout_us == v : t.limit_pkts == v);
+				    which == LLM_TUN_TIMEOUT ?
+				    t.verdict_timeout_us == v :
+				    which == LLM_TUN_INTERVAL ?
+				    t.interval_us == v : t.limit_pkts == v);
+			if (which > LLM_TUN_INTERVAL)
+				FUZZ_ASSERT(error == EINVAL);
 			break;
+		}
 		case 1: {
 			char name[24];
 			uint8_t n = take_u8(&f) % sizeof(name), i;
@@ -73,6 +87,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    aqm_alg_by_id(t.fallback)->name) == 0);
 			break;
 		}
+		case 2: {
+			static const char *const names[] = { "packets",
+			    "intervals", "both" };
+			char name[24];
+			uint8_t n = take_u8(&f) % sizeof(name), i;
+
+			if (op & 0x40) {
+				for (i = 0; i < n; i++)
+					name[i] = (char)take_u8(&f);
+				name[n] = '\0';
+			} else
+				strcpy(name, names[n % 3]);
+			error = llm_tun_set_export(&t, name);
+			if (error == 0)
+				FUZZ_ASSERT(strcmp(name,
+				    llm_export_name(t.export_mode)) == 0);
+			break;
+		}
 		default:
 			error = llm_tun_set_param(&t,
 			    take_u8(&f) % (sizeof(t.defaults) + 8),
@@ -85,6 +117,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* What the handler publishes, the ring and a new queue accept. */
 		FUZZ_ASSERT(aqm_ring_configure(&ring, t.batch_size,
 		    (uint64_t)t.verdict_timeout_us * 1000) == 0);
+		FUZZ_ASSERT(aqm_ring_set_export(&ring, t.export_mode,
+		    (uint64_t)t.interval_us * 1000) == 0);
 		FUZZ_ASSERT(aqm_queue_init(&q, 0, &t.defaults, 1, 0) == 0);
 	}
 	return (0);

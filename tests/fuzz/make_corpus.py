@@ -32,11 +32,15 @@ def seeds() -> dict[str, dict[str, bytes]]:
         out["dnmsg"][name] = build_pipe_config(cfg)
     for k in range(4):
         out["ring"][f"script{k}"] = bytes(rnd.randrange(256) for _ in range(512 << k))
-    # every op once, in order: enqueue x3, dequeue x2, verdicts, line, scribble, attach
-    out["ring"]["each-op"] = bytes(b for op in range(9) for b in (op, 0x40, 0, 0x10, 0x05, 1))
+    # every op once, in order: enqueue x3, dequeue x2, verdicts, line, scribble, export, attach
+    out["ring"]["each-op"] = bytes(b for op in range(10) for b in (op, 0x40, 0, 0x10, 0x05, 1))
+    # residual verdicts (kind 3) answering recent interval records, then the daemon's line
+    out["ring"]["residuals"] = bytes([0x05, 0, 0, 2]) + bytes([0x02, 0, 0x02] + [0] * 20) * 2
     out["ioctl"]["attach-map-detach"] = bytes([0x12, 0, 0, 0x15, 0x13, 0x04, 0x01, 0x1F, 1, 1])
     out["ioctl"]["random"] = bytes(rnd.randrange(256) for _ in range(128))
     out["sysctl"]["each-write"] = struct.pack("<BIBIBBBI", 0, 128, 1, 1, 2, 8, 4, 20000)
+    # interval_us 16 ms, export "intervals", interval_us 5 ms
+    out["sysctl"]["export-interval"] = struct.pack("<BBIBIBBI", 0, 0x0C, 16, 0x02, 0, 1, 0x0C, 5)
     out["sysctl"]["random"] = bytes(rnd.randrange(256) for _ in range(256))
     return out
 

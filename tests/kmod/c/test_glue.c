@@ -1,7 +1,8 @@
 /*
  * The FreeBSD glue's decisions on Linux: module registration against a
  * fake dummynet that fails any step on demand, the unload gate, which
- * flowsets use llm, and the parse of llm's AQM parameters.
+ * flowsets use llm, the parse of llm's AQM parameters and the sysctl
+ * tunables (the interval tier's included).
  * Prints one line per failed check and exits non-zero if any failed.
  */
 #include <stddef.h>
@@ -299,6 +300,8 @@ tun_init(struct llm_tunables *t)
 	t->verdict_timeout_us = 10000;
 	t->ring_entries = 16384;
 	t->limit_pkts = 10000;
+	t->export_mode = AQMLLM_EXPORT_BOTH;
+	t->interval_us = 0;
 	aqm_params_defaults(&t->defaults, t->fallback);
 	t->defaults.limit_pkts = t->limit_pkts;
 }
@@ -347,6 +350,60 @@ test_tunables(void)
 #undef REFUSED
 }
 
+/* The interval tier's sysctls (export, interval_us) follow the same rule. */
+static void
+test_interval_tunables(void)
+{
+	struct llm_tunables t, before;
+	uint32_t m;
+
+	tun_init(&t);
+#define	REFUSED(call) do {						\
+	before = t;							\
+	CHECK((call) == EINVAL);					\
+	CHECK(memcmp(&before, &t, sizeof(t)) == 0);			\
+} while (0)
+	CHECK(strcmp(llm_export_name(t.export_mode), "both") == 0);
+	CHECK(llm_tun_set_export(&t, "intervals") == 0 &&
+	    t.export_mode == AQMLLM_EXPORT_INTERVALS);
+	CHECK(llm_tun_set_export(&t, "packets") == 0 &&
+	    t.export_mode == AQMLLM_EXPORT_PACKETS);
+	REFUSED(llm_tun_set_export(&t, "Intervals"));
+	REFUSED(llm_tun_set_export(&t, "both "));
+	REFUSED(llm_tun_set_export(&t, ""));
+	REFUSED(llm_tun_set_export(&t, "none"));
+	for (m = AQMLLM_EXPORT_PACKETS; m <= AQMLLM_EXPORT_BOTH; m++)
+		CHECK(llm_export_name(m) != NULL);
+	CHECK(llm_export_name(0) == NULL);
+	CHECK(llm_export_name(AQMLLM_EXPORT_BOTH + 1) == NULL);
+	CHECK(llm_export_name(UINT32_MAX) == NULL);
+	/* 0 (each fallback's Tupdate) or 1 ms .. 1 s */
+	CHECK(llm_tun_set_u32(&t, LLM_TUN_INTERVAL, 1000) == 0 &&
+	    t.interval_us == 1000);
+	CHECK(llm_tun_set_u32(&t, LLM_TUN_INTERVAL, 1000000) == 0);
+	CHECK(llm_tun_set_u32(&t, LLM_TUN_INTERVAL, 0) == 0 &&
+	    t.interval_us == 0);
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_INTERVAL, 999));
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_INTERVAL, 1000001));
+	REFUSED(llm_tun_set_u32(&t, LLM_TUN_INTERVAL, 1ULL << 32));
+	/* a set whose export or interval the ring would refuse is invalid */
+	before = t;
+	t.export_mode = 0;
+	CHECK(!llm_tun_valid(&t));
+	t = before;
+	t.interval_us = 500;
+	CHECK(!llm_tun_valid(&t));
+	t = before;
+	CHECK(llm_tun_valid(&t));
+	/* the other writes keep the interval settings */
+	CHECK(llm_tun_set_export(&t, "intervals") == 0 &&
+	    llm_tun_set_u32(&t, LLM_TUN_INTERVAL, 16000) == 0 &&
+	    llm_tun_set_fallback(&t, "codel") == 0 &&
+	    llm_tun_set_u32(&t, LLM_TUN_BATCH, 128) == 0 &&
+	    t.export_mode == AQMLLM_EXPORT_INTERVALS && t.interval_us == 16000);
+#undef REFUSED
+}
+
 int
 main(void)
 {
@@ -360,6 +417,7 @@ main(void)
 	test_aqm_parse();
 	test_ioctl_access();
 	test_tunables();
+	test_interval_tunables();
 	printf("%d passed, %d failed\n", checks - failures, failures);
 	return (failures != 0);
 }
