@@ -92,7 +92,7 @@ COUNTERS: dict[str, CounterInfo] = {
     ),
     "rej_index": CounterInfo(
         "verdicts rejected",
-        "daemon indices (rec_cons, vd_prod) out of range, reset by the packet path",
+        "daemon indices (rec_cons, vd_prod, ivl_cons) out of range, reset by the packet path",
         "ring_verdicts_rejected",
         {"reason": "index"},
     ),
@@ -120,9 +120,100 @@ COUNTERS: dict[str, CounterInfo] = {
         "ring_guardrails",
         {"guard": "drop_to_mark"},
     ),
+    # ---- the interval tier ----
+    "ivl_records": CounterInfo(
+        "intervals",
+        "interval records the packet path wrote (one per queue per interval)",
+        "ring_interval_records",
+    ),
+    "ivl_overflows": CounterInfo(
+        "intervals",
+        "interval records lost because the interval ring was full",
+        "ring_interval_overflows",
+    ),
+    "res_accepted": CounterInfo(
+        "residuals",
+        "residual verdicts the packet path took (after clamping)",
+        "ring_residuals_accepted",
+    ),
+    "res_ignored": CounterInfo(
+        "residuals",
+        "residual knobs the queue's fallback has no use for (CoDel's multipliers and step)",
+        "ring_residual_knobs_ignored",
+    ),
+    "res_expired": CounterInfo(
+        "residuals",
+        "residuals that ended by expiry or because the daemon went away",
+        "ring_residuals_expired",
+    ),
+    "res_clamp_mult_c": CounterInfo(
+        "residuals clamped",
+        "residuals whose Classic multiplier lay outside x1/8..x8",
+        "ring_residuals_clamped",
+        {"knob": "mult_c"},
+    ),
+    "res_clamp_mult_l": CounterInfo(
+        "residuals clamped",
+        "residuals whose L4S multiplier lay outside x1/8..x8",
+        "ring_residuals_clamped",
+        {"knob": "mult_l"},
+    ),
+    "res_clamp_step": CounterInfo(
+        "residuals clamped",
+        "residuals whose L4S step lay outside 250..4000 us",
+        "ring_residuals_clamped",
+        {"knob": "step"},
+    ),
+    "res_clamp_target": CounterInfo(
+        "residuals clamped",
+        "residuals whose target scale lay outside x1/4..x2",
+        "ring_residuals_clamped",
+        {"knob": "target"},
+    ),
+    "res_clamp_expiry": CounterInfo(
+        "residuals clamped",
+        "residuals whose expiry lay more than 1 s ahead",
+        "ring_residuals_clamped",
+        {"knob": "expiry"},
+    ),
+    "res_rej_seq": CounterInfo(
+        "residuals rejected",
+        "residuals for an interval record never issued or too old",
+        "ring_residuals_rejected",
+        {"reason": "seq"},
+    ),
+    "res_rej_stale": CounterInfo(
+        "residuals rejected",
+        "residuals not newer than the last one applied to their queue",
+        "ring_residuals_rejected",
+        {"reason": "stale"},
+    ),
+    "res_rej_queue": CounterInfo(
+        "residuals rejected",
+        "residuals naming another queue than their interval record's",
+        "ring_residuals_rejected",
+        {"reason": "queue"},
+    ),
+    "res_rej_field": CounterInfo(
+        "residuals rejected",
+        "residuals with a nonzero action or flags",
+        "ring_residuals_rejected",
+        {"reason": "field"},
+    ),
 }
 
-GROUPS = ("records", "decided by", "outcome", "verdicts", "verdicts rejected", "guardrails")
+GROUPS = (
+    "records",
+    "decided by",
+    "outcome",
+    "verdicts",
+    "verdicts rejected",
+    "guardrails",
+    "intervals",
+    "residuals",
+    "residuals clamped",
+    "residuals rejected",
+)
 
 
 def info(name: str) -> CounterInfo:

@@ -6,7 +6,9 @@ FreeBSD.  Shown: the ring, the daemon's liveness (its state, whether its
 pid runs, and its heartbeat's age against the verdict timeout), fallback
 episodes, records, who decided (verdict, policy, fallback) and what
 (pass, drop, mark), verdicts accepted and rejected by reason, guardrails;
-with ``-w SECONDS`` each also as a rate over that interval.  Every
+the interval tier: what is exported and how often, interval records, and
+residual verdicts accepted, clamped, rejected and expired; with
+``-w SECONDS`` each also as a rate over that interval.  Every
 counter is explained in aqmllmctl(8); the sentences live in
 :mod:`aqmllm.bridge.counters`.
 """
@@ -33,6 +35,7 @@ STATES = {
     int(lib.AQMLLM_DS_POLICY_OFF): "policy off",
 }
 FALLBACKS = {i: name for name, i in layout.FALLBACKS.items()}  # id -> name, from the core
+EXPORTS = {i: name for name, i in layout.EXPORT_MODES.items()}  # AQMLLM_EXPORT_* -> name
 
 
 @dataclass
@@ -113,11 +116,26 @@ def _fallback_seconds(h: np.ndarray) -> float:
 
 def derived(c: dict[str, int]) -> dict[str, int]:
     decided = c["src_verdict"] + c["src_policy"] + c["src_fallback"]
-    rejected = sum(v for k, v in c.items() if k.startswith("rej_"))
+
+    def total(prefix: str) -> int:
+        return sum(v for k, v in c.items() if k.startswith(prefix))
+
     return {
         "decided": decided,
         "pass": max(0, decided - c["drops"] - c["marks"]),
-        "rejected": rejected,
+        "rejected": total("rej_"),
+        "residuals_clamped": total("res_clamp_"),
+        "residuals_rejected": total("res_rej_"),
+    }
+
+
+def export(h: np.ndarray) -> dict[str, Any]:
+    """What the ring exports (packets, intervals, both) and the interval length."""
+    mode = int(h["export_mode"])
+    interval_ns = int(h["interval_ns"])
+    return {
+        "mode": EXPORTS.get(mode, f"unknown ({mode})"),
+        "interval_ms": interval_ns / 1e6,  # 0: each queue's fallback update interval
     }
 
 
@@ -133,7 +151,9 @@ def report(path: str, first: Sample, last: Sample | None = None) -> dict[str, An
             "verdict_slots": int(h["vd_entries"]),
             "queues": int(h["nqueues"]),
             "batch_size": int(h["batch_size"]),
+            "interval_records": int(h["ivl_entries"]),
         },
+        "export": export(h),
         "fallback": FALLBACKS.get(int(h["fb_id"]), str(int(h["fb_id"]))),
         "daemon": liveness(h),
         "counters": dict(s.counters),
@@ -164,9 +184,17 @@ def render(doc: dict[str, Any]) -> str:
     rates = doc.get("rates_per_s")
     g = doc["geometry"]
     queues = f"{g['queues']} queue{'s' if g['queues'] != 1 else ''}"
+    ex = doc["export"]
+    every = (
+        f"every {ex['interval_ms']:g} ms"
+        if ex["interval_ms"]
+        else "at each fallback's update interval"
+    )
     lines = [
         f"ring        {doc['ring']}: ABI {doc['abi_version']}, {g['records']} records,"
-        f" {g['verdict_slots']} verdict slots, {queues}, fallback {doc['fallback']}",
+        f" {g['verdict_slots']} verdict slots, {g['interval_records']} interval records,"
+        f" {queues}, fallback {doc['fallback']}",
+        f"exports     {ex['mode']}" + (f", intervals {every}" if ex["mode"] != "packets" else ""),
         f"daemon      {live['summary']}"
         + (f" (pid {live['pid']}, {live['state']})" if live["pid"] else ""),
         f"            heartbeat {live['heartbeat_age_ms']:.1f} ms old"
@@ -199,8 +227,18 @@ def render(doc: dict[str, Any]) -> str:
     if rates is not None:
         rates["guardrails"] = sum(rates[n] for n in guards)
     row("guardrails", "applied", "guardrails")
-    _details(lines, c, ("guardrails", "other"))
+    _details(lines, c, ("guardrails",))
     row("wakeups", "requested", "wakeups")
+    row("intervals", "written", "ivl_records")
+    row("", "lost (ring full)", "ivl_overflows")
+    row("residuals", "accepted", "res_accepted")
+    row("", "clamped", "residuals_clamped")
+    _details(lines, c, ("residuals clamped",))
+    row("", "rejected", "residuals_rejected")
+    _details(lines, c, ("residuals rejected",))
+    row("", "expired", "res_expired")
+    row("", "knobs ignored", "res_ignored")
+    _details(lines, c, ("other",))
     return "\n".join(lines)
 
 

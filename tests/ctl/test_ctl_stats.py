@@ -35,7 +35,15 @@ def ring(tmp_path: Path):
     c[lib.AQMLLM_CNT_MARKS] = 150
     c[lib.AQMLLM_CNT_REJ_LATE] = 7
     c[lib.AQMLLM_CNT_GUARD_ECN] = 4
-    lib.aqm_ring_export_counters(ffi.addressof(shm.ring), 5_000_000_000)
+    c[lib.AQMLLM_CNT_IVL_RECORDS] = 120
+    c[lib.AQMLLM_CNT_RES_ACCEPTED] = 90
+    c[lib.AQMLLM_CNT_RES_CLAMP_MULT_C] = 3
+    c[lib.AQMLLM_CNT_RES_CLAMP_EXPIRY] = 2
+    c[lib.AQMLLM_CNT_RES_REJ_STALE] = 5
+    c[lib.AQMLLM_CNT_RES_EXPIRED] = 11
+    ring = ffi.addressof(shm.ring)
+    assert lib.aqm_ring_set_export(ring, lib.AQMLLM_EXPORT_INTERVALS, 4_000_000) == 0
+    lib.aqm_ring_export_counters(ring, 5_000_000_000)
     yield tmp_path / "ring"
     lib.aqm_shm_destroy(shm, path, 1)
 
@@ -55,6 +63,15 @@ def test_text_for_people(ring: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert re.search(r"late\s+7\s+verdicts that arrived after their packet had left", out)
     assert "drops of ECN-capable packets turned into CE marks" in out
     assert "/s" not in out  # rates only with -w
+    # the interval tier: export mode and interval, records, residuals and their reasons
+    assert re.search(r"ring .*: ABI 2, 64 records, 64 verdict slots, \d+ interval records", out)
+    assert "exports     intervals, intervals every 4 ms" in out
+    assert re.search(r"intervals\s+written\s+120\b", out)
+    assert re.search(r"residuals\s+accepted\s+90\b", out)
+    assert re.search(r"clamped\s+5\b", out) and re.search(r"rejected\s+5\b", out)
+    assert re.search(r"mult_c\s+3\s+residuals whose Classic multiplier lay outside", out)
+    assert re.search(r"stale\s+5\s+residuals not newer than the last one applied", out)
+    assert re.search(r"expired\s+11\b", out)
 
 
 def test_json_for_machines(ring: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,7 +79,16 @@ def test_json_for_machines(ring: Path, capsys: pytest.CaptureFixture[str]) -> No
     doc = json.loads(out)
     assert rc == 0 and doc["abi_version"] == layout.ABI_VERSION
     assert doc["counters"]["records"] == 1000 and doc["counters"]["rej_late"] == 7
-    assert doc["derived"] == {"decided": 1000, "pass": 800, "rejected": 7}
+    assert doc["derived"] == {
+        "decided": 1000,
+        "pass": 800,
+        "rejected": 7,
+        "residuals_clamped": 5,
+        "residuals_rejected": 5,
+    }
+    assert doc["export"] == {"mode": "intervals", "interval_ms": 4.0}
+    assert doc["geometry"]["interval_records"] >= 64
+    assert doc["counters"]["res_accepted"] == 90 and doc["counters"]["ivl_records"] == 120
     assert doc["daemon"]["state"] == "detached" and doc["daemon"]["fallback_episodes"] == 0
     assert set(doc["counters"]) == set(layout.COUNTER_NAMES)
 
