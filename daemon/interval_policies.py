@@ -198,16 +198,23 @@ def make_interval_policy(cfg: Any) -> IntervalPolicy:
 
 
 def load_model(path: str) -> IntervalPolicy:
+    """An interval checkpoint, its files verified, that passed the load-time probe
+    (:mod:`aqmllm.models.interval_probe`)."""
     try:
-        from aqmllm.models import interval_runtime
+        from aqmllm.models import interval_probe, interval_runtime
     except ImportError as exc:
         raise PolicyError(f"model support is not installed: {exc}") from exc
     try:
-        return interval_runtime.load_interval_policy(path)
+        policy = interval_runtime.load_interval_policy(path)
     except interval_runtime.ModelError as exc:
         raise PolicyError(str(exc)) from exc
     except (OSError, ValueError) as exc:
         raise PolicyError(f"{path}: cannot load the interval model: {exc}") from exc
+    try:
+        interval_probe.probe_interval_policy(policy)
+    except interval_runtime.ModelError as exc:
+        raise PolicyError(f"{path}: refused by the load-time probe: {exc}") from exc
+    return policy
 
 
 def parse_spec(spec: str) -> IntervalPolicy:

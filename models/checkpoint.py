@@ -69,6 +69,18 @@ def _write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
     return path
 
 
+def write_checkpoint(
+    folder: str | Path, tensors: dict[str, np.ndarray], manifest: dict[str, Any]
+) -> Path:
+    """Weights and their manifest in ``folder``, sealed (format 2); the manifest's path."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, out / WEIGHTS)
+    manifest = {**manifest, "weights": WEIGHTS}
+    _seal(manifest, out)
+    return _write_manifest(manifest, out)
+
+
 def save_checkpoint(
     folder: str | Path,
     kind: str,
@@ -77,9 +89,7 @@ def save_checkpoint(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> Path:
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, out / WEIGHTS)
+    """A per-packet model (mode "packet", this build's feature schema)."""
     manifest = {
         "kind": kind,
         "schema": schema_dict(),
@@ -87,10 +97,8 @@ def save_checkpoint(
         "architecture": architecture,
         "training": training or {},
         "metrics": metrics or {},
-        "weights": WEIGHTS,
     }
-    _seal(manifest, out)
-    return _write_manifest(manifest, out)
+    return write_checkpoint(folder, tensors, manifest)
 
 
 MODES = ("packet", "interval")

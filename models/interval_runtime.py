@@ -1,8 +1,9 @@
 """Loading an interval-tier model for the daemon: ``load_interval_policy(path)``.
 
-An interval checkpoint is a safetensors file plus a JSON manifest, as for
-the per-packet models, with ``"mode": "interval"`` and an ``interval``
-table that says everything the daemon needs to run it:
+An interval checkpoint is a safetensors file plus a JSON manifest, sealed
+as the per-packet models' are (format 2: the file's SHA-256 and size, the
+dtype and shape of every tensor), with ``"mode": "interval"`` and an
+``interval`` table that says everything the daemon needs to run it:
 
     "kind": "interval-student" | "interval-teacher",
     "mode": "interval",
@@ -27,15 +28,13 @@ is refused by name.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from aqmllm.bridge import layout
-from aqmllm.models.checkpoint import MANIFEST, ModelError, load_tensors, read_manifest
+from aqmllm.models.checkpoint import ModelError, load_tensors, read_manifest, write_checkpoint
 from aqmllm.models.interval_features import feature_fn
-from safetensors.numpy import save_file
 
 __all__ = ["ModelError", "IntervalModelPolicy", "load_interval_policy", "save_interval_checkpoint"]
 
@@ -54,13 +53,10 @@ def save_interval_checkpoint(
     architecture: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
 ) -> Path:
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, out / "weights.safetensors")
+    """Write weights and a sealed manifest (format 2: digest, size and tensor table)."""
     manifest = {
         "kind": kind,
         "mode": "interval",
-        "format": 1,
         "schema": {"abi_version": layout.ABI_VERSION, "features": features},
         "interval": {
             "features": features,
@@ -70,10 +66,8 @@ def save_interval_checkpoint(
         },
         "architecture": architecture or {},
         "training": training or {},
-        "weights": "weights.safetensors",
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return out / MANIFEST
+    return write_checkpoint(folder, tensors, manifest)
 
 
 def _spec(manifest: dict[str, Any], where: Path) -> dict[str, Any]:

@@ -1,12 +1,11 @@
-"""Interval records as numpy structured arrays: the one place their dtype comes from.
+"""Interval records as numpy structured arrays: the one place models take their dtype from.
 
 The authority is ``struct aqmllm_interval`` in kmod/include/aqmllm_ring.h
-(issue 15).  Until that header exists this module builds a stand-in with
-exactly the field names the lead fixed in PLAN-interval.md; offsets are
-not the ABI's, and nothing here is written to a ring.  When the C struct
-lands, ``INTERVAL_DTYPE`` becomes the cffi-derived dtype (one line:
-``struct_dtype("struct aqmllm_interval")`` from the ABI view module) and
-every user keeps working through the names.
+(issue 15); ``INTERVAL_DTYPE`` and ``CLASS_IVL_DTYPE`` are the dtypes the
+ABI view (:mod:`aqmllm.bridge.layout`) derives from it through cffi, so a
+record read from a ring, simulated or written here has exactly the ABI's
+layout (tests/models/test_interval_records.py holds the names and offsets
+the models rely on).
 
 Per-class fields live in ``cls``, a (2,) sub-array indexed by CLASS_C = 0
 and CLASS_L = 1; :func:`cls_field` reads one of them for a batch.
@@ -15,7 +14,7 @@ and CLASS_L = 1; :func:`cls_field` reads one of them for a batch.
 from __future__ import annotations
 
 import numpy as np
-from aqmllm.bridge import layout  # the ABI view (issue 14 may rename it): constants only
+from aqmllm.bridge import layout  # the ABI view: dtypes and constants
 
 CLASS_C = layout.CLASS_C
 CLASS_L = layout.CLASS_L
@@ -25,42 +24,8 @@ FB_CODEL = int(layout.lib.AQMLLM_FB_CODEL)
 PROB_ONE = float(1 << 32)  # fb_state probabilities are 2^-32 fixed point
 Q8 = 256.0  # residual log2 fields are Q8 fixed point
 
-CLASS_IVL_DTYPE = np.dtype(
-    [
-        ("backlog_pkts", "<u4"),
-        ("backlog_bytes", "<u4"),
-        ("arr_pkts", "<u4"),
-        ("arr_bytes", "<u4"),
-        ("dep_pkts", "<u4"),
-        ("dep_bytes", "<u4"),
-        ("sojourn_max_ns", "<u4"),
-        ("sojourn_mean_ns", "<u4"),
-        ("drop_enq", "<u4"),
-        ("drop_deq", "<u4"),
-        ("drop_limit", "<u4"),
-        ("marks", "<u4"),
-        ("ecn", "<u4", (4,)),
-    ]
-)
-INTERVAL_DTYPE = np.dtype(
-    [
-        ("seq", "<u8"),
-        ("t_ns", "<u8"),
-        ("queue_id", "<u4"),
-        ("interval_ns", "<u4"),
-        ("busy_ns", "<u4"),
-        ("rate_kbps", "<u4"),
-        ("fb_id", "<u2"),
-        ("flags", "<u2"),
-        ("fb_state", "<u4", (3,)),
-        ("target_ns", "<u4"),
-        ("res_log2_mult", "<i2", (2,)),
-        ("res_step_us", "<u2"),
-        ("res_log2_target", "<i2"),
-        ("pad", "<u4"),
-        ("cls", CLASS_IVL_DTYPE, (2,)),
-    ]
-)
+CLASS_IVL_DTYPE = layout.CLASS_IVL_DTYPE
+INTERVAL_DTYPE = layout.INTERVAL_DTYPE
 CLASS_FIELDS = CLASS_IVL_DTYPE.names
 HEAD_FIELDS = tuple(n for n in INTERVAL_DTYPE.names if n not in ("cls", "pad"))
 
@@ -71,7 +36,7 @@ def cls_field(records: np.ndarray, name: str, cls: int) -> np.ndarray:
 
 
 def check_records(records: np.ndarray, what: str = "interval records") -> None:
-    """Refuse arrays that are not interval records (by field names, so both dtypes pass)."""
+    """Refuse arrays that are not interval records (checked by field names)."""
     names = records.dtype.names or ()
     missing = [n for n in HEAD_FIELDS + ("cls",) if n not in names]
     if missing:

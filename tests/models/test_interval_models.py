@@ -12,8 +12,9 @@ from aqmllm.bridge import layout
 from aqmllm.daemon.interval_loop import IntervalLoop
 from aqmllm.daemon.interval_policies import load_model
 from aqmllm.daemon.policies import PolicyError, make_policy
-from aqmllm.models.checkpoint import ModelError
+from aqmllm.models.checkpoint import ModelError, read_manifest, seal_checkpoint
 from aqmllm.models.interval_history import IntervalHistory
+from aqmllm.models.interval_probe import canonical_windows, probe_interval_policy
 from aqmllm.models.interval_runtime import load_interval_policy, save_interval_checkpoint
 from aqmllm.models.runtime import load_policy
 
@@ -33,8 +34,10 @@ USABLE = {
 TOTAL = sum(len(v["levels"]) for v in LEVELS.values())
 
 
-def _student(folder: Path, features: str = "issue15-smoke", favour: tuple = (2, 2, 1, 2)) -> Path:
-    """An MLP whose last bias picks the given level of each knob, whatever the state."""
+def _tensors(favour: tuple = (2, 2, 1, 2), congested_target: int | None = 1) -> dict:
+    """An MLP whose last bias picks the given level of each knob on a queue at rest; with
+    congested_target, a C delay over target (feature 0 of the newest row) picks that target
+    level instead, as a model that reads its state would."""
     rng = np.random.default_rng(0)
     tensors = {
         "l0.weight": rng.normal(0, 0.01, (W * F, 16)).astype(np.float32),
@@ -46,8 +49,15 @@ def _student(folder: Path, features: str = "issue15-smoke", favour: tuple = (2, 
     for k, knob in enumerate(LEVELS):
         tensors["l1.bias"][off + favour[k]] = 10.0
         off += len(LEVELS[knob]["levels"])
+    if congested_target is not None:
+        tensors["l0.weight"][(W - 1) * F, 0] = 5.0
+        tensors["l1.weight"][0, congested_target] = 20.0
+    return tensors
+
+
+def _student(folder: Path, features: str = "issue15-smoke", **kw) -> Path:
     return save_interval_checkpoint(
-        folder, "interval-student", tensors, features, (W, F), LEVELS, USABLE
+        folder, "interval-student", _tensors(**kw), features, (W, F), LEVELS, USABLE
     )
 
 
@@ -130,3 +140,100 @@ def test_an_interval_teacher_needs_issue_16s_module(tmp_path: Path) -> None:
             load_interval_policy(path)
     else:
         pytest.skip("issue 16's teacher is in this build")
+
+
+# ---- sealing (issue 18) and the load-time probe, for the interval tier ----
+
+
+def test_an_interval_checkpoint_is_sealed_and_a_flipped_byte_refused(tmp_path: Path) -> None:
+    path = _student(tmp_path / "m")
+    manifest, _ = read_manifest(path, mode="interval")
+    assert manifest["format"] == 2 and manifest["mode"] == "interval"
+    assert manifest["tensors"]["l0.weight"] == {"dtype": "<f4", "shape": [W * F, 16]}
+    weights = tmp_path / "m" / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0x40
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="SHA-256 .* differs"):
+        load_interval_policy(path)
+
+
+def test_sealing_an_interval_checkpoint_keeps_its_mode(tmp_path: Path) -> None:
+    path = _student(tmp_path / "m")
+    manifest = json.loads(path.read_text())
+    for key in ("format", "files", "tensors"):
+        del manifest[key]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="format None carries no checksums"):
+        load_interval_policy(path)
+    seal_checkpoint(tmp_path / "m")
+    sealed, _ = read_manifest(path, mode="interval")
+    assert sealed["mode"] == "interval" and sealed["format"] == 2
+    assert load_interval_policy(path).window == W
+    with pytest.raises(ModelError, match="mode 'nonsense' is none of packet, interval"):
+        manifest["mode"] = "nonsense"
+        path.write_text(json.dumps(manifest))
+        seal_checkpoint(tmp_path / "m")
+
+
+def test_the_probe_passes_a_model_that_reads_its_state(tmp_path: Path) -> None:
+    policy = load_interval_policy(_student(tmp_path / "m"))
+    r = probe_interval_policy(policy)
+    assert r.states == 15 and r.distinct >= 2 and r.nonzero == 15
+    assert policy.history is None  # the probe's history is its own
+
+
+def test_the_probe_refuses_one_residual_whatever_the_load(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="load-time probe.*same residual.*whatever the load"):
+        load_model(str(_student(tmp_path / "m", congested_target=None)))
+
+
+def test_the_probe_accepts_zero_everywhere(tmp_path: Path) -> None:
+    policy = load_interval_policy(
+        _student(tmp_path / "m", favour=(0, 0, 0, 0), congested_target=None)
+    )
+    assert probe_interval_policy(policy).nonzero == 0  # the fallback exactly
+
+
+def test_the_probe_refuses_levels_outside_the_kernels_bounds(tmp_path: Path) -> None:
+    levels = {**LEVELS, "mult_c": {"levels": [0.0, -2.0, 4.0], "unit": "log2"}}  # x16
+    path = save_interval_checkpoint(
+        tmp_path / "m", "interval-student", _tensors(), "issue15-smoke", (W, F), levels, USABLE
+    )
+    with pytest.raises(PolicyError, match="multipliers outside x1/8..x8"):
+        load_model(str(path))
+
+
+def test_the_probe_refuses_non_finite_answers(tmp_path: Path) -> None:
+    policy = load_interval_policy(_student(tmp_path / "m"))
+
+    def broken(states: np.ndarray) -> np.ndarray:
+        return np.full((len(states), TOTAL), np.nan, np.float32)
+
+    policy._forward = broken
+    with pytest.raises(ModelError, match="non-finite output"):
+        probe_interval_policy(policy)
+
+
+def test_canonical_interval_states_span_the_loads_of_every_fallback() -> None:
+    recs, names = canonical_windows(3)
+    assert len(recs) == 3 * len(names) and len(names) == 15
+    assert {fb for fb, _ in names} == set(layout.FALLBACKS)
+    last = recs[-len(names) :]
+    delay = last["cls"]["sojourn_mean_ns"][:, layout.CLASS_C] / last["target_ns"]
+    assert delay.min() == 0 and delay.max() == 20
+    assert (last["flags"] & layout.INTERVAL_FLAGS["overload"]).sum() > 0
+
+
+def test_aqmllm_model_check_probes_either_tier(tmp_path: Path, capsys) -> None:
+    from aqmllm.models.model_cli import main
+
+    path = _student(tmp_path / "m")
+    assert main(["check", str(path), str(SHIPPED)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "interval model interval-student; probe: 6 distinct residuals over 15 queue states" in out
+    )
+    assert "empty queue passes" in out  # the per-packet probe for the shipped student
+    assert main(["check", str(_student(tmp_path / "c", congested_target=None))]) == 2
+    assert "whatever the load" in capsys.readouterr().err
