@@ -6,9 +6,12 @@ Checked, with one line per problem (exit status 2 when there is any):
   whether it can be reached -- a ring of this ABI, readable and writable;
   a ring that is not there yet is a note (the module or the producer makes
   it), as is one a running aqmllmd owns;
-* the model (``inference.policy = "model"``) loads, its files match their
-  seals and it passes the load-time probe; the teacher's files are
-  verified (the LLM itself is loaded, and probed, when the daemon starts);
+* the models the mode runs: the per-packet model (``inference.policy =
+  "model"``, modes packet and both) and the interval model
+  (``interval.policy = "model"``, modes interval and both) load, their
+  files match their seals and they pass their tier's load-time probe; the
+  teacher's files are verified, as a model of the tier ``teacher.mode``
+  needs (the LLM itself is loaded, and probed, when the daemon starts);
 * every endpoint parses; CURVE keys are present (and match) where an
   endpoint leaves the loopback;
 * the pid file's directory is writable and the file names no other
@@ -96,21 +99,31 @@ def check_ring(path: str, f: Findings) -> int | None:
 
 
 def check_models(cfg: Config, f: Findings) -> None:
-    if cfg["inference.policy"] == "model":
+    mode = cfg["inference.mode"]
+    if mode != "interval" and cfg["inference.policy"] == "model":
         from aqmllm.daemon.policies import PolicyError, make_policy
 
         try:
             make_policy("model", cfg["inference.model"])
         except PolicyError as exc:
             f.problem(f"inference.model {cfg['inference.model']!r}: {exc}")
+    if mode != "packet" and cfg["interval.policy"] == "model":
+        from aqmllm.daemon.interval_policies import load_model
+        from aqmllm.daemon.policies import PolicyError
+
+        try:
+            load_model(cfg["interval.model"])
+        except PolicyError as exc:
+            f.problem(f"interval.model {cfg['interval.model']!r}: {exc}")
     if cfg["teacher.model"]:
         try:
             from aqmllm.models.checkpoint import ModelError, load_tensors, read_manifest
         except ImportError as exc:
             f.problem(f"teacher.model: model support is not installed: {exc}")
             return
+        tier = "interval" if cfg["teacher.mode"] == "live" else "packet"
         try:
-            manifest, folder = read_manifest(cfg["teacher.model"])
+            manifest, folder = read_manifest(cfg["teacher.model"], mode=tier)
             load_tensors(manifest, folder)
         except ModelError as exc:
             f.problem(f"teacher.model {cfg['teacher.model']!r}: {exc}")

@@ -234,6 +234,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             f"{source}: teacher.mode = 'live' decides per interval; set inference.mode"
             " to 'interval' or 'both'"
         )
+    if (
+        cfg["teacher.model"]
+        and cfg["teacher.mode"] == "policies"
+        and (cfg["inference.mode"] == "interval")
+    ):
+        raise ConfigError(
+            f"{source}: teacher.mode = 'policies' reads the per-packet loop's records, which"
+            " inference.mode = 'interval' does not run; use teacher.mode = 'live'"
+        )
     step = cfg["interval.step_us"]
     if step and step < 250:
         raise ConfigError(f"{source}: interval.step_us {step} is below 250 (or 0 to keep it)")

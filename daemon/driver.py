@@ -1,10 +1,12 @@
 """The blocking driver: wait on the ring, step every loop, follow a restarted producer.
 
-A daemon runs one or more loops on one ring (today the per-packet loop; an
-interval loop beside it later).  The driver asks ``current()`` for them on
-every round, so a reload that swaps the daemon's state takes effect at the
-next batch boundary, never inside a batch.  The watchdog runs while the
-driver does.
+A daemon runs one or more loops on one ring (the per-packet loop, the
+interval loop, or both).  The driver asks ``current()`` for them on every
+round, so a reload that swaps the daemon's state takes effect at the next
+batch boundary, never inside a batch.  What a producer exports and no loop
+reads (per-packet records without a per-packet loop, interval records
+without an interval loop) is handed back unread, so the producer's rings
+never fill for nobody.  The watchdog runs while the driver does.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ IDLE_WAKE_S = 1e-3  # idle: wake at least this often to keep the heartbeat fresh
 class Stage(Protocol):
     """What the driver needs of a loop."""
 
+    kind: str  # "packet" or "interval": which of the ring's records it reads
     ring: Ring
     settings: object  # batch_size, max_wait_us, busy_poll_us
 
@@ -79,6 +82,17 @@ def _gather(ring: Ring, settings: object) -> None:
             time.sleep(0)
 
 
+def hand_back_unread(ring: Ring, stages: Sequence[Stage]) -> None:
+    """Release what the producer exports and none of these loops reads."""
+    kinds = {stage.kind for stage in stages}
+    if "packet" not in kinds:
+        n = ring.pending()
+        if 0 < n <= ring.geometry.rec_entries:  # else garbage: a packet loop would resync
+            ring.consume(n)
+    if "interval" not in kinds:
+        ring.skip_intervals()
+
+
 def drive(
     current: Callable[[], Sequence[Stage]],
     watchdog: Watchdog,
@@ -101,6 +115,7 @@ def drive(
             _gather(ring, settings)
             for stage in stages:
                 stage.step()
+            hand_back_unread(ring, stages)
             if on_idle is not None:
                 on_idle()
     finally:

@@ -10,23 +10,27 @@ producer's clock.  A residual is *late* when it is written after the
 interval that follows its record has ended: the queue ran that interval on
 whatever was in effect before.
 
-A failing policy (it cannot load, raises, answers nonsense, or is slower
-than ``model_timeout_ms``) is dropped and rebuilt ``retry_after_s`` later;
-meanwhile nothing is written and the queues' residuals expire: the kernel
-runs the bare fallback.  In ``mode = "interval"`` the loop owns the ring's
-daemon state and says "policy off" at once; beside the per-packet loop
-(``mode = "both"``) that one owns it.
+The policy lives in a :class:`~aqmllm.daemon.policy_slot.PolicySlot`, as
+the per-packet model does: a failing policy (it cannot load, fails its
+load-time probe, raises, answers nonsense, or is slower than
+``interval.model_timeout_ms``, which the daemon's shared watchdog watches
+through this loop's own :class:`~aqmllm.daemon.watchdog.CallTimer`) is
+dropped and rebuilt ``retry_after_s`` later; meanwhile nothing is written
+and the queues' residuals expire: the kernel runs the bare fallback.  Every
+such stretch is a fallback episode of the interval tier.  In ``mode =
+"interval"`` the loop owns the ring's daemon line and says "policy off" at
+once; beside the per-packet loop (``mode = "both"``) that one owns it.
 
-The loop has the shape of the per-packet loop (``ring``, ``settings``,
-``step(now_ns)``, ``use_ring``, ``activate``, ``retire``) so one driver
-steps both; :meth:`IntervalLoop.run` is the driver of an interval-only
-daemon.  ``step(now_ns)`` can be driven on simulated time (ns-3).
+The loop has the shape the driver (:mod:`aqmllm.daemon.driver`) steps
+(``ring``, ``settings``, ``step(now_ns)``, ``use_ring``), and a daemon
+state (:mod:`aqmllm.daemon.state`) builds it aside (``attach=False``),
+``activate``s and ``retire``s it as it does the per-packet loop.
+``step(now_ns)`` can be driven on simulated time (ns-3).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,13 +42,18 @@ from aqmllm.bridge import layout
 from aqmllm.bridge.ring import Ring, RingError
 from aqmllm.daemon.interval_policies import IntervalPolicy, check_residuals
 from aqmllm.daemon.policies import PolicyError
+from aqmllm.daemon.policy_slot import PolicySlot, tell_kernel
+from aqmllm.daemon.stats import LATENCY_BOUNDS_S, Histogram
+from aqmllm.daemon.watchdog import CallTimer, Watchdog
 
 log = logging.getLogger("aqmllmd")
 
 GAP = layout.INTERVAL_FLAGS["gap"]
 DEFAULT_INTERVAL_NS = 16_000_000  # for a record after an idle gap
-FOLLOW_EVERY_S = 0.25
-IDLE_WAKE_S = 1e-3
+# How long after its record's interval ended a residual was written (producer clock).
+ANSWER_DELAY_BOUNDS_S = (
+    2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 0.016, 0.032, 0.064, 0.128, 0.25, 0.5, 1.0,
+)  # fmt: skip
 
 
 @dataclass
@@ -77,6 +86,7 @@ class IntervalStats:
     no_space: int = 0  # verdict ring full
     failures: int = 0
     timeouts: int = 0
+    stood_still: int = 0  # slow rounds forgiven: the whole process was stopped
     off_records: int = 0  # records seen while the policy was off
     resyncs: int = 0
     gaps: int = 0  # records spanning idle intervals
@@ -84,6 +94,8 @@ class IntervalStats:
     latencies_us: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
     # producer ns from a record's end to its residual being written
     answer_delay_us: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+    latency: Histogram = field(default_factory=lambda: Histogram(LATENCY_BOUNDS_S))
+    answer_delay: Histogram = field(default_factory=lambda: Histogram(ANSWER_DELAY_BOUNDS_S))
 
     def percentiles(self, samples: deque[float]) -> dict[str, float]:
         if not samples:
@@ -152,12 +164,6 @@ class QueueResiduals:
 PolicySource = IntervalPolicy | Callable[[], IntervalPolicy]
 
 
-def _as_factory(source: PolicySource) -> Callable[[], IntervalPolicy]:
-    if isinstance(source, type) or not hasattr(source, "residuals"):
-        return source  # type: ignore[return-value]
-    return lambda: source  # type: ignore[return-value]
-
-
 def newest_per_queue(recs: np.ndarray) -> np.ndarray:
     """The last record of each queue in ring order (so the newest), by queue id."""
     q = recs["queue_id"]
@@ -166,7 +172,13 @@ def newest_per_queue(recs: np.ndarray) -> np.ndarray:
 
 
 class IntervalLoop:
-    """``IntervalLoop(ring, policy, settings)``; ``policy`` an interval policy or a factory."""
+    """``IntervalLoop(ring, policy, settings)``; ``policy`` an interval policy or a factory.
+
+    A daemon passes its shared ``watchdog`` and, on a reload, the running
+    loop (``previous``: its statistics and, on the same ring, its queues'
+    history and residuals carry over); ``attach=False`` builds the loop
+    aside without touching the ring until :meth:`activate`.
+    """
 
     kind = "interval"
 
@@ -176,7 +188,10 @@ class IntervalLoop:
         policy: PolicySource,
         settings: IntervalSettings | Any | None = None,
         *,
+        watchdog: Watchdog | None = None,
+        previous: IntervalLoop | None = None,
         attach: bool = True,
+        announce: bool = True,
     ) -> None:
         self.ring = ring
         if settings is None:
@@ -184,71 +199,104 @@ class IntervalLoop:
         elif not isinstance(settings, IntervalSettings):
             settings = IntervalSettings.from_config(settings)
         self.settings: IntervalSettings = settings
-        self.stats = IntervalStats()
-        self.queues = QueueResiduals()
-        from aqmllm.models.interval_history import IntervalHistory  # numpy only: no torch
-
-        self.history = IntervalHistory(settings.window)
-        self._factory = _as_factory(policy)
-        self.policy: IntervalPolicy | None = None
-        self.off_reason = ""
-        self._retry_at = 0.0
-        self._stop = threading.Event()
-        self._load()
+        self.stats = previous.stats if previous is not None else IntervalStats()
+        self._carry(previous)
+        self.watchdog = watchdog if watchdog is not None else Watchdog(self._limit_s())
+        self.timer = CallTimer(on_hang=self._on_hang, limit_s=self._limit_s())
+        self._factory = policy
+        self.slot = PolicySlot(
+            self._build, settings.retry_after_s, self.stats, announce=announce, tier="interval"
+        )
+        if previous is not None:
+            self.slot.adopt_history(previous.slot)
         if attach:
             self.activate()
 
-    # ---- the policy's lifecycle ----
-    def _load(self) -> bool:
-        try:
-            policy = self._factory()
-            bind = getattr(policy, "bind_history", None)
-            if callable(bind):
-                bind(self.history)
-        except Exception as exc:  # PolicyError, ModelError, a broken package
-            why = str(exc) if isinstance(exc, PolicyError) else f"{type(exc).__name__}: {exc}"
-            self._off(f"cannot load the interval policy: {why}")
-            return False
-        self.policy = policy
-        self.off_reason = ""
-        log.info("interval policy %s ready", policy.name)
-        if self.settings.owns_state:
-            self.ring.set_policy_off(False)
-        return True
+    def _carry(self, previous: IntervalLoop | None) -> None:
+        """A queue's history and residuals survive a reload on the same ring."""
+        from aqmllm.models.interval_history import IntervalHistory  # numpy only: no torch
 
-    def _off(self, reason: str) -> None:
-        self.policy = None
-        self.stats.failures += 1
-        if reason != self.off_reason:
-            log.error("interval policy off, the queues' residuals expire: %s", reason)
-        self.off_reason = reason
-        self._retry_at = time.monotonic() + self.settings.retry_after_s
-        if self.settings.owns_state:
-            self.ring.set_policy_off(True)
+        self.history = IntervalHistory(self.settings.window)
+        self.queues = QueueResiduals()
+        if previous is not None and previous.ring is self.ring:
+            self.queues = previous.queues
+            if previous.history.window_len == self.settings.window:
+                self.history = previous.history
+
+    def _limit_s(self) -> float:
+        return self.settings.model_timeout_ms / 1000
+
+    # ---- the policy, as the rest of the daemon sees it ----
+    def _build(self) -> IntervalPolicy:
+        """The slot's factory: a policy bound to this loop's history."""
+        source: Any = self._factory
+        built = isinstance(source, type) or not hasattr(source, "residuals")
+        policy = source() if built else source
+        bind = getattr(policy, "bind_history", None)
+        if callable(bind):
+            bind(self.history)
+        return policy
+
+    @property
+    def policy(self) -> IntervalPolicy | None:
+        return self.slot.policy  # type: ignore[return-value]
+
+    @property
+    def off_reason(self) -> str:
+        return self.slot.off_reason
 
     def replace_policy(self, policy: PolicySource) -> None:
-        self._factory = _as_factory(policy)
-        self._load()
+        self._factory = policy
+        self.slot.replace(self._build)
 
     # ---- owning the ring ----
+    def _publish(self, off: bool) -> None:
+        """Alone on the ring, the interval policy is what the kernel's daemon line says."""
+        if self.settings.owns_state:
+            tell_kernel(self.ring, self.slot, off)
+
     def activate(self) -> None:
+        """Take the ring over: attach, watch the model calls, tell the kernel who decides."""
+        self.slot.publish = self._publish
+        if not self.slot.announce:
+            self.slot.say_ready()
+        self.slot.announce = True
+        if self.timer not in self.watchdog.timers:
+            self.watchdog.timers.append(self.timer)
         self.ring.wants_intervals = True
         self.ring.attach()
-        if self.settings.owns_state and self.policy is None:
-            self.ring.set_policy_off(True)
+        self._publish(self.slot.policy is None)
 
     def retire(self) -> None:
         """Let go of the ring without detaching it (a successor takes over)."""
+        self.slot.publish = lambda _off: None
+        if self.timer in self.watchdog.timers:
+            self.watchdog.timers.remove(self.timer)
         self.ring.wants_intervals = False
 
-    def use_ring(self, ring: Ring) -> None:
-        """Go on with a new ring (a restarted producer); per-ring state starts over."""
+    def rebase(self, ring: Ring) -> None:
+        """Before activation: work on another ring; per-ring state starts over."""
         self.ring = ring
         self.history.reset()
         self.queues = QueueResiduals()
-        self.activate()
-        if self.settings.owns_state:
-            ring.set_policy_off(self.policy is None)
+
+    def use_ring(self, ring: Ring) -> None:
+        """Go on with a new ring (a restarted producer); per-ring state starts over."""
+        self.rebase(ring)
+        self.slot.publish = self._publish
+        ring.wants_intervals = True
+        ring.attach()
+        self._publish(self.policy is None)
+
+    def _on_hang(self, ms: float) -> None:
+        """From the watchdog thread: an interval decision has not answered within its limit."""
+        self.slot.episode_starts()
+        self._publish(True)
+        log.error(
+            "interval policy off: the model has not answered for %.0f ms (limit %d ms)",
+            ms,
+            self.settings.model_timeout_ms,
+        )
 
     # ---- one round ----
     def step(self, now_ns: int | None = None) -> int:
@@ -259,16 +307,14 @@ class IntervalLoop:
             return 0
         latest = newest_per_queue(recs)
         self.queues.seen(latest)
-        if self.policy is None and time.monotonic() >= self._retry_at:
-            self._load()
-        if self.policy is None:
-            self.stats.off_records += len(recs)
-            self.ring.heartbeat()
-            return 0
-        answer, seconds = self._decide(self.policy, latest)
+        policy = self.slot.policy or self.slot.current()  # a failed one is retried when due
         written = 0
-        if answer is not None:
-            written = self._write(latest, answer, now_ns)
+        if policy is None:
+            self.stats.off_records += len(recs)
+        else:
+            answer = self._decide(policy, latest)
+            if answer is not None:
+                written = self._write(latest, answer, now_ns)
         self.ring.heartbeat()
         return written
 
@@ -292,30 +338,33 @@ class IntervalLoop:
         self.history.update(recs)
         return recs
 
-    def _decide(
-        self, policy: IntervalPolicy, latest: np.ndarray
-    ) -> tuple[dict[str, np.ndarray] | None, float]:
+    def _decide(self, policy: IntervalPolicy, latest: np.ndarray) -> dict[str, np.ndarray] | None:
+        """One policy call over every queue, watched; None after turning the policy off."""
         t0 = time.perf_counter()
+        self.timer.busy_since = t0
         try:
-            raw = policy.residuals(latest)
-            answer = check_residuals(raw, len(latest), policy.name)
+            answer = check_residuals(policy.residuals(latest), len(latest), policy.name)
         except PolicyError as exc:
-            self._off(str(exc))
-            return None, 0.0
+            self.slot.off(str(exc))
+            return None
         except Exception as exc:  # a model bug must not kill the loop
-            self._off(f"{type(exc).__name__}: {exc}")
-            return None, 0.0
-        seconds = time.perf_counter() - t0
+            self.slot.off(f"{type(exc).__name__}: {exc}")
+            return None
+        finally:
+            self.timer.busy_since = 0.0
+        now = time.perf_counter()
+        seconds = self.watchdog.charged(t0, now, self._limit_s(), self.stats)
         self.stats.rounds += 1
         self.stats.latencies_us.append(seconds * 1e6)
+        self.stats.latency.observe(seconds)
         if seconds * 1000 > self.settings.model_timeout_ms:
             self.stats.timeouts += 1
-            self._off(
-                f"interval decision for {len(latest)} queues took {seconds * 1000:.1f} ms"
+            self.slot.off(
+                f"interval decision for {len(latest)} queues took {(now - t0) * 1000:.1f} ms"
                 f" (limit {self.settings.model_timeout_ms} ms)"
             )
-            return None, seconds
-        return answer, seconds
+            return None
+        return answer
 
     def _write(self, latest: np.ndarray, res: dict[str, np.ndarray], now_ns: int | None) -> int:
         ring = self.ring
@@ -352,48 +401,11 @@ class IntervalLoop:
         )
         self.stats.nonzero += int(np.count_nonzero(~zero))
         delay = (now - ends) / 1000.0
-        self.stats.answer_delay_us.extend(delay[:: max(1, len(delay) // 64)].tolist())
+        sample = delay[:: max(1, len(delay) // 64)]
+        self.stats.answer_delay_us.extend(sample.tolist())
+        self.stats.answer_delay.observe_many(np.maximum(sample, 0.0) / 1e6)
         self.queues.wrote(queues[sel], {k: v[sel] for k, v in res.items()}, late)
         return n
-
-    # ---- a daemon of this one loop ----
-    def run(self, on_idle: Callable[[], None] | None = None) -> None:
-        """Wait on the ring, step, follow a restarted producer (``mode = "interval"``).
-
-        Per-packet records of a producer that exports both are handed back
-        unread: nobody decides per packet.  Beside the per-packet loop
-        (``mode = "both"``) that loop's driver steps this one instead.
-        """
-        self.ring.heartbeat()
-        check_at = time.monotonic() + FOLLOW_EVERY_S
-        while not self._stop.is_set():
-            ring = self.ring
-            if time.monotonic() >= check_at:
-                check_at = time.monotonic() + FOLLOW_EVERY_S
-                if self._follow():
-                    continue
-            ring.wait(IDLE_WAKE_S)
-            if 0 < ring.pending() <= ring.geometry.rec_entries:
-                ring.consume(ring.pending())
-            self.step()
-            if on_idle is not None:
-                on_idle()
-
-    def _follow(self) -> bool:
-        old = self.ring
-        if not old.replaced():
-            return False
-        try:
-            new = Ring.open_shm(old.name)
-        except RingError:
-            return False
-        old.close()
-        self.use_ring(new)
-        log.info("%s: the producer restarted; attached to the new ring", new.name)
-        return True
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def snapshot(self) -> dict[str, Any]:
         s = self.stats
@@ -408,6 +420,9 @@ class IntervalLoop:
             "no_space": s.no_space,
             "failures": s.failures,
             "timeouts": s.timeouts,
+            "stood_still": s.stood_still,
+            "fallback_episodes": self.slot.episodes,
+            "fallback_seconds": self.slot.off_seconds(),
             "off_records": s.off_records,
             "gaps": s.gaps,
             "lost_before": s.lost_before,

@@ -38,7 +38,7 @@ from aqmllm.bridge.ring import Ring, RingError
 from aqmllm.daemon.cost import CostEstimate
 from aqmllm.daemon.deadline import on_time_mask
 from aqmllm.daemon.policies import Policy, PolicyError, check_actions
-from aqmllm.daemon.policy_slot import PolicySlot, PolicySource
+from aqmllm.daemon.policy_slot import PolicySlot, PolicySource, tell_kernel
 from aqmllm.daemon.stats import LoopStats, QueueStats
 from aqmllm.daemon.watchdog import CallTimer, Watchdog
 
@@ -137,19 +137,13 @@ class InferenceLoop:
     # ---- owning the ring ----
     def _publish(self, off: bool) -> None:
         """Tell the kernel whether the policy decides; show the fallback episodes beside it."""
-        ring = self.ring
-        ring.set_policy_off(off)
-        closed_s, since = self.slot.episode_times()
-        since_ns = 0
-        if since is not None:
-            since_ns = max(1, ring.producer_clock() - int((time.monotonic() - since) * 1e9))
-        ring.record_fallbacks(self.slot.episodes, int(closed_s * 1e9), since_ns)
+        tell_kernel(self.ring, self.slot, off)
 
     def activate(self) -> None:
         """Take the ring over: attach, watch the model calls, tell the kernel who decides."""
         self.slot.publish = self._publish
-        if not self.slot.announce and self.slot.policy is not None:
-            log.info("policy %s ready", self.slot.policy.name)
+        if not self.slot.announce:
+            self.slot.say_ready()
         self.slot.announce = True
         self.watchdog.limit_s = self._limit_s()
         if self.timer not in self.watchdog.timers:
@@ -163,12 +157,16 @@ class InferenceLoop:
         if self.timer in self.watchdog.timers:
             self.watchdog.timers.remove(self.timer)
 
-    def use_ring(self, ring: Ring) -> None:
-        """Go on with a new ring (a restarted producer); per-ring state starts over."""
+    def rebase(self, ring: Ring) -> None:
+        """Before activation: work on another ring; per-ring state starts over."""
         self.ring = ring
         self.queues = queue_stats_for(ring)
         self._policies.clear()
         self._recent = None
+
+    def use_ring(self, ring: Ring) -> None:
+        """Go on with a new ring (a restarted producer); per-ring state starts over."""
+        self.rebase(ring)
         self.slot.publish = self._publish
         ring.attach()
         self._publish(self.policy is None)
@@ -314,17 +312,7 @@ class InferenceLoop:
 
     def _model_seconds(self, t0: float, now: float) -> float:
         """The call's time, less any stretch the whole process stood still (see watchdog)."""
-        if now - t0 <= self.watchdog.limit_s:
-            return now - t0  # within the limit: nothing to forgive (the common case)
-        seconds, forgiven = self.watchdog.model_time(t0, now)
-        if forgiven:
-            self.stats.stood_still += 1
-            log.warning(
-                "the daemon stood still for %.0f ms (stopped or starved of CPU); the kernel's"
-                " fallback decided meanwhile, the model keeps its turn",
-                (now - t0 - seconds) * 1000,
-            )
-        return seconds
+        return self.watchdog.charged(t0, now, self.watchdog.limit_s, self.stats)
 
     def _still_on_time(
         self, recs: np.ndarray, actions: np.ndarray, now: int

@@ -64,8 +64,12 @@ def setup_logging(cfg: Config) -> None:
 
 def _describe(state: DaemonState) -> str:
     cfg = state.cfg
-    policy = state.loop.policy.name if state.loop.policy else "off"
-    parts = [f"policy {policy}"]
+    parts = []
+    if state.loop is not None:
+        parts.append(f"policy {state.loop.policy.name if state.loop.policy else 'off'}")
+    if state.interval is not None:
+        ivl = state.interval.policy
+        parts.append(f"interval policy {ivl.name if ivl else 'off'}")
     if state.teacher is not None:
         parts.append(f"teacher {cfg['teacher.model']}")
     if cfg["telemetry.prometheus_port"]:
@@ -75,7 +79,7 @@ def _describe(state: DaemonState) -> str:
         )
     if cfg["telemetry.zmq_pub"]:
         parts.append(f"zmq {cfg['telemetry.zmq_pub']}")
-    return ", ".join(parts)
+    return ", ".join([*parts, f"mode {state.mode}"])
 
 
 def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
@@ -111,7 +115,7 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
             new_cfg = load_config(cfg_path, overrides)
             previous = holder.get()
             return build_state(
-                new_cfg, previous.loop.ring, watchdog, holder.view, previous=previous
+                new_cfg, previous.loops[0].ring, watchdog, holder.view, previous=previous
             )
         except (BuildError, ConfigError, PolicyError, RingError) as exc:
             raise BuildError(str(exc)) from None
@@ -154,10 +158,11 @@ def run_daemon(cfg_path: str | None, overrides: list[str]) -> int:
         pidfile.write(cfg["daemon.pidfile"])
         activate(state)
         log.info(
-            "attached to %s (%d records, %d verdict slots): %s",
+            "attached to %s (%d records, %d verdict slots, %d interval records): %s",
             ring.name,
             ring.geometry.rec_entries,
             ring.geometry.vd_entries,
+            ring.geometry.ivl_entries,
             _describe(state),
         )
         drive(lambda: holder.current.loops, watchdog, stop, on_idle)  # type: ignore[union-attr]
@@ -201,7 +206,8 @@ def run_server(cfg_path: str | None, overrides: list[str]) -> int:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="aqmllmd",
-        description="The aqmllm inference daemon: decides per packet on the dn_aqm_llm ring.",
+        description="The aqmllm inference daemon: decides per packet, or sets a bounded"
+        " residual on each queue's fallback once per interval, on the dn_aqm_llm ring.",
         epilog="SIGHUP reloads the configuration, the model and telemetry (all or nothing);"
         " SIGTERM detaches. See aqmllmd(8).",
     )

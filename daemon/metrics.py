@@ -6,8 +6,11 @@ for version, ring ABI, model and mode) and HELP/TYPE on every series.  The
 collector reads the running daemon at scrape time through ``view()`` --
 whatever state is current after a reload -- so nothing is copied on the
 hot path; the loop's own counters and histograms (:mod:`.stats`) are the
-source.  The packet path's counters, mirrored in the ring header, become
-``aqmllm_ring_*`` series, named and explained in :mod:`aqmllm.bridge.counters`.
+source.  The per-packet loop's series appear when it runs (``inference.mode``
+packet or both), the interval loop's (:mod:`.interval_metrics`) when it
+does (interval or both).  The packet path's counters, mirrored in the ring
+header, become ``aqmllm_ring_*`` series, named and explained in
+:mod:`aqmllm.bridge.counters`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from aqmllm.bridge import counters, layout
+from aqmllm.daemon.interval_metrics import interval_metrics
 from aqmllm.daemon.stats import Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -60,7 +64,7 @@ def _histogram(name: str, doc: str, hists: dict[str, Histogram], label: str | No
 
 
 class DaemonCollector(Collector):
-    """``view()`` returns the running daemon: ``.loop``, ``.teacher``, ``.mode``."""
+    """``view()`` returns the running daemon: ``.loop``, ``.interval``, ``.teacher``, ``.mode``."""
 
     def __init__(self, view: Callable[[], Any]) -> None:
         self.view = view
@@ -69,29 +73,41 @@ class DaemonCollector(Collector):
         v = self.view()
         if v is None:  # scraped before the first state is built
             return
-        loop = v.loop
-        yield from self._info(v, loop)
-        yield from self._loop(loop)
-        yield from self._queues(loop)
+        loop, ivl = v.loop, getattr(v, "interval", None)
+        yield self._info(v, loop, ivl)
+        if loop is not None:
+            yield _gauge(
+                "policy_on",
+                "1 while the model decides, 0 while the kernel's fallback AQM does (policy off)",
+                0 if loop.policy is None else 1,
+            )
+            yield from self._loop(loop)
+            yield from self._queues(loop)
+        if ivl is not None:
+            yield from interval_metrics(ivl, _histogram)
         if v.teacher is not None:
             yield from self._teacher(v.teacher)
-        yield from self._ring(loop.ring)
+        yield from self._ring((loop or ivl).ring)
 
-    def _info(self, v: Any, loop: Any) -> Iterator[Metric]:
+    def _info(self, v: Any, loop: Any, ivl: Any) -> Metric:
         info = GaugeMetricFamily(
             PREFIX + "build_info",
-            "aqmllmd's version, the ring ABI it speaks, the model it runs and its mode",
-            labels=["version", "abi", "model", "mode"],
+            "aqmllmd's version, the ring ABI it speaks, its mode (packet, interval or both),"
+            " the per-packet model and the interval policy it runs ('' for a tier it does"
+            " not run)",
+            labels=["version", "abi", "model", "mode", "interval_model"],
         )
         info.add_metric(
-            [aqmllm.__version__, str(layout.ABI_VERSION), loop.slot.model_label, v.mode], 1
+            [
+                aqmllm.__version__,
+                str(layout.ABI_VERSION),
+                loop.slot.model_label if loop is not None else "",
+                v.mode,
+                ivl.slot.model_label if ivl is not None else "",
+            ],
+            1,
         )
-        yield info
-        yield _gauge(
-            "policy_on",
-            "1 while the model decides, 0 while the kernel's fallback AQM does (policy off)",
-            0 if loop.policy is None else 1,
-        )
+        return info
 
     def _loop(self, loop: Any) -> Iterator[Metric]:
         s = loop.stats

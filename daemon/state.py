@@ -1,16 +1,19 @@
 """The running daemon as one value, and the reload as "build a new one, then swap".
 
 A :class:`DaemonState` is everything a configuration makes of the daemon
-on its ring: the loops (today the per-packet loop; an interval loop joins
-:attr:`DaemonState.loops` beside it), the teacher, the telemetry
-endpoints.  :func:`build_state` makes one *aside*: it loads and probes the
-model, loads the teacher, binds changed endpoints -- without touching the
-ring.  At start-up a model that fails is tolerated (policy off, the kernel
-decides, the model is retried); on a reload any failure is a
-:class:`BuildError` and the running state stays.  :func:`swap` then hands
-the ring over between two batches: the old loops retire, the new ones
-attach, the statistics carry over, telemetry parts whose endpoint did not
-change are kept and the others closed.
+on its ring: its loops (:attr:`DaemonState.loops`: the per-packet loop,
+the interval loop, or both, as ``inference.mode`` says), the teacher, the
+telemetry endpoints.  :func:`build_state` makes one *aside*: it loads and
+probes the models (the per-packet one, the interval one, a live teacher),
+loads the teacher, binds changed endpoints -- without touching the ring,
+so a reload may change ``inference.mode`` or the interval policy too.  At
+start-up a model that fails is tolerated (policy off, the kernel decides,
+the model is retried); on a reload any failure is a :class:`BuildError`
+and the running state stays.  :func:`swap` then hands the ring over
+between two batches: the old loops retire, the new ones attach, the
+statistics carry over (and, on the same ring, the queues' counters and
+interval history), telemetry parts whose endpoint did not change are kept
+and the others closed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from typing import Any
 from aqmllm.bridge.ring import Ring
 from aqmllm.daemon import pidfile
 from aqmllm.daemon.config import Config
-from aqmllm.daemon.loop import InferenceLoop, LoopSettings, queue_stats_for
+from aqmllm.daemon.interval_loop import IntervalLoop, IntervalSettings
+from aqmllm.daemon.interval_policies import IntervalPolicy, load_model, make_interval_policy
+from aqmllm.daemon.loop import InferenceLoop, LoopSettings
 from aqmllm.daemon.policies import Policy, PolicyError, make_policy
 from aqmllm.daemon.teacher import TeacherLoop
 from aqmllm.daemon.telemetry import Telemetry, TelemetryError
@@ -40,16 +45,17 @@ class BuildError(RuntimeError):
 class DaemonState:
     cfg: Config
     ring: Ring
-    loop: InferenceLoop  # the per-packet loop
+    loop: InferenceLoop | None  # the per-packet loop (mode packet or both)
     teacher: TeacherLoop | None
     telemetry: Telemetry
     mode: str = "packet"
-    # Every loop on the ring, stepped in this order by the driver (an interval loop joins here).
-    loops: tuple[InferenceLoop, ...] = ()
+    interval: IntervalLoop | None = None  # the interval loop (mode interval or both)
+    # Every loop on the ring, stepped in this order by the driver.
+    loops: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.loops:
-            self.loops = (self.loop,)
+            self.loops = tuple(x for x in (self.loop, self.interval) if x is not None)
 
 
 class StateHolder:
@@ -84,15 +90,49 @@ def policy_factory(cfg: Config) -> Callable[[], Policy]:
     return build
 
 
+def interval_factory(cfg: Config, strict: bool = False) -> Callable[[], IntervalPolicy]:
+    """The [interval] policy; with teacher.mode = "live", the teacher with it as its fallback.
+
+    ``strict`` (a reload): a live teacher that cannot be loaded fails the build.
+    """
+
+    def build() -> IntervalPolicy:
+        student = make_interval_policy(cfg)
+        if cfg["teacher.mode"] != "live":
+            return student
+        from aqmllm.daemon.live_teacher import LiveTeacher
+
+        path = cfg["teacher.model"]
+        live = LiveTeacher(
+            lambda: load_model(path),
+            student,
+            cfg["teacher.live_deadline_ms"] / 1000,
+            cfg["inference.retry_after_s"],
+        )
+        if strict and live.teacher is None:
+            live.close()
+            raise PolicyError(f"teacher.model: {live.last_error}")
+        return live
+
+    return build
+
+
 def _model_label(cfg: Config) -> str:
     if cfg["inference.policy"] == "model":
         return f"model:{cfg['inference.model']}"
     return str(cfg["inference.policy"])
 
 
-def _teacher(cfg: Config, loop: InferenceLoop, strict: bool) -> TeacherLoop | None:
+def _interval_label(cfg: Config) -> str:
+    if cfg["interval.policy"] == "model":
+        return f"model:{cfg['interval.model']}"
+    return str(cfg["interval.policy"])
+
+
+def _teacher(cfg: Config, loop: InferenceLoop | None, strict: bool) -> TeacherLoop | None:
+    """The teacher loop of teacher.mode = "policies" (a live teacher is the interval policy)."""
     path = cfg["teacher.model"]
-    if not path:
+    if not path or cfg["teacher.mode"] != "policies" or loop is None:
         return None
     if strict:  # a reload loads (and probes) the teacher before it swaps
         try:
@@ -130,11 +170,42 @@ def build_state(
             why = pidfile.problem(cfg["daemon.pidfile"])
             if why:
                 raise BuildError(why)
+    mode = cfg["inference.mode"]
+    built: list[Any] = []  # what a failure further on must close again
+    try:
+        loop = _packet_loop(cfg, ring, watchdog, previous) if mode != "interval" else None
+        built.append(loop)
+        interval = _interval_loop(cfg, ring, watchdog, previous) if mode != "packet" else None
+        built.append(interval)
+        teacher = _teacher(cfg, loop, strict)
+        try:
+            telemetry = Telemetry(
+                view,
+                cfg["telemetry.zmq_pub"],
+                cfg["telemetry.prometheus_port"],
+                cfg["telemetry.prometheus_bind"],
+                reuse=previous.telemetry if previous else None,
+            )
+        except TelemetryError as exc:
+            raise BuildError(str(exc)) from None
+    except BuildError:
+        for done in built:
+            if done is not None:
+                _close_policy(done)
+        raise
+    return DaemonState(cfg, ring, loop, teacher, telemetry, mode, interval)
+
+
+def _packet_loop(
+    cfg: Config, ring: Ring, watchdog: Watchdog, previous: DaemonState | None
+) -> InferenceLoop:
+    strict = previous is not None
+    before = previous.loop if previous is not None else None
     loop = InferenceLoop(
         ring,
         policy_factory(cfg),
         LoopSettings.from_config(cfg),
-        stats=previous.loop.stats if previous else None,
+        stats=before.stats if before else None,
         watchdog=watchdog,
         attach=False,
         announce=not strict,
@@ -143,22 +214,31 @@ def build_state(
         loop.slot.model_label = _model_label(cfg)
         if strict:
             raise BuildError(loop.off_reason)
-    if previous is not None:
-        loop.slot.adopt_history(previous.loop.slot)
-        if previous.loop.ring is ring:
-            loop.queues = previous.loop.queues
-    teacher = _teacher(cfg, loop, strict)
-    try:
-        telemetry = Telemetry(
-            view,
-            cfg["telemetry.zmq_pub"],
-            cfg["telemetry.prometheus_port"],
-            cfg["telemetry.prometheus_bind"],
-            reuse=previous.telemetry if previous else None,
-        )
-    except TelemetryError as exc:
-        raise BuildError(str(exc)) from None
-    return DaemonState(cfg, ring, loop, teacher, telemetry)
+    if before is not None:
+        loop.slot.adopt_history(before.slot)
+        if before.ring is ring:
+            loop.queues = before.queues
+    return loop
+
+
+def _interval_loop(
+    cfg: Config, ring: Ring, watchdog: Watchdog, previous: DaemonState | None
+) -> IntervalLoop:
+    strict = previous is not None
+    loop = IntervalLoop(
+        ring,
+        interval_factory(cfg, strict),
+        IntervalSettings.from_config(cfg),
+        watchdog=watchdog,
+        previous=previous.interval if previous is not None else None,
+        attach=False,
+        announce=not strict,
+    )
+    if loop.policy is None:
+        loop.slot.model_label = _interval_label(cfg)
+        if strict:
+            raise BuildError(f"interval: {loop.off_reason}")
+    return loop
 
 
 def activate(state: DaemonState) -> None:
@@ -175,12 +255,10 @@ def swap(old: DaemonState, new: DaemonState) -> None:
     if new.ring is not ring:  # the producer restarted while the new state was built
         new.ring = ring
         for loop in new.loops:
-            loop.ring, loop.queues = ring, queue_stats_for(ring)
+            loop.rebase(ring)
     for loop in old.loops:
         loop.retire()
-        close = getattr(loop.policy, "close", None)  # a remote policy's socket
-        if callable(close):
-            close()
+        _close_policy(loop)
     if old.teacher is not None:
         old.teacher.stop(wait=False)
     activate(new)
@@ -194,10 +272,18 @@ def swap(old: DaemonState, new: DaemonState) -> None:
         pidfile.remove(old_pid)
 
 
+def _close_policy(loop: Any) -> None:
+    close = getattr(loop.policy, "close", None)  # a remote policy's socket, a live teacher's pool
+    if callable(close):
+        close()
+
+
 def retire(state: DaemonState) -> None:
-    """At exit: the teacher stops, the ring is detached, telemetry closed."""
+    """At exit: the teacher stops, the policies close, the ring is detached, telemetry closed."""
     if state.teacher is not None:
         state.teacher.stop()
+    for loop in state.loops:
+        _close_policy(loop)
     rings = {id(loop.ring): loop.ring for loop in state.loops}  # a loop may have followed
     for ring in rings.values():  # a restarted producer to a new ring
         ring.close()

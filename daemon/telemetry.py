@@ -2,7 +2,11 @@
 
 The PUB socket carries a snapshot dict (decisions by action and source,
 late and lost verdicts, model latency percentiles, fallback episodes,
-per-queue counters and sojourn percentiles, the producer's counters);
+per-queue counters and sojourn percentiles, the producer's counters; with
+the interval tier its own part: rounds, residuals written, late, failures,
+decision latency and answer delay, per queue the residual in effect and
+the one last written, the producer's residual counters, a live teacher's
+rounds);
 the HTTP endpoint serves :mod:`aqmllm.daemon.metrics` through
 prometheus_client, on ``telemetry.prometheus_bind`` (loopback by default).
 
@@ -41,17 +45,49 @@ class LoopView:
     loop: Any
     teacher: Any = None
     mode: str = "packet"
+    interval: Any = None
+
+    @classmethod
+    def of(cls, source: Any, teacher: Any = None) -> Any:
+        """A daemon view (``.loop``, ``.interval``, ``.teacher``, ``.mode``) as it is, or
+        one made of a bare loop (either tier's)."""
+        if hasattr(source, "loop"):
+            return source
+        if getattr(source, "kind", "packet") == "interval":
+            return cls(None, teacher, "interval", source)
+        return cls(source, teacher)
 
 
 def snapshot(source: Any, teacher: Any | None = None) -> dict[str, Any]:
-    """The PUB snapshot of a daemon view (``.loop``, ``.teacher``) or of a bare loop."""
-    view = source if hasattr(source, "loop") else LoopView(source, teacher)
-    loop = view.loop
-    s = loop.stats
-    producer = loop.ring.counters()
+    """The PUB snapshot of a daemon view or of a bare loop."""
+    view = LoopView.of(source, teacher)
+    ring = (view.loop or view.interval).ring
+    producer = ring.counters()
     snap: dict[str, Any] = {
         "time": time.time(),
         "mode": view.mode,
+        "heartbeat_age_ns": ring.heartbeat_age_ns(),
+        "producer": producer,
+    }
+    if view.loop is not None:
+        snap |= _packet_part(view.loop, producer)
+    if view.interval is not None:
+        snap["interval"] = _interval_part(view.interval, producer)
+    t = view.teacher
+    if t is not None:
+        snap["teacher"] = {
+            "on": t.teacher is not None,
+            "rounds": t.rounds,
+            "failures": t.failures,
+            "last_error": t.last_error,
+            "latency_ms": t.latency_s * 1000,
+        }
+    return snap
+
+
+def _packet_part(loop: Any, producer: dict[str, int]) -> dict[str, Any]:
+    s = loop.stats
+    return {
         "policy": loop.policy.name if loop.policy else "off",
         "policy_off_reason": loop.off_reason,
         "batches": s.batches,
@@ -67,23 +103,20 @@ def snapshot(source: Any, teacher: Any | None = None) -> dict[str, Any]:
         "resyncs": s.resyncs,
         "fallback_episodes": loop.slot.episodes,
         "fallback_seconds": loop.slot.off_seconds(),
-        "heartbeat_age_ns": loop.ring.heartbeat_age_ns(),
         "by_action": dict(s.by_action),
         "model_latency": s.latency_percentiles(),
         # Where the packet path's decisions came from (the producer's count).
         "by_source": {k: producer[f"src_{k}"] for k in ("verdict", "policy", "fallback")},
-        "producer": producer,
         "queues": loop.queues.snapshot(),
     }
-    t = view.teacher
-    if t is not None:
-        snap["teacher"] = {
-            "on": t.teacher is not None,
-            "rounds": t.rounds,
-            "failures": t.failures,
-            "last_error": t.last_error,
-            "latency_ms": t.latency_s * 1000,
-        }
+
+
+def _interval_part(loop: Any, producer: dict[str, int]) -> dict[str, Any]:
+    snap = loop.snapshot()
+    snap["producer"] = {k: v for k, v in producer.items() if k.startswith(("res_", "ivl_"))}
+    live = getattr(loop.policy, "snapshot", None)  # a live teacher's rounds
+    if callable(live):
+        snap["live_teacher"] = live()
     return snap
 
 
@@ -140,7 +173,8 @@ class Telemetry:
     """``Telemetry(view, pub_endpoint, http_port, http_address)``.
 
     ``view`` is a function returning the running daemon (``.loop``,
-    ``.teacher``, ``.mode``), or a bare loop.  Empty endpoint / port 0: off.
+    ``.interval``, ``.teacher``, ``.mode``), or a bare loop of either tier.
+    Empty endpoint / port 0: off.
     """
 
     def __init__(
@@ -153,7 +187,7 @@ class Telemetry:
         reuse: Telemetry | None = None,
     ) -> None:
         if not callable(view):
-            fixed = view if hasattr(view, "loop") else LoopView(view)
+            fixed = LoopView.of(view)
             view = lambda: fixed  # noqa: E731
         self.view = view
         self.pub: Publisher | None = None

@@ -13,15 +13,21 @@ stays accountable.  CPU time is read here, every few ms, not around each
 model call (a syscall per batch on the hot path).
 
 One watchdog serves every loop of a daemon: each loop watches its calls
-through its own :class:`CallTimer`.
+through its own :class:`CallTimer`, with its own limit (the per-packet
+model's ``inference.model_timeout_ms``, the interval model's
+``interval.model_timeout_ms``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("aqmllmd")
 
 MAX_PERIOD_S = 0.05
 
@@ -33,6 +39,7 @@ class CallTimer:
     on_hang: Callable[[float], None] = field(default=lambda _ms: None)
     busy_since: float = 0.0  # 0 while no call runs
     timed_out: bool = False  # on_hang was called for the current call
+    limit_s: float = 0.0  # this loop's limit; 0: the watchdog's
 
 
 class Watchdog:
@@ -53,11 +60,11 @@ class Watchdog:
         gap = now - mark[0]
         return gap - self.period() > self.limit_s and cpu - mark[1] < gap / 2
 
-    def model_time(self, t0: float, now: float) -> tuple[float, bool]:
+    def model_time(self, t0: float, now: float, limit_s: float | None = None) -> tuple[float, bool]:
         """A call's time less any stretch the process stood still; and whether it did."""
         wall = now - t0
         mark = self.mark
-        if wall <= self.limit_s or mark is None:
+        if wall <= (self.limit_s if limit_s is None else limit_s) or mark is None:
             return wall, False
         resumed = self.resumed_at
         if resumed <= t0:
@@ -67,11 +74,26 @@ class Watchdog:
             resumed = now
         return now - resumed, True
 
+    def charged(self, t0: float, now: float, limit_s: float, stats: Any) -> float:
+        """What a call that ran from ``t0`` to ``now`` costs the model: its time, less
+        any stretch the whole process stood still (counted in ``stats.stood_still``)."""
+        if now - t0 <= limit_s:
+            return now - t0  # within the limit: nothing to forgive (the common case)
+        seconds, forgiven = self.model_time(t0, now, limit_s)
+        if forgiven:
+            stats.stood_still += 1
+            log.warning(
+                "the daemon stood still for %.0f ms (stopped or starved of CPU); the kernel's"
+                " fallback decided meanwhile, the model keeps its turn",
+                (now - t0 - seconds) * 1000,
+            )
+        return seconds
+
     def _check(self, now: float) -> None:
         for timer in self.timers:
             busy = timer.busy_since
             started = max(busy, self.resumed_at) if busy else 0.0
-            if started and now - started > self.limit_s:
+            if started and now - started > (timer.limit_s or self.limit_s):
                 if not timer.timed_out:
                     timer.timed_out = True
                     timer.on_hang((time.perf_counter() - started) * 1000)

@@ -53,6 +53,18 @@ def test_a_sound_configuration_is_ok(capsys, ring: str, quiet: list[str]) -> Non
         (["daemon.pidfile=/nonexistent/dir/aqmllmd.pid"], "directory /nonexistent/dir does not"),
         (["daemon.pidfile=/tmp/aqmllmd-test-init.pid"], "names running process 1"),
         (["inference.client_secret_key=tooshort"], "not a CURVE key"),
+        (
+            ["inference.mode=interval", "interval.policy=model", "interval.model=/nonexistent"],
+            "interval.model '/nonexistent': /nonexistent: no model manifest here",
+        ),
+        (
+            ["inference.mode=both", "interval.policy=model", f"interval.model={SHIPPED}"],
+            "a model for the packet tier (mode 'packet'",
+        ),
+        (
+            ["inference.mode=interval", "teacher.mode=live", f"teacher.model={SHIPPED}"],
+            "teacher.model",
+        ),
     ],
 )
 def test_each_problem_is_named(
@@ -139,3 +151,16 @@ def test_the_command_line(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, env={**os.environ},
     )  # fmt: skip
     assert p.returncode == 2 and "is a directory" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_only_the_tiers_the_mode_runs_are_checked(capsys, ring: str, quiet: list[str]) -> None:
+    """An interval model is not loaded in packet mode, nor a per-packet one in interval mode."""
+    rc, _, err = _check(
+        capsys, ring, *quiet, "interval.policy=model", "interval.model=/nonexistent"
+    )
+    assert rc == 0 and err == [], err
+    rc, _, err = _check(
+        capsys, ring, *quiet, "inference.mode=interval", "inference.policy=model",
+        "inference.model=/nonexistent",
+    )  # fmt: skip
+    assert rc == 0 and err == [], err

@@ -66,3 +66,12 @@ def test_packet_mode_hands_interval_records_back_unread(tmp_path: Path) -> None:
     assert res["records"] > 1000 and res["coverage"] > 0.5
     assert res["interval_records"] > 100 and res["interval_overflows"] == 0
     assert res["residuals_seen"] == 0
+
+
+def test_interval_mode_hands_per_packet_records_back_unread(tmp_path: Path) -> None:
+    """A producer that exports both, a daemon of the interval tier only: the driver hands
+    the per-packet records back, so the record ring never fills for nobody."""
+    res, err = _run(tmp_path, "both", "inference.mode=interval", seconds=1.5)
+    assert "interval policy fallback ready" in err and "mode interval" in err
+    assert res["records"] > 1000 and res["overflows"] == 0
+    assert res["residuals_accepted"] > 0 and res["coverage"] == 0  # nobody decided per packet

@@ -26,11 +26,16 @@ def built() -> None:
     build_producer()
 
 
-def _config(path: Path, ring: Path, model: str, port: int, pub: str = "") -> None:
+def _config(
+    path: Path, ring: Path, model: str, port: int, pub: str = "", interval: str = ""
+) -> None:
+    """``interval``: the [interval] table's lines; given, the daemon runs both tiers."""
+    mode = 'mode = "both"\n' if interval else ""
     path.write_text(
         f'[ring]\npath = "{ring}"\n'
-        f'[inference]\npolicy = "model"\nmodel = "{model}"\n'
+        f'[inference]\n{mode}policy = "model"\nmodel = "{model}"\n'
         f'[telemetry]\nzmq_pub = "{pub}"\nprometheus_port = {port}\n'
+        + (f"[interval]\n{interval}" if interval else "")
     )
 
 
@@ -131,3 +136,30 @@ def test_a_reload_with_bad_telemetry_or_a_new_ring_is_refused(
     finally:
         err = run.close()
     assert "reload failed" in err and why in err, err
+
+
+def test_a_reload_that_adds_the_interval_tier(tmp_path: Path) -> None:
+    """inference.mode packet -> both on SIGHUP: the interval loop is built aside and swapped
+    in; one whose model cannot be had fails the reload and changes nothing."""
+    port = free_port()
+    run = Running(tmp_path, port)
+    nonzero = 'aqmllm_interval_decisions_total{residual="nonzero"}'
+    try:
+        bad = f'policy = "model"\nmodel = "{tmp_path / "no-interval-model"}"\n'
+        _config(run.cfg, run.ring, str(SHIPPED), port, interval=bad)
+        run.hup()
+        wait_for(lambda: run.logged("reload failed"), what="the failed reload")
+        assert 'mode="packet"' in (scrape(port) or "")
+        _config(run.cfg, run.ring, str(SHIPPED), port, interval='policy = "constant"\nmult_c = 1\n')
+        run.hup()
+        wait_for(lambda: run.logged("SIGHUP: reloaded"), what="the reload")
+        wait_for(lambda: metric(scrape(port) or f"{nonzero} 0", nonzero) > 0, what="residuals")
+        text = scrape(port) or ""
+        assert 'mode="both"' in text and 'interval_model="constant(c=+1)"' in text
+        before = _verdicts(port)
+        wait_for(lambda: _verdicts(port) > before, what="more verdicts")  # both tiers decide
+    finally:
+        err = run.close()
+    assert "interval: cannot load the interval policy" in err
+    assert "SIGHUP: reloaded: policy model:student-ns3-v1, interval policy constant(c=+1)" in err
+    assert "mode both" in err

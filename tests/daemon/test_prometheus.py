@@ -35,7 +35,8 @@ NEED = "(Debian package prometheus; `make system-deps` installs it)"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
-    """A daemon deciding for the shipped student, its metrics on a free port."""
+    """A daemon of both tiers: the shipped student per packet, a constant residual per
+    interval; its metrics on a free port."""
     build_producer()
     tmp = tmp_path_factory.mktemp("prom")
     ring, port = tmp / "ring", free_port()
@@ -44,7 +45,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     d = daemon(
         ring,
         "--set", "inference.policy=model", "--set", f"inference.model={SHIPPED}",
-        "--set", f"telemetry.prometheus_port={port}",
+        "--set", "inference.mode=both", "--set", "interval.policy=constant",
+        "--set", "interval.mult_c=1", "--set", f"telemetry.prometheus_port={port}",
         log=tmp / "aqmllmd.log",
     )  # fmt: skip
     try:
@@ -54,6 +56,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
             what="decisions",
         )
         wait_for(lambda: "aqmllm_sojourn_seconds_count" in (scrape(port) or ""), what="samples")
+        nonzero = 'aqmllm_interval_decisions_total{residual="nonzero"}'
+        wait_for(lambda: metric(scrape(port) or f"{nonzero} 0", nonzero) > 0, what="residuals")
         yield port, (tmp / "aqmllmd.log").as_posix()
     finally:
         stop(d)
@@ -78,6 +82,11 @@ def test_promtool_finds_nothing_to_lint(live: tuple[int, str]) -> None:
         "aqmllm_fallback_seconds_total", "aqmllm_batches_total", "aqmllm_ring_resyncs_total",
         "aqmllm_verdicts_skipped_total", "aqmllm_ring_verdicts_rejected_total",
         "aqmllm_model_latency_seconds_bucket", "aqmllm_sojourn_seconds_bucket",
+        # the interval tier's
+        "aqmllm_interval_policy_on", "aqmllm_interval_decisions_total",
+        "aqmllm_interval_residuals_late_total", "aqmllm_interval_model_latency_seconds_bucket",
+        "aqmllm_queue_residual_log2_multiplier", "aqmllm_ring_residuals_accepted_total",
+        "aqmllm_ring_residuals_clamped_total", "aqmllm_ring_interval_records_total",
     ):  # fmt: skip
         assert f"\n{name}" in text, name
 
@@ -126,7 +135,10 @@ def test_a_real_prometheus_scrapes_the_daemon(live: tuple[int, str], tmp_path: P
         assert series["metric"]["instance"] == f"127.0.0.1:{port}"
         assert float(series["value"][1]) > 0
         info = _query(api, "aqmllm_build_info")["data"]["result"][0]["metric"]
-        assert info["model"] == "model:student-ns3-v1" and info["mode"] == "packet"
+        assert info["model"] == "model:student-ns3-v1" and info["mode"] == "both"
+        assert info["interval_model"] == "constant(c=+1)"
+        residual = _query(api, 'aqmllm_queue_residual_log2_multiplier{class="C",queue="0"}')
+        assert float(residual["data"]["result"][0]["value"][1]) == 1.0  # x2 on C, in effect
         up = _query(api, 'up{job="aqmllmd"}')["data"]["result"][0]["value"][1]
         assert up == "1"
         print(json.dumps(found))  # the scrape, as the query API returns it
