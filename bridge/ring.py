@@ -179,9 +179,7 @@ class Ring:
         self.intervals = np.ndarray(
             (g.ivl_entries,), dtype=layout.INTERVAL_DTYPE, buffer=buf, offset=g.ivl_offset
         )
-        self._rec_mask = g.rec_entries - 1
         self._vd_mask = g.vd_entries - 1
-        self._ivl_mask = g.ivl_entries - 1
         # Single aligned 8-byte cells for the indices: one load or store each.
         self._cell = {
             name: np.ndarray((), dtype="<u8", buffer=buf, offset=ffi.offsetof(HDR, name))
@@ -408,20 +406,31 @@ class Ring:
         time (a simulator models inference latency this way).  The views
         stay valid until :meth:`consume` hands the slots back.
         """
-        prod = int(self._cell["rec_prod"])
-        avail = prod - self._cons
-        if avail < 0 or avail > self.geometry.rec_entries:
-            raise RingError(
-                f"{self.name}: record indices inconsistent (prod {prod}, cons {self._cons})"
-            )
+        return self._unread(self.records, "rec_prod", self._cons, "record", max_n, before_ns)
+
+    def _unread(
+        self,
+        ring: np.ndarray,
+        prod_cell: str,
+        cons: int,
+        what: str,
+        max_n: int,
+        before_ns: int | None,
+    ) -> list[np.ndarray]:
+        """Up to max_n entries of ``ring`` from ``cons`` on, as views (two when it wraps);
+        with before_ns (or ``visible_before_ns``), only those of t_ns at or before it."""
+        prod = int(self._cell[prod_cell])
+        avail = prod - cons
+        if avail < 0 or avail > len(ring):
+            raise RingError(f"{self.name}: {what} indices inconsistent (prod {prod}, cons {cons})")
         n = min(avail, max_n)
         if n == 0:
             return []
-        start = self._cons & self._rec_mask
-        first = min(n, self.geometry.rec_entries - start)
-        views = [self.records[start : start + first]]
+        start = cons & (len(ring) - 1)
+        first = min(n, len(ring) - start)
+        views = [ring[start : start + first]]
         if first < n:
-            views.append(self.records[: n - first])
+            views.append(ring[: n - first])
         if before_ns is None:
             before_ns = self.visible_before_ns
         if before_ns is not None:
@@ -434,8 +443,7 @@ class Ring:
             views = [v for v in kept if len(v)]
             if not views:
                 return []
-        last = views[-1]
-        self.last_clock_ns = max(self.last_clock_ns, int(last["t_ns"][-1]))
+        self.last_clock_ns = max(self.last_clock_ns, int(views[-1]["t_ns"][-1]))
         return views
 
     def consume(self, n: int) -> None:
@@ -465,34 +473,7 @@ class Ring:
         or before that producer time; the views stay valid until
         :meth:`consume_intervals` hands the slots back.
         """
-        prod = int(self._cell["ivl_prod"])
-        avail = prod - self._icons
-        if avail < 0 or avail > self.geometry.ivl_entries:
-            raise RingError(
-                f"{self.name}: interval indices inconsistent (prod {prod}, cons {self._icons})"
-            )
-        n = min(avail, max_n)
-        if n == 0:
-            return []
-        start = self._icons & self._ivl_mask
-        first = min(n, self.geometry.ivl_entries - start)
-        views = [self.intervals[start : start + first]]
-        if first < n:
-            views.append(self.intervals[: n - first])
-        if before_ns is None:
-            before_ns = self.visible_before_ns
-        if before_ns is not None:
-            kept = []
-            for v in views:
-                k = int(np.searchsorted(v["t_ns"], np.uint64(before_ns), side="right"))
-                kept.append(v[:k])
-                if k < len(v):
-                    break
-            views = [v for v in kept if len(v)]
-            if not views:
-                return []
-        self.last_clock_ns = max(self.last_clock_ns, int(views[-1]["t_ns"][-1]))
-        return views
+        return self._unread(self.intervals, "ivl_prod", self._icons, "interval", max_n, before_ns)
 
     def consume_intervals(self, n: int) -> None:
         self._icons += n

@@ -42,7 +42,8 @@ from aqmllm.bridge import layout
 from aqmllm.bridge.ring import Ring, RingError
 from aqmllm.daemon.interval_policies import IntervalPolicy, check_residuals
 from aqmllm.daemon.policies import PolicyError
-from aqmllm.daemon.policy_slot import PolicySlot, tell_kernel
+from aqmllm.daemon.policy_slot import PolicySlot, as_factory
+from aqmllm.daemon.stage import SlotStage, settings_of
 from aqmllm.daemon.stats import LATENCY_BOUNDS_S, Histogram
 from aqmllm.daemon.watchdog import CallTimer, Watchdog
 
@@ -171,7 +172,7 @@ def newest_per_queue(recs: np.ndarray) -> np.ndarray:
     return recs[len(recs) - 1 - last]
 
 
-class IntervalLoop:
+class IntervalLoop(SlotStage):
     """``IntervalLoop(ring, policy, settings)``; ``policy`` an interval policy or a factory.
 
     A daemon passes its shared ``watchdog`` and, on a reload, the running
@@ -194,19 +195,16 @@ class IntervalLoop:
         announce: bool = True,
     ) -> None:
         self.ring = ring
-        if settings is None:
-            settings = IntervalSettings()
-        elif not isinstance(settings, IntervalSettings):
-            settings = IntervalSettings.from_config(settings)
-        self.settings: IntervalSettings = settings
+        self.settings: IntervalSettings = settings_of(settings, IntervalSettings)
         self.stats = previous.stats if previous is not None else IntervalStats()
         self._carry(previous)
         self.watchdog = watchdog if watchdog is not None else Watchdog(self._limit_s())
         self.timer = CallTimer(on_hang=self._on_hang, limit_s=self._limit_s())
         self._factory = policy
         self.slot = PolicySlot(
-            self._build, settings.retry_after_s, self.stats, announce=announce, tier="interval"
-        )
+            self._build, self.settings.retry_after_s, self.stats, announce=announce,
+            tier="interval",
+        )  # fmt: skip
         if previous is not None:
             self.slot.adopt_history(previous.slot)
         if attach:
@@ -223,27 +221,14 @@ class IntervalLoop:
             if previous.history.window_len == self.settings.window:
                 self.history = previous.history
 
-    def _limit_s(self) -> float:
-        return self.settings.model_timeout_ms / 1000
-
     # ---- the policy, as the rest of the daemon sees it ----
     def _build(self) -> IntervalPolicy:
         """The slot's factory: a policy bound to this loop's history."""
-        source: Any = self._factory
-        built = isinstance(source, type) or not hasattr(source, "residuals")
-        policy = source() if built else source
+        policy = as_factory(self._factory)()
         bind = getattr(policy, "bind_history", None)
         if callable(bind):
             bind(self.history)
         return policy
-
-    @property
-    def policy(self) -> IntervalPolicy | None:
-        return self.slot.policy  # type: ignore[return-value]
-
-    @property
-    def off_reason(self) -> str:
-        return self.slot.off_reason
 
     def replace_policy(self, policy: PolicySource) -> None:
         self._factory = policy
@@ -253,50 +238,25 @@ class IntervalLoop:
     def _publish(self, off: bool) -> None:
         """Alone on the ring, the interval policy is what the kernel's daemon line says."""
         if self.settings.owns_state:
-            tell_kernel(self.ring, self.slot, off)
+            super()._publish(off)
 
     def activate(self) -> None:
-        """Take the ring over: attach, watch the model calls, tell the kernel who decides."""
-        self.slot.publish = self._publish
-        if not self.slot.announce:
-            self.slot.say_ready()
-        self.slot.announce = True
-        if self.timer not in self.watchdog.timers:
-            self.watchdog.timers.append(self.timer)
-        self.ring.wants_intervals = True
-        self.ring.attach()
-        self._publish(self.slot.policy is None)
+        self.ring.wants_intervals = True  # wake for interval records too
+        super().activate()
 
     def retire(self) -> None:
-        """Let go of the ring without detaching it (a successor takes over)."""
-        self.slot.publish = lambda _off: None
-        if self.timer in self.watchdog.timers:
-            self.watchdog.timers.remove(self.timer)
+        super().retire()
         self.ring.wants_intervals = False
 
     def rebase(self, ring: Ring) -> None:
         """Before activation: work on another ring; per-ring state starts over."""
-        self.ring = ring
+        super().rebase(ring)
         self.history.reset()
         self.queues = QueueResiduals()
 
     def use_ring(self, ring: Ring) -> None:
-        """Go on with a new ring (a restarted producer); per-ring state starts over."""
-        self.rebase(ring)
-        self.slot.publish = self._publish
         ring.wants_intervals = True
-        ring.attach()
-        self._publish(self.policy is None)
-
-    def _on_hang(self, ms: float) -> None:
-        """From the watchdog thread: an interval decision has not answered within its limit."""
-        self.slot.episode_starts()
-        self._publish(True)
-        log.error(
-            "interval policy off: the model has not answered for %.0f ms (limit %d ms)",
-            ms,
-            self.settings.model_timeout_ms,
-        )
+        super().use_ring(ring)
 
     # ---- one round ----
     def step(self, now_ns: int | None = None) -> int:

@@ -20,21 +20,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from aqmllm.bridge import layout
+from aqmllm.daemon.families import PREFIX, histogram, labelled_counter
+from aqmllm.daemon.families import counter as _counter
+from aqmllm.daemon.families import gauge as _gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-PREFIX = "aqmllm_"
 
-
-def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(PREFIX + name, doc, value=value)
-
-
-def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(PREFIX + name, doc, value=value)
-
-
-def interval_metrics(loop: Any, histogram: Any) -> Iterator[Metric]:
-    """``histogram(name, doc, {label value: Histogram}, label)`` is the collector's."""
+def interval_metrics(loop: Any) -> Iterator[Metric]:
     s = loop.stats
     yield _gauge(
         "interval_policy_on",
@@ -47,15 +39,13 @@ def interval_metrics(loop: Any, histogram: Any) -> Iterator[Metric]:
         "interval policy calls (one over every queue with a new interval record)",
         s.rounds,
     )
-    decisions = CounterMetricFamily(
-        PREFIX + "interval_decisions",
+    yield labelled_counter(
+        "interval_decisions",
         "residual verdicts written, one per queue per interval, by whether they change the"
         " fallback (zero: the fallback exactly)",
-        labels=["residual"],
+        "residual",
+        {"zero": s.residuals - s.nonzero, "nonzero": s.nonzero},
     )
-    decisions.add_metric(["zero"], s.residuals - s.nonzero)
-    decisions.add_metric(["nonzero"], s.nonzero)
-    yield decisions
     yield _counter(
         "interval_residuals_late",
         "residuals written after the interval that follows their record had ended",
@@ -71,14 +61,12 @@ def interval_metrics(loop: Any, histogram: Any) -> Iterator[Metric]:
         "interval records that arrived while the interval policy was off",
         s.off_records,
     )
-    flagged = CounterMetricFamily(
-        PREFIX + "interval_records_flagged",
+    yield labelled_counter(
+        "interval_records_flagged",
         "interval records spanning idle intervals (gap) or following a lost one (after_loss)",
-        labels=["flag"],
+        "flag",
+        {"gap": s.gaps, "after_loss": s.lost_before},
     )
-    flagged.add_metric(["gap"], s.gaps)
-    flagged.add_metric(["after_loss"], s.lost_before)
-    yield flagged
     yield _counter(
         "interval_model_failures",
         "times the interval policy failed (load, probe, exception, bad output, timeout) and"
@@ -164,14 +152,12 @@ def _live_teacher(live: Any) -> Iterator[Metric]:
     yield _gauge(
         "live_teacher_up", "1 while the live teacher is loaded", 0 if live.teacher is None else 1
     )
-    rounds = CounterMetricFamily(
-        PREFIX + "live_teacher_rounds",
+    yield labelled_counter(
+        "live_teacher_rounds",
         "interval rounds by who decided: the teacher, or the interval policy when it was late",
-        labels=["by"],
+        "by",
+        {"teacher": live.teacher_rounds, "student": live.student_rounds},
     )
-    rounds.add_metric(["teacher"], live.teacher_rounds)
-    rounds.add_metric(["student"], live.student_rounds)
-    yield rounds
     yield _counter("live_teacher_late", "rounds the live teacher was late for", live.late)
     yield _counter("live_teacher_failures", "live teacher load or round failures", live.failures)
     yield _gauge(

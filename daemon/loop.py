@@ -38,7 +38,8 @@ from aqmllm.bridge.ring import Ring, RingError
 from aqmllm.daemon.cost import CostEstimate
 from aqmllm.daemon.deadline import on_time_mask
 from aqmllm.daemon.policies import Policy, PolicyError, check_actions
-from aqmllm.daemon.policy_slot import PolicySlot, PolicySource, tell_kernel
+from aqmllm.daemon.policy_slot import PolicySlot, PolicySource
+from aqmllm.daemon.stage import SlotStage, settings_of
 from aqmllm.daemon.stats import LoopStats, QueueStats
 from aqmllm.daemon.watchdog import CallTimer, Watchdog
 
@@ -75,7 +76,7 @@ def queue_stats_for(ring: Ring) -> QueueStats:
     return QueueStats(max(1, min(ring.geometry.nqueues, 65536)))
 
 
-class InferenceLoop:
+class InferenceLoop(SlotStage):
     """``InferenceLoop(ring, policy, config)``.
 
     ``policy`` is a policy object, or a factory (class or function) that
@@ -100,11 +101,7 @@ class InferenceLoop:
         announce: bool = True,
     ) -> None:
         self.ring = ring
-        if config is None:
-            config = LoopSettings()
-        elif not isinstance(config, LoopSettings):
-            config = LoopSettings.from_config(config)
-        self.settings: LoopSettings = config
+        self.settings: LoopSettings = settings_of(config, LoopSettings)
         self.stats = stats if stats is not None else LoopStats()
         self.queues = queue_stats_for(ring)
         self.cost = CostEstimate()
@@ -119,57 +116,22 @@ class InferenceLoop:
             self.activate()
 
     # ---- the policy, as the rest of the daemon sees it ----
-    @property
-    def policy(self) -> Policy | None:
-        return self.slot.policy
-
-    @property
-    def off_reason(self) -> str:
-        return self.slot.off_reason
-
     def replace_policy(self, policy: PolicySource) -> None:
         """A new model without touching the ring."""
         self.slot.replace(policy)
 
-    def _limit_s(self) -> float:
-        return self.settings.model_timeout_ms / 1000
-
     # ---- owning the ring ----
-    def _publish(self, off: bool) -> None:
-        """Tell the kernel whether the policy decides; show the fallback episodes beside it."""
-        tell_kernel(self.ring, self.slot, off)
-
     def activate(self) -> None:
-        """Take the ring over: attach, watch the model calls, tell the kernel who decides."""
-        self.slot.publish = self._publish
-        if not self.slot.announce:
-            self.slot.say_ready()
-        self.slot.announce = True
+        """Take the ring over; this loop's model timeout is the watchdog's default limit."""
         self.watchdog.limit_s = self._limit_s()
-        if self.timer not in self.watchdog.timers:
-            self.watchdog.timers.append(self.timer)
-        self.ring.attach()
-        self._publish(self.slot.policy is None)
-
-    def retire(self) -> None:
-        """Let go of the ring without detaching it (a successor takes over)."""
-        self.slot.publish = lambda _off: None
-        if self.timer in self.watchdog.timers:
-            self.watchdog.timers.remove(self.timer)
+        super().activate()
 
     def rebase(self, ring: Ring) -> None:
         """Before activation: work on another ring; per-ring state starts over."""
-        self.ring = ring
+        super().rebase(ring)
         self.queues = queue_stats_for(ring)
         self._policies.clear()
         self._recent = None
-
-    def use_ring(self, ring: Ring) -> None:
-        """Go on with a new ring (a restarted producer); per-ring state starts over."""
-        self.rebase(ring)
-        self.slot.publish = self._publish
-        ring.attach()
-        self._publish(self.policy is None)
 
     # ---- per-queue policies (teacher) ----
     def submit_policies(self, policies: dict[int, tuple[float, float]], ttl_ns: int) -> None:
@@ -333,16 +295,6 @@ class InferenceLoop:
         self.stats.count_actions(acts)
         self.queues.add_actions(recs["queue_id"][:written], acts)
         return written
-
-    def _on_hang(self, ms: float) -> None:
-        """From the watchdog thread: a model call has not answered within its limit."""
-        self.slot.episode_starts()
-        self._publish(True)
-        log.error(
-            "policy off: the model has not answered for %.0f ms (limit %d ms)",
-            ms,
-            self.settings.model_timeout_ms,
-        )
 
     # ---- producer restarts ----
     def follow_producer(self) -> bool:

@@ -19,48 +19,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from aqmllm.bridge import counters, layout
+from aqmllm.daemon.families import PREFIX, gauge, histogram, labelled_counter
+from aqmllm.daemon.families import counter as _counter
 from aqmllm.daemon.interval_metrics import interval_metrics
-from aqmllm.daemon.stats import Histogram
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 import aqmllm
-
-PREFIX = "aqmllm_"
-
-
-def _counter(name: str, doc: str, value: float, labels: dict[str, str] | None = None) -> Metric:
-    if labels:
-        m = CounterMetricFamily(PREFIX + name, doc, labels=list(labels))
-        m.add_metric(list(labels.values()), value)
-        return m
-    return CounterMetricFamily(PREFIX + name, doc, value=value)
-
-
-def _labelled_counter(
-    name: str, doc: str, label: str, values: dict[str, float]
-) -> CounterMetricFamily:
-    m = CounterMetricFamily(PREFIX + name, doc, labels=[label])
-    for key, v in values.items():
-        m.add_metric([key], v)
-    return m
-
-
-def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(PREFIX + name, doc, value=value)
-
-
-def _histogram(name: str, doc: str, hists: dict[str, Histogram], label: str | None) -> Metric:
-    m = HistogramMetricFamily(PREFIX + name, doc, labels=[label] if label else None)
-    for key, h in hists.items():
-        buckets = h.buckets()
-        m.add_metric([key] if label else [], buckets, h.total)
-    return m
 
 
 class DaemonCollector(Collector):
@@ -76,7 +41,7 @@ class DaemonCollector(Collector):
         loop, ivl = v.loop, getattr(v, "interval", None)
         yield self._info(v, loop, ivl)
         if loop is not None:
-            yield _gauge(
+            yield gauge(
                 "policy_on",
                 "1 while the model decides, 0 while the kernel's fallback AQM does (policy off)",
                 0 if loop.policy is None else 1,
@@ -84,7 +49,7 @@ class DaemonCollector(Collector):
             yield from self._loop(loop)
             yield from self._queues(loop)
         if ivl is not None:
-            yield from interval_metrics(ivl, _histogram)
+            yield from interval_metrics(ivl)
         if v.teacher is not None:
             yield from self._teacher(v.teacher)
         yield from self._ring((loop or ivl).ring)
@@ -113,10 +78,10 @@ class DaemonCollector(Collector):
         s = loop.stats
         yield _counter("batches", "record batches the daemon processed", s.batches)
         yield _counter("records", "records the daemon read from the ring", s.records)
-        yield _labelled_counter(
+        yield labelled_counter(
             "verdicts", "per-packet verdicts written, by action", "action", dict(s.by_action)
         )
-        yield _labelled_counter(
+        yield labelled_counter(
             "verdicts_skipped",
             "verdicts not written: late (the packet would have left first) or no_space"
             " (verdict ring full)",
@@ -164,13 +129,13 @@ class DaemonCollector(Collector):
             "times the daemon skipped to the producer's index (a restarted producer, garbage)",
             s.resyncs,
         )
-        yield _histogram(
+        yield histogram(
             "model_latency_seconds", "time of one model call (one batch)", {"": s.latency}, None
         )
 
     def _queues(self, loop: Any) -> Iterator[Metric]:
         q = loop.queues
-        yield _histogram(
+        yield histogram(
             "sojourn_seconds",
             "head-of-queue sojourn at enqueue by traffic class (L4S or Classic), sampled:"
             " up to 64 records a batch",
@@ -198,10 +163,10 @@ class DaemonCollector(Collector):
         yield late
 
     def _teacher(self, t: Any) -> Iterator[Metric]:
-        yield _gauge("teacher_up", "1 while the teacher model runs", 0 if t.teacher is None else 1)
+        yield gauge("teacher_up", "1 while the teacher model runs", 0 if t.teacher is None else 1)
         yield _counter("teacher_rounds", "teacher rounds that submitted queue policies", t.rounds)
         yield _counter("teacher_failures", "teacher load or round failures", t.failures)
-        yield _gauge("teacher_latency_seconds", "time of the last teacher round", t.latency_s)
+        yield gauge("teacher_latency_seconds", "time of the last teacher round", t.latency_s)
 
     def _ring(self, ring: Any) -> Iterator[Metric]:
         try:
@@ -209,7 +174,7 @@ class DaemonCollector(Collector):
             age_ns = ring.heartbeat_age_ns()
         except (TypeError, ValueError, AttributeError, KeyError):
             return  # the ring closed under the scrape (shutdown, a restarted producer)
-        yield _gauge(
+        yield gauge(
             "heartbeat_age_seconds",
             "age of the daemon's heartbeat on the packet path's clock (the kernel falls back"
             " when it exceeds its verdict timeout)",

@@ -103,8 +103,16 @@ SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, limit,
     CTLTYPE_U32 | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, LLM_TUN_LIMIT,
     llm_sysctl_u32, "IU", "Queue limit of new queues (packets)");
 
+/*
+ * The tunables set by name (arg2): the fallback AQM of new queues
+ * (aqm_alg_by_name()), and what the ring exports: "packets", "intervals"
+ * or "both" (llm_export_name()).
+ */
+#define	LLM_NAME_FALLBACK	0
+#define	LLM_NAME_EXPORT		1
+
 static int
-llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
+llm_sysctl_name(SYSCTL_HANDLER_ARGS)
 {
 	struct llm_tunables trial;
 	char buf[16];
@@ -112,10 +120,14 @@ llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
 
 	sx_xlock(&llm_tun_sx);
 	trial = llm_tun;
-	strlcpy(buf, aqm_alg_by_id(trial.fallback)->name, sizeof(buf));
+	strlcpy(buf, arg2 == LLM_NAME_FALLBACK ?
+	    aqm_alg_by_id(trial.fallback)->name :
+	    llm_export_name(trial.export_mode), sizeof(buf));
 	error = sysctl_handle_string(oidp, buf, sizeof(buf), req);
 	if (error == 0 && req->newptr != NULL) {
-		error = llm_tun_set_fallback(&trial, buf);
+		error = arg2 == LLM_NAME_FALLBACK ?
+		    llm_tun_set_fallback(&trial, buf) :
+		    llm_tun_set_export(&trial, buf);
 		if (error == 0)
 			error = llm_tun_publish(&trial);
 	}
@@ -124,36 +136,11 @@ llm_sysctl_fallback(SYSCTL_HANDLER_ARGS)
 }
 
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, fallback,
-    CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
-    llm_sysctl_fallback, "A", "Fallback AQM of new queues, by name (dn_aqm_llm(4))");
-
-/*
- * What the ring exports: "packets", "intervals" or "both", by name
- * (llm_export_name()).  Tried on a copy and published as the others are.
- */
-static int
-llm_sysctl_export(SYSCTL_HANDLER_ARGS)
-{
-	struct llm_tunables trial;
-	char buf[16];
-	int error;
-
-	sx_xlock(&llm_tun_sx);
-	trial = llm_tun;
-	strlcpy(buf, llm_export_name(trial.export_mode), sizeof(buf));
-	error = sysctl_handle_string(oidp, buf, sizeof(buf), req);
-	if (error == 0 && req->newptr != NULL) {
-		error = llm_tun_set_export(&trial, buf);
-		if (error == 0)
-			error = llm_tun_publish(&trial);
-	}
-	sx_xunlock(&llm_tun_sx);
-	return (error);
-}
-
+    CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, LLM_NAME_FALLBACK,
+    llm_sysctl_name, "A", "Fallback AQM of new queues, by name (dn_aqm_llm(4))");
 SYSCTL_PROC(_net_inet_ip_dummynet_llm, OID_AUTO, export,
-    CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
-    llm_sysctl_export, "A",
+    CTLTYPE_STRING | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, LLM_NAME_EXPORT,
+    llm_sysctl_name, "A",
     "What the ring exports: packets, intervals or both (dn_aqm_llm(4))");
 
 /* The interval length in microseconds (0: each queue's fallback Tupdate). */

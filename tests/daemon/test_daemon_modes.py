@@ -7,12 +7,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from aqmllm.bridge._aqmcore import lib
 from aqmllm.bridge.ring import Ring
 from aqmllm.daemon.config import ConfigError, load_config
 from aqmllm.daemon.driver import hand_back_unread
@@ -23,7 +21,7 @@ from aqmllm.daemon.state import BuildError, activate, build_state, retire, swap
 from aqmllm.daemon.telemetry import snapshot
 from aqmllm.daemon.watchdog import Watchdog
 from prometheus_client import generate_latest
-from shm_producer import ShmProducer
+from shm_producer import ShmProducer, wait_policy_off
 
 MS = 1_000_000
 
@@ -58,6 +56,15 @@ def _round(state, producer: ShmProducer) -> None:
     hand_back_unread(state.loops[0].ring, state.loops)
 
 
+def _running(producer: ShmProducer, ring: Ring, tmp_path: Path, watchdog: Watchdog, *sets: str):
+    """A daemon state that owns the ring and has decided one round of traffic."""
+    state = build_state(_cfg(tmp_path, *sets), ring, watchdog, lambda: None)
+    activate(state)
+    _traffic(producer, ring)
+    _round(state, producer)
+    return state
+
+
 @pytest.mark.parametrize(
     "mode, kinds",
     [("packet", ["packet"]), ("interval", ["interval"]), ("both", ["packet", "interval"])],
@@ -89,10 +96,7 @@ def test_a_reload_that_changes_the_mode_builds_the_interval_loop_aside(
     producer: ShmProducer, ring: Ring, tmp_path: Path
 ) -> None:
     watchdog = Watchdog(0.05)
-    old = build_state(_cfg(tmp_path, "inference.policy=pass"), ring, watchdog, lambda: None)
-    activate(old)
-    _traffic(producer, ring)
-    _round(old, producer)
+    old = _running(producer, ring, tmp_path, watchdog, "inference.policy=pass")
     cfg = _cfg(tmp_path, "inference.policy=pass", "inference.mode=both",
                "interval.policy=constant", "interval.mult_c=1")  # fmt: skip
     new = build_state(cfg, ring, watchdog, lambda: None, previous=old)
@@ -123,8 +127,7 @@ def test_a_reload_whose_interval_policy_fails_keeps_the_running_state(
     producer: ShmProducer, ring: Ring, tmp_path: Path
 ) -> None:
     watchdog = Watchdog(0.05)
-    old = build_state(_cfg(tmp_path, "inference.mode=interval"), ring, watchdog, lambda: None)
-    activate(old)
+    old = _running(producer, ring, tmp_path, watchdog, "inference.mode=interval")
     cfg = _cfg(tmp_path, "inference.mode=interval", "interval.policy=model",
                f"interval.model={tmp_path / 'nope'}")  # fmt: skip
     with pytest.raises(BuildError, match="interval: cannot load the interval policy.*nope"):
@@ -138,10 +141,7 @@ def test_a_reload_keeps_the_queues_history_and_the_counts(
     producer: ShmProducer, ring: Ring, tmp_path: Path
 ) -> None:
     watchdog = Watchdog(0.05)
-    old = build_state(_cfg(tmp_path, "inference.mode=interval"), ring, watchdog, lambda: None)
-    activate(old)
-    _traffic(producer, ring)
-    _round(old, producer)
+    old = _running(producer, ring, tmp_path, watchdog, "inference.mode=interval")
     seen = old.interval.history.filled(np.array([0, 1])).tolist()
     assert seen[0] >= 1
     cfg = _cfg(tmp_path, "inference.mode=interval", "interval.policy=constant",
@@ -176,10 +176,7 @@ def test_the_shared_watchdog_turns_a_hanging_interval_policy_off(
     t = threading.Thread(target=loop.step, kwargs={"now_ns": producer.now}, daemon=True)
     t.start()
     try:
-        end = time.monotonic() + 5
-        while int(ring.hdr["daemon_state"]) != lib.AQMLLM_DS_POLICY_OFF:
-            assert time.monotonic() < end, "the watchdog never switched the policy off"
-            time.sleep(0.005)
+        wait_policy_off(ring)
         assert loop.slot.episodes == 1  # the episode opened while the call still hangs
     finally:
         release.set()

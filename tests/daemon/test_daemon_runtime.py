@@ -23,7 +23,7 @@ from aqmllm.daemon.policies import PassPolicy
 from aqmllm.daemon.teacher import TeacherLoop
 from aqmllm.daemon.telemetry import LoopView, Telemetry
 from prometheus_client import generate_latest
-from shm_producer import ShmProducer
+from shm_producer import ShmProducer, wait_policy_off
 
 
 class QueueTeacher:
@@ -137,10 +137,7 @@ def test_watchdog_turns_the_policy_off_while_a_model_hangs(
     t = threading.Thread(target=loop.run, daemon=True)
     t.start()
     try:
-        end = time.monotonic() + 5
-        while int(ring.hdr["daemon_state"]) != lib.AQMLLM_DS_POLICY_OFF:
-            assert time.monotonic() < end, "the watchdog never switched the policy off"
-            time.sleep(0.005)
+        wait_policy_off(ring)
         assert loop.timer.busy_since != 0  # it is still inside the model call
     finally:
         model.release.set()

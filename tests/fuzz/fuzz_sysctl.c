@@ -30,6 +30,33 @@ tun_boot(struct llm_tunables *t, uint32_t ring_entries)
 	t->defaults.limit_pkts = t->limit_pkts;
 }
 
+static const char *
+fallback_name(uint8_t n)
+{
+	return (aqm_alg_by_id(n % AQMLLM_FB_COUNT)->name);
+}
+
+static const char *
+export_name(uint8_t n)
+{
+	return (llm_export_name(AQMLLM_EXPORT_PACKETS + n % 3));
+}
+
+/* A name a sysctl write brings: one it knows (known(n)), or any bytes. */
+static void
+take_name(struct fin *f, uint8_t op, char *name, size_t size,
+    const char *(*known)(uint8_t))
+{
+	uint8_t n = take_u8(f) % size, i;
+
+	if (op & 0x40) {
+		for (i = 0; i < n; i++)
+			name[i] = (char)take_u8(f);
+		name[n] = '\0';
+	} else
+		strcpy(name, known(n));
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,6 +64,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static unsigned char region[131072];
 	struct fin f = { data, size, 0 };
 	struct llm_tunables t, before;
+	char name[24];
 	struct aqm_queue q;
 	struct aqm_ring ring;
 	uint32_t entries = AQMLLM_MIN_ENTRIES << (take_u8(&f) % 3);
@@ -71,40 +99,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FUZZ_ASSERT(error == EINVAL);
 			break;
 		}
-		case 1: {
-			char name[24];
-			uint8_t n = take_u8(&f) % sizeof(name), i;
-
-			if (op & 0x40) {
-				for (i = 0; i < n; i++)
-					name[i] = (char)take_u8(&f);
-				name[n] = '\0';
-			} else
-				strcpy(name, aqm_alg_by_id(n % AQMLLM_FB_COUNT)->name);
+		case 1:
+			take_name(&f, op, name, sizeof(name), fallback_name);
 			error = llm_tun_set_fallback(&t, name);
 			if (error == 0)
 				FUZZ_ASSERT(strcmp(name,
 				    aqm_alg_by_id(t.fallback)->name) == 0);
 			break;
-		}
-		case 2: {
-			static const char *const names[] = { "packets",
-			    "intervals", "both" };
-			char name[24];
-			uint8_t n = take_u8(&f) % sizeof(name), i;
-
-			if (op & 0x40) {
-				for (i = 0; i < n; i++)
-					name[i] = (char)take_u8(&f);
-				name[n] = '\0';
-			} else
-				strcpy(name, names[n % 3]);
+		case 2:
+			take_name(&f, op, name, sizeof(name), export_name);
 			error = llm_tun_set_export(&t, name);
 			if (error == 0)
 				FUZZ_ASSERT(strcmp(name,
 				    llm_export_name(t.export_mode)) == 0);
 			break;
-		}
 		default:
 			error = llm_tun_set_param(&t,
 			    take_u8(&f) % (sizeof(t.defaults) + 8),

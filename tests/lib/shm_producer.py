@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from aqmllm.bridge._aqmcore import ffi, lib
 
@@ -53,3 +55,11 @@ class ShmProducer:
 
     def close(self) -> None:
         lib.aqm_shm_destroy(self.shm, self.path, 1)
+
+
+def wait_policy_off(ring: Any, seconds: float = 5.0) -> None:
+    """Until the daemon line of ``ring`` (a bridge Ring) says "policy off" (a watchdog's)."""
+    end = time.monotonic() + seconds
+    while int(ring.hdr["daemon_state"]) != lib.AQMLLM_DS_POLICY_OFF:
+        assert time.monotonic() < end, "the watchdog never switched the policy off"
+        time.sleep(0.005)
