@@ -30,7 +30,21 @@ from aqmllm.models.checkpoint import ModelError
 
 INTERVAL_NS = 16_000_000
 LINK_KBPS = 100_000  # a 100 Mbit/s link
-TARGET_NS = {"dualpi2": 15_000_000, "pie": 15_000_000, "codel": 5_000_000}
+DEFAULT_TARGET_NS = 15_000_000  # a fallback whose parameters name no target
+
+
+def _targets() -> dict[str, int]:
+    """Each fallback's default classic delay target, from the core's defaults."""
+    out = {}
+    for name, fb in layout.FALLBACKS.items():
+        par = layout.ffi.new("struct aqm_params *")
+        layout.lib.aqm_params_defaults(par, fb)
+        own = getattr(par, name, None)  # the algorithm's member of struct aqm_params
+        out[name] = int(getattr(own, "target_ns", 0)) or DEFAULT_TARGET_NS
+    return out
+
+
+TARGET_NS = _targets()
 L_TARGET_NS = 1_000_000
 # (name, delay as a multiple of the target, busy fraction, arrivals over capacity,
 #  the fallback's probability, overload)
