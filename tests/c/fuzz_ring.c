@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "aqm_core.h"
-#include "ring_invariants.h"
+#include "../fuzz/ring_invariants.h"	/* shared with the libFuzzer target */
 
 #define	NQUEUES	3
 #define	LIMIT	400
