@@ -17,6 +17,9 @@ CC         ?= cc
 CFLAGS_CORE := -std=c11 -O2 -Wall -Wextra -Werror -fPIC -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include
 CORE_SRCS  := $(sort $(wildcard kmod/core/*.c))
 CORE_HDRS  := $(wildcard kmod/core/*.h kmod/include/*.h)
+# The event-log writer shared by ns-3 (mk/sim.mk) and the emulator (mk/emu.mk).
+EVLOG_SRCS := sim/evlog/aqmllm_evlog.c
+EVLOG_HDRS := sim/evlog/aqmllm_evlog.h
 PYTEST_ARGS ?=
 
 .PHONY: all venv install test demo lint clean system-deps
@@ -36,7 +39,8 @@ $(VENV)/.stamp: pyproject.toml setup.py
 # The cffi extensions are rebuilt in place whenever the C core changes.
 EXT_STAMP := $(BUILD)/.ext-stamp
 $(EXT_STAMP): $(VENV)/.stamp bridge/ffi_build.py setup.py $(CORE_SRCS) $(CORE_HDRS) \
-              $(wildcard models/csrc/*.c models/csrc/*.h)
+              $(wildcard models/csrc/*.c models/csrc/*.h) sim/ffi_build.py \
+              $(wildcard sim/evlog/*.c sim/evlog/*.h)
 	@mkdir -p $(BUILD)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
@@ -56,6 +60,6 @@ lint: $(EXT_STAMP)
 	$(VENV)/bin/ruff check aqmllm bridge daemon models sim tests bench
 
 clean:
-	rm -rf $(BUILD) bridge/_aqmcore*.so bridge/_layout*.so models/_studentc*.so
+	rm -rf $(BUILD) bridge/_aqmcore*.so bridge/_layout*.so models/_studentc*.so sim/_evlog*.so
 
 include $(sort $(wildcard mk/*.mk))

@@ -1,4 +1,5 @@
-"""Build hook: compiles the cffi bindings (ring ABI, portable C core, student fast path)."""
+"""Build hook: compiles the cffi bindings (ring ABI, portable C core, student fast path,
+the simulators' event log)."""
 
 from setuptools import setup
 
@@ -7,5 +8,6 @@ setup(
         "bridge/ffi_build.py:layout_builder",
         "bridge/ffi_build.py:core_builder",
         "bridge/ffi_build.py:student_builder",
+        "sim/ffi_build.py:evlog_builder",
     ]
 )

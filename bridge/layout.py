@@ -6,6 +6,8 @@ from ``kmod/include/aqmllm_ring.h`` as compiled into ``_layout``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from aqmllm.bridge._layout import ffi, lib
 
@@ -29,16 +31,20 @@ def _field_format(ctype: ffi.CType) -> str | tuple[str, int]:
     raise TypeError(f"unsupported field type {ctype.cname} in the ring ABI")
 
 
-def struct_dtype(cname: str) -> np.dtype:
-    """A numpy structured dtype with exactly the C struct's layout."""
-    ctype = ffi.typeof(cname)
+def struct_dtype(cname: str, of: Any = None) -> np.dtype:
+    """A numpy structured dtype with exactly the C struct's layout.
+
+    `of`: the cffi module's ffi declaring the struct (default: the ring ABI's).
+    """
+    of = of or ffi
+    ctype = of.typeof(cname)
     names, formats, offsets = [], [], []
     for name, field in ctype.fields:
         names.append(name)
         formats.append(_field_format(field.type))
         offsets.append(field.offset)
     return np.dtype(
-        {"names": names, "formats": formats, "offsets": offsets, "itemsize": ffi.sizeof(ctype)}
+        {"names": names, "formats": formats, "offsets": offsets, "itemsize": of.sizeof(ctype)}
     )
 
 

@@ -5,9 +5,11 @@ EMU_ROUTER := $(BUILD)/aqmllm-emu-router
 EMU_CFLAGS := -std=c11 -O2 -Wall -Wextra -Werror -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include \
               -I$(ROOT)/kmod/linux
 
-$(EMU_ROUTER): sim/emu/emu_router.c $(CORE_SRCS) $(CORE_HDRS) $(LINUX_SRCS) $(LINUX_HDRS)
+$(EMU_ROUTER): sim/emu/emu_router.c $(CORE_SRCS) $(CORE_HDRS) $(LINUX_SRCS) $(LINUX_HDRS) \
+              $(EVLOG_SRCS) $(EVLOG_HDRS)
 	@mkdir -p $(BUILD)
-	$(CC) $(EMU_CFLAGS) -o $@ sim/emu/emu_router.c $(CORE_SRCS) $(LINUX_SRCS)
+	$(CC) $(EMU_CFLAGS) -I$(ROOT)/sim/evlog -o $@ sim/emu/emu_router.c $(CORE_SRCS) $(LINUX_SRCS) \
+	    $(EVLOG_SRCS)
 
 .PHONY: emu-router emu-deps emu-test soak soak-short
 emu-router: $(EMU_ROUTER)

@@ -11,7 +11,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from aqmllm.sim.metrics import EV_DEQUEUE, LOG_DTYPE
+from aqmllm.sim.evlog import EvlogError, read_evlog
 
 COLUMNS = [
     ("L p50 ms", ("L", "delay_p50_ms")),
@@ -118,8 +118,14 @@ def _events(m: dict) -> np.ndarray | None:
     p = Path(m.get("log", ""))
     if not p.is_file():
         return None
-    ev = np.fromfile(p, dtype=LOG_DTYPE)
-    return ev[ev["event"] == EV_DEQUEUE]
+    try:
+        log = read_evlog(p)
+    except EvlogError:
+        return None
+    rows = log.rows[log.served()]
+    out = np.zeros(len(rows), [("t", "<f8"), ("sojourn", "<f8"), ("cls", "u1")])
+    out["t"], out["sojourn"], out["cls"] = rows["t_ns"] / 1e9, rows["sojourn_ns"] / 1e9, rows["cls"]
+    return out
 
 
 def _plots(report: dict, out: Path) -> list[tuple[str, str]]:

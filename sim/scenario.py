@@ -8,13 +8,21 @@
     rate_mbps = 20
     buffer_pkts = 1000
     [[flows]]
-    kind = "cubic"          # cubic | newreno | dctcp | udp
-    count = 2
+    kind = "cubic"          # cubic | newreno | dctcp | udp | web
+    count = 2               # independent flows (web: independent sources)
     rtt_ms = 20
-    ecn = false             # classic flows: ECT(0) when true; dctcp always ECT(1)
+    ecn = "not-ect"         # "not-ect" | "ect0" | "ect1"; true = "ect0", false = "not-ect";
+                            # default "ect1" for dctcp (which refuses not-ect), else "not-ect"
     start_s = 0.0
-    stop_s = 10.0           # default: the end
+    stop_s = 10.0           # default: the end (web: no transfer starts after it)
     rate_mbps = 5           # udp only
+    # web only: finite transfers, each on its own TCP connection (sim/web.py)
+    cc = "cubic"            # cubic | newreno | dctcp: the transfers' congestion control
+    arrivals_per_s = 5      # Poisson arrivals of transfers, per source
+    size_dist = "lognormal" # lognormal | pareto
+    mean_kb = 50            # mean transfer size before the cap (kB = 1000 bytes)
+    shape = 1.0             # lognormal sigma (default 1.0) | pareto alpha (> 1, default 1.2)
+    max_kb = 10000          # cap on one transfer's size
     [[rate_changes]]
     at_s = 5.0
     rate_mbps = 10
@@ -30,7 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FLOW_KINDS = ("cubic", "newreno", "dctcp", "udp")
+FLOW_KINDS = ("cubic", "newreno", "dctcp", "udp", "web")
+TCP_CCS = ("cubic", "newreno", "dctcp")
+ECN_CODEPOINTS = ("not-ect", "ect0", "ect1")
+SIZE_DISTS = {"lognormal": 1.0, "pareto": 1.2}  # name: default shape
+WEB_KEYS = {"cc", "arrivals_per_s", "size_dist", "mean_kb", "shape", "max_kb"}
+# A web source's transfers each take their own local port (sim/ns3: 1024 + index).
+MAX_TRANSFERS_PER_SOURCE = 40_000
 
 
 class ScenarioError(ValueError):
@@ -42,14 +56,37 @@ class Flow:
     kind: str
     count: int = 1
     rtt_ms: float = 20.0
-    ecn: bool = False
+    ecn: str = "not-ect"  # one of ECN_CODEPOINTS
     start_s: float = 0.0
     stop_s: float | None = None
     rate_mbps: float = 0.0
+    # web flows
+    cc: str = "cubic"
+    arrivals_per_s: float = 0.0
+    size_dist: str = "lognormal"
+    mean_kb: float = 0.0
+    shape: float = 1.0
+    max_kb: float = 10_000.0
+
+    @property
+    def congestion_control(self) -> str | None:
+        """The TCP congestion control of this flow (web: its transfers'); None for UDP."""
+        if self.kind == "web":
+            return self.cc
+        return None if self.kind == "udp" else self.kind
 
     @property
     def scalable(self) -> bool:
-        return self.kind == "dctcp"
+        return self.congestion_control == "dctcp"
+
+    @property
+    def ecn_capable(self) -> bool:
+        return self.ecn != "not-ect"
+
+    @property
+    def cls(self) -> str:
+        """The DualQ class its packets arrive in: L for ECT(1), else C."""
+        return "L" if self.ecn == "ect1" else "C"
 
 
 @dataclass(frozen=True)
@@ -143,28 +180,8 @@ def parse_scenario(data: dict[str, Any], path: str) -> Scenario:
         where = f"{path}.flows[{i}]"
         if not isinstance(f, dict):
             raise ScenarioError(f"{where}: expected a table")
-        _check_keys(where, f, {"kind", "count", "rtt_ms", "ecn", "start_s", "stop_s", "rate_mbps"})
-        kind = _take(where, f, "kind", str)
-        if kind not in FLOW_KINDS:
-            raise ScenarioError(f"{where}.kind: {kind!r} is not one of {', '.join(FLOW_KINDS)}")
-        start = float(_take(where, f, "start_s", num, 0.0, lo=0, hi=duration))
-        stop = _take(where, f, "stop_s", num, None, lo=0, hi=duration)
-        if stop is not None and stop <= start:
-            raise ScenarioError(f"{where}.stop_s: {stop} is not after start_s {start}")
-        rate_f = float(_take(where, f, "rate_mbps", num, 0.0, lo=0, hi=10000))
-        if kind == "udp" and rate_f <= 0:
-            raise ScenarioError(f"{where}.rate_mbps: a udp flow needs a positive rate")
-        flows.append(
-            Flow(
-                kind,
-                _take(where, f, "count", int, 1, lo=1, hi=64),
-                float(_take(where, f, "rtt_ms", num, 20.0, lo=0.1, hi=2000)),
-                bool(_take(where, f, "ecn", bool, kind == "dctcp")),
-                start,
-                None if stop is None else float(stop),
-                rate_f,
-            )
-        )
+        flow = _parse_flow(where, f, duration)
+        flows.append(flow)
     changes = []
     for i, c in enumerate(data.get("rate_changes", [])):
         where = f"{path}.rate_changes[{i}]"
@@ -188,6 +205,84 @@ def parse_scenario(data: dict[str, Any], path: str) -> Scenario:
         tuple(sorted(changes, key=lambda c: c.at_s)),
         tuple(seeds),
         jitter_ms / 1000,
+    )
+
+
+def _parse_ecn(where: str, f: dict[str, Any], cc: str | None) -> str:
+    default = "ect1" if cc == "dctcp" else "not-ect"
+    raw = _take(where, f, "ecn", (str, bool), default)
+    if isinstance(raw, bool):
+        # Today's meaning: ECN for classic TCP is RFC 3168 ECT(0); DCTCP is ECT(1).
+        raw = ("ect1" if cc == "dctcp" else "ect0") if raw else "not-ect"
+    if raw not in ECN_CODEPOINTS:
+        raise ScenarioError(f"{where}.ecn: {raw!r} is not one of {', '.join(ECN_CODEPOINTS)}")
+    if cc == "dctcp" and raw == "not-ect":
+        raise ScenarioError(f"{where}.ecn: DCTCP needs ECN (ect0 or ect1), not {raw!r}")
+    return raw
+
+
+def _parse_flow(where: str, f: dict[str, Any], duration: float) -> Flow:
+    num = (int, float)
+    common = {"kind", "count", "rtt_ms", "ecn", "start_s", "stop_s"}
+    kind = _take(where, f, "kind", str)
+    if kind not in FLOW_KINDS:
+        raise ScenarioError(f"{where}.kind: {kind!r} is not one of {', '.join(FLOW_KINDS)}")
+    _check_keys(
+        where,
+        f,
+        common
+        | ({"rate_mbps"} if kind == "udp" else set())
+        | (WEB_KEYS if kind == "web" else set()),
+    )
+    start = float(_take(where, f, "start_s", num, 0.0, lo=0, hi=duration))
+    stop = _take(where, f, "stop_s", num, None, lo=0, hi=duration)
+    stop = None if stop is None else float(stop)
+    if stop is not None and stop <= start:
+        raise ScenarioError(f"{where}.stop_s: {stop} is not after start_s {start}")
+    count = _take(where, f, "count", int, 1, lo=1, hi=64)
+    rtt = float(_take(where, f, "rtt_ms", num, 20.0, lo=0.1, hi=2000))
+    if kind == "udp":
+        rate_f = float(_take(where, f, "rate_mbps", num, 0.0, lo=0, hi=10000))
+        if rate_f <= 0:
+            raise ScenarioError(f"{where}.rate_mbps: a udp flow needs a positive rate")
+        return Flow(kind, count, rtt, _parse_ecn(where, f, None), start, stop, rate_f)
+    if kind != "web":
+        return Flow(kind, count, rtt, _parse_ecn(where, f, kind), start, stop)
+    cc = _take(where, f, "cc", str, "cubic")
+    if cc not in TCP_CCS:
+        raise ScenarioError(f"{where}.cc: {cc!r} is not one of {', '.join(TCP_CCS)}")
+    rate = float(_take(where, f, "arrivals_per_s", num, lo=0, hi=10_000))
+    if rate <= 0:
+        raise ScenarioError(f"{where}.arrivals_per_s: {rate} is not above 0")
+    dist = _take(where, f, "size_dist", str, "lognormal")
+    if dist not in SIZE_DISTS:
+        raise ScenarioError(f"{where}.size_dist: {dist!r} is not one of {', '.join(SIZE_DISTS)}")
+    mean_kb = float(_take(where, f, "mean_kb", num, lo=0.001, hi=1e6))
+    shape = float(_take(where, f, "shape", num, SIZE_DISTS[dist], lo=0.01, hi=100))
+    if dist == "pareto" and shape <= 1:
+        raise ScenarioError(f"{where}.shape: a Pareto alpha of {shape} has no finite mean (> 1)")
+    max_kb = float(_take(where, f, "max_kb", num, 10_000.0, lo=0.001, hi=1e7))
+    active = (duration if stop is None else float(stop)) - start
+    if rate * active > MAX_TRANSFERS_PER_SOURCE * 0.75:
+        raise ScenarioError(
+            f"{where}.arrivals_per_s: {rate} per s over {active:g} s is about"
+            f" {rate * active:.0f} transfers per source; at most"
+            f" {int(MAX_TRANSFERS_PER_SOURCE * 0.75)} are expected (add sources with count)"
+        )
+    return Flow(
+        kind,
+        count,
+        rtt,
+        _parse_ecn(where, f, cc),
+        start,
+        stop,
+        0.0,
+        cc,
+        rate,
+        dist,
+        mean_kb,
+        shape,
+        max_kb,
     )
 
 

@@ -15,6 +15,7 @@
  *       [--batch N]] [--pool N] [--log FILE] [--stats FILE] [--seed N]
  *       [--rt-priority 0-99]
  *   emu-router --selftest
+ *   emu-router --evlog-replay SCRIPT --log FILE
  *
  * Delays are one way; a host delay applies to packets to (A->B) and from
  * (B->A) that address, as a per-flow RTT does in dummynet with one pipe per
@@ -22,8 +23,9 @@
  * on stdin: "rate BPS", "stats", "quit".  SIGTERM/SIGINT and "quit" exit
  * cleanly, writing the statistics.  Every time is CLOCK_MONOTONIC in ns.
  *
- * The per-packet log (--log) has the row format of the ns-3 harness
- * (sim/metrics.py LOG_DTYPE): t and sojourn in seconds, t since t0_ns.
+ * The per-packet log (--log) is the event log of the ns-3 harness, written
+ * by the same writer (sim/evlog/aqmllm_evlog.h): one outcome row per packet,
+ * times in ns since t0_ns.
  */
 #define _GNU_SOURCE
 
@@ -46,6 +48,7 @@
 #include <unistd.h>
 
 #include "aqm_shm.h"
+#include "aqmllm_evlog.h"
 
 #define	PKT_MAX		2048
 #define	MAX_HOSTS	64
@@ -70,19 +73,6 @@ struct plist {
 	struct pbuf *head, *tail;
 	uint32_t n;
 };
-
-/* Mirrors LOG_DTYPE in sim/metrics.py (struct LlmLogRow of the ns-3 harness). */
-struct log_row {
-	double t;
-	double sojourn;
-	uint32_t bytes;
-	uint8_t cls;
-	uint8_t event;
-	uint16_t pad;
-};
-#define	EV_DEQUEUE	0
-#define	EV_DROP		1
-#define	EV_MARK		2
 
 struct host {
 	uint32_t addr;		/* network order */
@@ -118,7 +108,7 @@ static struct {
 	struct aqm_shm shm;
 	struct aqm_ring *ring;
 	const char *ring_path;
-	FILE *log;
+	struct aqmllm_evlog evlog;	/* --log; f == NULL: none */
 	const char *stats_path;
 	uint64_t t0_ns, link_free_ns, last_tick_ns;
 	uint64_t max_gap_ns;
@@ -322,20 +312,12 @@ host_delay(uint32_t idx)
 
 /* ---- logging, statistics ---- */
 
+/* One outcome row of a forward packet (sim/evlog/aqmllm_evlog.h). */
 static void
-log_event(uint64_t now, uint64_t sojourn, uint32_t bytes, int cls, int ev)
+log_event(uint64_t now, const struct pbuf *b, int ev)
 {
-	struct log_row row;
-
-	if (E.log == NULL)
-		return;
-	row.t = (double)(now - E.t0_ns) * 1e-9;
-	row.sojourn = (double)sojourn * 1e-9;
-	row.bytes = bytes;
-	row.cls = (uint8_t)cls;
-	row.event = (uint8_t)ev;
-	row.pad = 0;
-	fwrite(&row, sizeof(row), 1, E.log);
+	(void)aqmllm_evlog_packet(&E.evlog, now, b->pkt.enq_ns, b->data, b->len,
+	    (uint8_t)ev, b->pkt.ecn, b->pkt.src);
 }
 
 static long
@@ -368,8 +350,8 @@ write_stats(uint64_t now)
 		return;
 	for (i = 0; i <= E.nhosts; i++)
 		held += E.line[DIR_FWD][i].n;
-	if (E.log != NULL)
-		fflush(E.log);
+	if (E.evlog.f != NULL)
+		fflush(E.evlog.f);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", E.stats_path);
 	if ((f = fopen(tmp, "w")) == NULL) {
 		fprintf(stderr, "emu-router: cannot write %s: %s\n", tmp,
@@ -533,7 +515,8 @@ arrive(struct pbuf *b, int dir, uint64_t now)
 			E.tail_drops++;
 		else
 			E.aqm_drops++;
-		log_event(now, 0, b->len, b->pkt.cls, EV_DROP);
+		log_event(now, b, b->pkt.src == AQM_SRC_LIMIT ?
+		    AQMLLM_EV_DROP_TAIL : AQMLLM_EV_DROP_ENQ);
 		pbuf_put(b);
 		return;
 	}
@@ -548,7 +531,7 @@ static void
 serve(uint64_t now)
 {
 	struct pbuf *b;
-	uint64_t enq[2], start, tx_ns, soj;
+	uint64_t enq[2], start, tx_ns;
 	uint32_t hlen[2], addr, hash, hi;
 	uint8_t ecn;
 	int cls, act;
@@ -560,19 +543,18 @@ serve(uint64_t now)
 			break;
 		b = pl_pop(&E.fifo[cls]);
 		act = aqm_dequeue(&E.q, E.ring, &b->pkt, enq, now);
-		soj = now > b->pkt.enq_ns ? now - b->pkt.enq_ns : 0;
 		if (act == AQMLLM_ACT_DROP) {
 			E.aqm_drops++;
-			log_event(now, soj, b->len, cls, EV_DROP);
+			log_event(now, b, AQMLLM_EV_DROP_DEQ);
 			pbuf_put(b);
 			continue;
 		}
 		if (act == AQMLLM_ACT_MARK) {
 			set_ce(b->data, b->len);
 			E.marks++;
-			log_event(now, soj, b->len, cls, EV_MARK);
-		}
-		log_event(now, soj, b->len, cls, EV_DEQUEUE);
+			log_event(now, b, AQMLLM_EV_MARKED);
+		} else
+			log_event(now, b, AQMLLM_EV_SERVED);
 		/* Keep the link's credit after a late wakeup, within limits. */
 		start = now - E.link_free_ns <= LATE_SLACK_NS ? E.link_free_ns :
 		    now;
@@ -757,6 +739,45 @@ selftest(void)
 	return (fails != 0);
 }
 
+/*
+ * Write the event log of a scripted sequence of outcomes through the same
+ * log_event() the packet path calls (a test compares it with ns-3's writer).
+ * SCRIPT lines: now_ns enq_ns event src ip-packet-in-hex.
+ */
+static int
+evlog_replay(const char *script, const char *log_path)
+{
+	static struct pbuf b;
+	char hex[2 * PKT_MAX + 1];
+	unsigned long long now, enq;
+	unsigned ev, src, byte;
+	uint32_t hash, addr, i;
+	uint8_t ecn;
+	FILE *f;
+
+	if (log_path == NULL)
+		die("--evlog-replay needs --log%s", "");
+	if ((f = fopen(script, "r")) == NULL)
+		die("cannot open %s", script);
+	if (aqmllm_evlog_open(&E.evlog, log_path, 0) != 0)
+		die("cannot open --log: %s", strerror(errno));
+	while (fscanf(f, "%llu %llu %u %u %4096s", &now, &enq, &ev, &src, hex) == 5) {
+		b.len = (uint32_t)strlen(hex) / 2;
+		for (i = 0; i < b.len && sscanf(hex + 2 * i, "%2x", &byte) == 1; i++)
+			b.data[i] = (uint8_t)byte;
+		if (ev >= AQMLLM_EV_COUNT || parse(b.data, b.len, DIR_FWD, &ecn, &hash,
+		    &addr) != 0)
+			die("bad line in the replay script %s", script);
+		memset(&b.pkt, 0, sizeof(b.pkt));
+		b.pkt.enq_ns = enq;
+		b.pkt.ecn = ecn;
+		b.pkt.src = (uint8_t)src;
+		log_event(now, &b, (int)ev);
+	}
+	fclose(f);
+	return (aqmllm_evlog_close(&E.evlog) != 0);
+}
+
 static void
 usage(void)
 {
@@ -764,7 +785,8 @@ usage(void)
 	    "[--delay-us US] [--host-delay IPV4=US]... [--limit PKTS]\n"
 	    "    [--fallback dualpi2|pie|codel] [--ring PATH] [--ring-entries N]"
 	    " [--verdict-timeout-us US]\n    [--batch N] [--pool N] [--log FILE]"
-	    " [--stats FILE] [--seed N]\n    [--rt-priority 0-99]\n       emu-router --selftest\n");
+	    " [--stats FILE] [--seed N]\n    [--rt-priority 0-99]\n       emu-router --selftest\n"
+	    "       emu-router --evlog-replay SCRIPT --log FILE\n");
 	exit(2);
 }
 
@@ -810,9 +832,10 @@ main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "rt-priority", required_argument, NULL, 'P' },
 		{ "selftest", no_argument, NULL, 'T' },
+		{ "evlog-replay", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *tun_a = NULL, *tun_b = NULL, *log_path = NULL;
+	const char *tun_a = NULL, *tun_b = NULL, *log_path = NULL, *replay = NULL;
 	uint64_t vtimeout_ns = 0, seed = 1, now, next, wake;
 	uint64_t t_top = 0, t_poll = 0, t_back = 0, t_stats;
 	uint32_t limit = 1000, entries = 4096, batch = 0, fb = AQMLLM_FB_DUALPI2;
@@ -863,6 +886,7 @@ main(int argc, char **argv)
 		case 'S': E.stats_path = optarg; break;
 		case 's': seed = parse_u64("--seed", optarg, 0, UINT64_MAX); break;
 		case 'T': return (selftest());
+		case 'X': replay = optarg; break;
 		case 'P':
 			rt_prio = (int)parse_u64("--rt-priority", optarg, 0, 99);
 			break;
@@ -881,6 +905,8 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
+	if (replay != NULL)
+		return (evlog_replay(replay, log_path));
 	if (tun_a == NULL || tun_b == NULL || E.rate_bps == 0 || optind != argc)
 		usage();
 	if (E.pool_size < limit + 64)
@@ -913,10 +939,8 @@ main(int argc, char **argv)
 		E.free_list = &E.pool[i];
 	}
 	if (log_path != NULL) {
-		E.log = fopen(log_path, "w");
-		if (E.log == NULL)
+		if (aqmllm_evlog_open(&E.evlog, log_path, E.t0_ns) != 0)
 			die("cannot open --log: %s", strerror(errno));
-		setvbuf(E.log, NULL, _IOFBF, 1 << 20);
 	}
 	E.fd[0] = tun_open(tun_a, E.name[0]);
 	E.fd[1] = tun_open(tun_b, E.name[1]);
@@ -1022,8 +1046,9 @@ main(int argc, char **argv)
 	}
 	now = aqm_shm_now_ns();
 	write_stats(now);
-	if (E.log != NULL)
-		fclose(E.log);
+	if (aqmllm_evlog_close(&E.evlog) != 0)
+		fprintf(stderr, "emu-router: the event log is incomplete: %s\n",
+		    strerror(errno));
 	if (E.ring != NULL)
 		aqm_shm_destroy(&E.shm, E.ring_path, 1);
 	close(E.fd[0]);

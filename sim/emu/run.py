@@ -10,7 +10,8 @@ Mapping from the scenario files (sim/scenario.py) to real stacks:
 - cubic / newreno: Linux cubic / reno; dctcp: Linux dctcp where the kernel
   has it (refused otherwise; Linux DCTCP sends ECT(0), so it lands in the
   Classic queue, unlike ns-3's ECT(1) DCTCP: noted in the result);
-- udp: iperf3 UDP at the flow's rate, ECT(1) when ecn = true, else Not-ECT;
+- udp: iperf3 UDP at the flow's rate, ECT(1) when ecn = "ect1", else Not-ECT (ECT(0)
+  is not honoured here yet);
 - count: iperf3 parallel streams (-P) of one test.
 
 AQMs: the core's fallbacks alone (dualpi2, pie, codel), or ``student`` /
@@ -30,7 +31,8 @@ import numpy as np
 from aqmllm.sim.emu.daemon_ctl import Daemon, counters_by_name, wait_ring
 from aqmllm.sim.emu.topology import FALLBACKS, EmuError, EmuTopology, Host, host_ip
 from aqmllm.sim.emu.traffic import TCP_CCS, Flows, FlowSpec, Ping, available_ccs
-from aqmllm.sim.metrics import LOG_DTYPE, compute_metrics
+from aqmllm.sim.evlog import EventLog, read_evlog, write_evlog
+from aqmllm.sim.metrics import compute_metrics
 from aqmllm.sim.scenario import Scenario
 
 CC = {"cubic": "cubic", "newreno": "reno", "dctcp": "dctcp"}
@@ -80,7 +82,7 @@ def flow_specs(
     hosts, specs, kinds = [], [], []
     for i, f in enumerate(sc.flows):
         addr = host_ip(i)
-        tcp_ecn = f.kind != "udp" and (f.ecn or f.kind == "dctcp")
+        tcp_ecn = f.kind != "udp" and f.ecn_capable
         hosts.append(Host(addr, int(f.rtt_ms * 500), tcp_ecn))
         stop = min(f.stop_s if f.stop_s is not None else duration, duration)
         secs = max(1.0, stop - f.start_s)
@@ -90,7 +92,7 @@ def flow_specs(
                 5201 + i,
                 secs,
                 udp_mbps=f.rate_mbps * f.count,
-                tos="ect1" if f.ecn else "not-ect",
+                tos="ect1" if f.ecn == "ect1" else "not-ect",
                 parallel=f.count,
                 start_s=f.start_s,
                 label=f"flows[{i}]",
@@ -188,14 +190,17 @@ def emulate(
             if daemon is not None:
                 daemon.terminate()
         topo.stop_router()
-        events = np.fromfile(topo.log_path, dtype=LOG_DTYPE)
+        router_log = read_evlog(topo.log_path)
         os.unlink(topo.log_path)
-    # Router time -> scenario time (both CLOCK_MONOTONIC).
-    events["t"] -= (scen_t0_ns - topo.t0_ns) / 1e9
-    # The scenario's window only: iperf3's set-up and tail fall outside it.
-    events = events[(events["t"] >= 0) & (events["t"] <= duration)]
-    log = workdir / f"{sc.name}-{aqm}.bin"
-    events.tofile(log)
+    # Router time -> scenario time (both CLOCK_MONOTONIC); the scenario's
+    # window only: iperf3's set-up and tail fall outside it.
+    shift = scen_t0_ns - router_log.t0_ns
+    rows = router_log.rows
+    rows = rows[(rows["t_ns"] >= shift) & (rows["t_ns"] <= shift + int(duration * 1e9))].copy()
+    rows["t_ns"] -= shift
+    events = EventLog(rows, router_log.flows, scen_t0_ns, router_log.complete)
+    log = workdir / f"{sc.name}-{aqm}.evlog"
+    write_evlog(log, events)
     errors = [f"{r.spec.label}: {r.error}" for r in results if r.error]
     if errors:
         raise EmuError("iperf3 failed: " + "; ".join(errors))
