@@ -30,7 +30,19 @@ WARMUP_FRACTION = 0.2  # the first fifth of a run is start-up, not steady state
 # RFC 7928 §2.1 asks for flow completion times by flow size; kB = 1000 bytes.
 FCT_BUCKETS = (("<=15kB", 15_000), ("<=150kB", 150_000), (">150kB", float("inf")))
 CDF_LEVELS = np.concatenate([np.linspace(0.0, 0.99, 100), [0.995, 0.999, 0.9995, 0.9999, 1.0]])
-SOURCE_NAMES = ("none", "verdict", "policy", "fallback", "limit")  # AQM_SRC_* of the core
+
+
+def _source_names() -> tuple[str, ...]:
+    """Decision-source names by value, from the core's AQM_SRC_* (kmod/core/aqm_core.h)."""
+    from aqmllm.bridge._aqmcore import lib
+
+    srcs = {
+        getattr(lib, n): n[len("AQM_SRC_") :].lower() for n in dir(lib) if n.startswith("AQM_SRC_")
+    }
+    return tuple(srcs[i] for i in range(len(srcs)))
+
+
+SOURCE_NAMES = _source_names()  # ("none", "verdict", "policy", "fallback", "limit")
 
 
 def capacity_bits(sc: Scenario, t0: float, t1: float) -> float:

@@ -15,7 +15,10 @@
                             # default "ect1" for dctcp (which refuses not-ect), else "not-ect"
     start_s = 0.0
     stop_s = 10.0           # default: the end (web: no transfer starts after it)
-    rate_mbps = 5           # udp only
+    rate_mbps = 5           # udp only: the sending rate (while on)
+    on_ms = 4               # udp only: bursts of on_ms at rate_mbps every on_ms + off_ms
+    off_ms = 36             #   (both or neither; default: continuous)
+    init_cwnd = 10          # TCP (and web) only: initial window in segments (ns-3's default 10)
     # web only: finite transfers, each on its own TCP connection (sim/web.py)
     cc = "cubic"            # cubic | newreno | dctcp: the transfers' congestion control
     arrivals_per_s = 5      # Poisson arrivals of transfers, per source
@@ -60,6 +63,9 @@ class Flow:
     start_s: float = 0.0
     stop_s: float | None = None
     rate_mbps: float = 0.0
+    on_ms: float = 0.0  # udp bursts; 0: continuous
+    off_ms: float = 0.0
+    init_cwnd: int = 10
     # web flows
     cc: str = "cubic"
     arrivals_per_s: float = 0.0
@@ -181,6 +187,16 @@ def parse_scenario(data: dict[str, Any], path: str) -> Scenario:
         if not isinstance(f, dict):
             raise ScenarioError(f"{where}: expected a table")
         flow = _parse_flow(where, f, duration)
+        # ns-3 moves bulk and UDP starts by up to the jitter: each must still start before it stops.
+        if (
+            flow.kind != "web"
+            and flow.stop_s is not None
+            and flow.stop_s - flow.start_s <= jitter_ms / 1000
+        ):
+            raise ScenarioError(
+                f"{where}.stop_s: the flow lasts {flow.stop_s - flow.start_s:g} s, not longer"
+                f" than start_jitter_ms ({jitter_ms:g} ms) may delay its start"
+            )
         flows.append(flow)
     changes = []
     for i, c in enumerate(data.get("rate_changes", [])):
@@ -231,7 +247,7 @@ def _parse_flow(where: str, f: dict[str, Any], duration: float) -> Flow:
         where,
         f,
         common
-        | ({"rate_mbps"} if kind == "udp" else set())
+        | ({"rate_mbps", "on_ms", "off_ms"} if kind == "udp" else {"init_cwnd"})
         | (WEB_KEYS if kind == "web" else set()),
     )
     start = float(_take(where, f, "start_s", num, 0.0, lo=0, hi=duration))
@@ -245,9 +261,16 @@ def _parse_flow(where: str, f: dict[str, Any], duration: float) -> Flow:
         rate_f = float(_take(where, f, "rate_mbps", num, 0.0, lo=0, hi=10000))
         if rate_f <= 0:
             raise ScenarioError(f"{where}.rate_mbps: a udp flow needs a positive rate")
-        return Flow(kind, count, rtt, _parse_ecn(where, f, None), start, stop, rate_f)
+        on = float(_take(where, f, "on_ms", num, 0.0, lo=0, hi=60_000))
+        off = float(_take(where, f, "off_ms", num, 0.0, lo=0, hi=60_000))
+        if (on > 0) != (off > 0):
+            raise ScenarioError(f"{where}: a bursty udp flow needs both on_ms and off_ms above 0")
+        return Flow(
+            kind, count, rtt, _parse_ecn(where, f, None), start, stop, rate_f, on_ms=on, off_ms=off
+        )
+    iw = _take(where, f, "init_cwnd", int, 10, lo=1, hi=1000)
     if kind != "web":
-        return Flow(kind, count, rtt, _parse_ecn(where, f, kind), start, stop)
+        return Flow(kind, count, rtt, _parse_ecn(where, f, kind), start, stop, init_cwnd=iw)
     cc = _take(where, f, "cc", str, "cubic")
     if cc not in TCP_CCS:
         raise ScenarioError(f"{where}.cc: {cc!r} is not one of {', '.join(TCP_CCS)}")
@@ -276,13 +299,13 @@ def _parse_flow(where: str, f: dict[str, Any], duration: float) -> Flow:
         _parse_ecn(where, f, cc),
         start,
         stop,
-        0.0,
-        cc,
-        rate,
-        dist,
-        mean_kb,
-        shape,
-        max_kb,
+        init_cwnd=iw,
+        cc=cc,
+        arrivals_per_s=rate,
+        size_dist=dist,
+        mean_kb=mean_kb,
+        shape=shape,
+        max_kb=max_kb,
     )
 
 

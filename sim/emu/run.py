@@ -68,6 +68,16 @@ def check_emulatable(sc: Scenario, aqm: str, substitute: dict[str, str] | None =
                 f" control, which this kernel lacks (available: {' '.join(have)});"
                 f" --substitute {f.kind}=CC runs it with another one, knowingly"
             )
+        if f.kind == "udp" and f.on_ms:
+            raise EmuError(
+                f"{sc.path}: flows[{i}] is a bursty udp flow (on_ms/off_ms), which the"
+                " emulator cannot send yet"
+            )
+        if f.kind != "udp" and f.init_cwnd != 10:
+            raise EmuError(
+                f"{sc.path}: flows[{i}] asks for init_cwnd {f.init_cwnd}; the emulator's"
+                " senders keep Linux's 10"
+            )
         dur = (f.stop_s if f.stop_s is not None else sc.duration_s) - f.start_s
         if dur < 1:
             raise EmuError(f"{sc.path}: flows[{i}] lasts {dur:.2f} s; iperf3 needs at least 1 s")

@@ -438,25 +438,40 @@ public:
     return tid;
   }
   void Setup(Address peer, uint8_t ecn) { m_peer = peer; m_ecn = ecn; }
+  void SetInitialCwnd(uint32_t segments) { m_iw = segments; }
 
 private:
   void StartApplication() override
   {
     m_socket = Socket::CreateSocket(GetNode(), TcpSocketFactory::GetTypeId());
     LlmSetTcpEcn(m_socket, m_ecn);
+    m_socket->SetAttribute("InitialCwnd", UintegerValue(m_iw));
     m_socket->Bind();
     m_socket->Connect(m_peer);
     m_socket->SetSendCallback(MakeCallback(&LlmBulkApp::Fill, this));
     m_socket->SetConnectCallback(MakeCallback(&LlmBulkApp::Connected, this),
                                  MakeNullCallback<void, Ptr<Socket>>());
   }
+  // A stop before the connection is up closes it once it is (with a FIN):
+  // ns-3 answers Close() in SYN_SENT with a RST, and a RST reaching a
+  // listener that never saw this flow's SYN (lost) arms ns-3 3.44's
+  // zero-window persist timer on that listener, whose expiry dereferences
+  // an empty send buffer (TcpSocketBase::PersistTimeout ->
+  // TcpTxItem::GetPacketCopy: the segfault of runs with short flows).
   void StopApplication() override
   {
     m_stopped = true;
-    if (m_socket)
+    if (m_socket && m_connected)
       m_socket->Close();
   }
-  void Connected(Ptr<Socket> s) { Fill(s, s->GetTxAvailable()); }
+  void Connected(Ptr<Socket> s)
+  {
+    m_connected = true;
+    if (m_stopped)
+      s->Close();
+    else
+      Fill(s, s->GetTxAvailable());
+  }
   void Fill(Ptr<Socket> s, uint32_t)
   {
     while (!m_stopped && s->GetTxAvailable() >= 1448) {
@@ -468,7 +483,8 @@ private:
   Ptr<Socket> m_socket;
   Address m_peer;
   uint8_t m_ecn{AQMLLM_ECN_NOT_ECT};
-  bool m_stopped{false};
+  uint32_t m_iw{10};
+  bool m_stopped{false}, m_connected{false};
 };
 
 NS_OBJECT_ENSURE_REGISTERED(LlmBulkApp);
@@ -491,6 +507,7 @@ public:
     m_ecn = ecn;
     m_basePort = basePort;
   }
+  void SetInitialCwnd(uint32_t segments) { m_iw = segments; }
   // Schedules transfer (start_s from the app's start, bytes); call before the run.
   void Add(double start_s, uint64_t bytes) { m_plan.push_back({start_s, bytes}); }
   uint32_t Transfers() const { return m_plan.size(); }
@@ -524,6 +541,7 @@ private:
   {
     Ptr<Socket> s = Socket::CreateSocket(GetNode(), TcpSocketFactory::GetTypeId());
     LlmSetTcpEcn(s, m_ecn);
+    s->SetAttribute("InitialCwnd", UintegerValue(m_iw));
     if (s->Bind(InetSocketAddress(Ipv4Address::GetAny(), m_basePort + i)) != 0) {
       m_failed++;
       return;
@@ -564,6 +582,7 @@ private:
   Address m_peer;
   uint8_t m_ecn{AQMLLM_ECN_NOT_ECT};
   uint16_t m_basePort{1024};
+  uint32_t m_iw{10};
   std::vector<Planned> m_plan;
   std::vector<EventId> m_events;
   std::vector<Ptr<Socket>> m_sockets;

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from aqmllm.sim.evlog import ip_u32, read_evlog
-from aqmllm.sim.metrics import compute_metrics, delay_cdf, time_series
+from aqmllm.sim.metrics import SOURCE_NAMES, compute_metrics, delay_cdf, time_series
 from aqmllm.sim.scenario import Flow, Scenario
 from aqmllm.sim.web import web_transfers
 
@@ -64,7 +64,13 @@ TICK_US = 100.0
 
 CC = {"cubic": "ns3::TcpCubic", "newreno": "ns3::TcpNewReno", "dctcp": "ns3::TcpDctcp"}
 ECN_CODE = {"not-ect": 0, "ect1": 1, "ect0": 2}  # AQMLLM_ECN_* of kmod/include/aqmllm_ring.h
-SND_BUF = RCV_BUF = 4 << 20  # socket buffers
+# Socket buffers.  The receive buffer holds twice what a sender can have
+# unacknowledged (its send buffer): the receiver's window then never closes,
+# and ns-3 3.44's zero-window probe, which dereferences the segment at
+# SND.NXT, never runs on a socket with nothing left to send (the crash of
+# TcpSocketBase::PersistTimeout -> TcpTxItem::GetPacketCopy).
+SND_BUF = 4 << 20
+RCV_BUF = 2 * SND_BUF
 WEB_PORT_BASE = 1024  # transfer i of a web source binds local port WEB_PORT_BASE + i
 
 
@@ -260,6 +266,7 @@ def run(spec: RunSpec, workdir: Path) -> dict:
             sink.SetStartTime(n3.Seconds(0.0))
             app = n3.CreateObject[n3.LlmWebApp]()
             app.Setup(remote, ecn, WEB_PORT_BASE)
+            app.SetInitialCwnd(f.init_cwnd)
             plan = web_transfers(f, spec.seed, sc.duration_s, source=i)
             for t, size in plan:
                 app.Add(t, size)
@@ -277,8 +284,13 @@ def run(spec: RunSpec, workdir: Path) -> dict:
             onoff = n3.OnOffHelper(factory, remote)
             onoff.SetAttribute("DataRate", n3.StringValue(f"{int(f.rate_mbps * 1e6)}bps"))
             onoff.SetAttribute("PacketSize", n3.UintegerValue(1200))
-            onoff.SetAttribute("OnTime", n3.StringValue("ns3::ConstantRandomVariable[Constant=1]"))
-            onoff.SetAttribute("OffTime", n3.StringValue("ns3::ConstantRandomVariable[Constant=0]"))
+            on_s, off_s = (f.on_ms / 1000, f.off_ms / 1000) if f.on_ms else (1.0, 0.0)
+            onoff.SetAttribute(
+                "OnTime", n3.StringValue(f"ns3::ConstantRandomVariable[Constant={on_s}]")
+            )
+            onoff.SetAttribute(
+                "OffTime", n3.StringValue(f"ns3::ConstantRandomVariable[Constant={off_s}]")
+            )
             onoff.SetAttribute("Tos", n3.UintegerValue(ecn))
             apps = onoff.Install(senders.Get(i))
             apps.Start(n3.Seconds(f.start_s + starts[i]))
@@ -286,6 +298,7 @@ def run(spec: RunSpec, workdir: Path) -> dict:
         else:
             app = n3.CreateObject[n3.LlmBulkApp]()
             app.Setup(remote, ecn)
+            app.SetInitialCwnd(f.init_cwnd)
             senders.Get(i).AddApplication(app)
             app.SetStartTime(n3.Seconds(f.start_s + starts[i] + 0.001 * i))
             app.SetStopTime(n3.Seconds(stop))
@@ -304,10 +317,7 @@ def run(spec: RunSpec, workdir: Path) -> dict:
     ours = None
     if base not in NS3_AQMS:
         ours = cppyy.gbl.ns3.DynamicCast[cppyy.gbl.ns3.AqmLlmQueueDisc](qd)
-        by_src = {
-            name: int(ours.BySource(i))
-            for i, name in enumerate(("none", "verdict", "policy", "fallback", "limit"))
-        }
+        by_src = {name: int(ours.BySource(i)) for i, name in enumerate(SOURCE_NAMES)}
     qstats = qd.GetStats()
     ns3_counts = {
         "received": int(qstats.nTotalReceivedPackets),
@@ -318,7 +328,7 @@ def run(spec: RunSpec, workdir: Path) -> dict:
     }
     if not qlog.Close():
         raise RuntimeError(f"cannot write the event log {log_path}")
-    rx = [int(s.GetTotalRx()) for s in sinks]
+    rx = [int(s.TotalRx() if hasattr(s, "TotalRx") else s.GetTotalRx()) for s in sinks]
     transfers = [t for w in web for t in _transfers(*w)]
     experience = None
     if spec.collect:
@@ -356,6 +366,8 @@ def run(spec: RunSpec, workdir: Path) -> dict:
         log_path.unlink()
     if experience is not None:
         m["experience"] = experience
+    if base in MODEL_AQMS:
+        m["policy_used"], m["label"] = _policy_label(spec.aqm, loop)
     if loop is not None:
         st = loop.stats
         m["daemon"] = {
@@ -368,6 +380,21 @@ def run(spec: RunSpec, workdir: Path) -> dict:
             "latency_us": spec.latency_us,
         }
     return m
+
+
+def _policy_label(aqm: str, loop: Any) -> tuple[str, str]:
+    """What decided a model run, and the name the report gives it: a model
+    that was off ("policy off": the fallback decided) is not the model."""
+    records = loop.stats.records if loop is not None else 0
+    off = loop.stats.policy_off_records if loop is not None else 0
+    if loop is None or records == 0:
+        return "none: the daemon decided nothing", f"{aqm} [no daemon]"
+    if off == 0 and loop.policy is not None:
+        return loop.policy.name, aqm
+    share = off / records
+    name = loop.policy.name if loop.policy is not None else "off"
+    pct = f"{share:.0%}" if share >= 0.01 else f"{share:.1%}"
+    return f"{name}, off for {share:.1%} of records", f"{aqm} [policy off {pct}]"
 
 
 def flow_sources(flows: np.ndarray, nsources: int) -> np.ndarray:
