@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "distill": ("aqmllm.models.distill_cli", "distil the teacher into the line-rate student"),
     "collect": ("aqmllm.sim.collect_cli", "collect experience pools from the expert AQMs in ns-3"),
     "evaluate": ("aqmllm.sim.evaluate_cli", "closed-loop ns-3 evaluation against baseline AQMs"),
+    "compare": ("aqmllm.sim.compare_cli", "does a model beat a reference AQM in a report"),
     "emulate": ("aqmllm.sim.emulate_cli", "real TCP through the emulated router and aqmllmd"),
 }
 
