@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
-from aqmllm.sim.scenario import ScenarioError, load_scenario, load_scenarios
+from aqmllm.sim.scenario import ScenarioError, is_held_out, load_scenario, load_scenarios
 from tqdm import tqdm
 
 EXPERTS = ("dualpi2", "pie", "codel")
@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     except ScenarioError as exc:
         print(f"aqmllm collect: {exc}", file=sys.stderr)
         return 2
-    held_out = [s.path for s in scenarios if "/eval/" in s.path.replace("\\", "/")]
+    held_out = [s.path for s in scenarios if is_held_out(s.path)]
     if held_out:
         print(
             f"aqmllm collect: refusing evaluation scenarios: {', '.join(held_out)}", file=sys.stderr

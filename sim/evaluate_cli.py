@@ -255,8 +255,8 @@ def check_args(args: argparse.Namespace) -> None:
         args.model_policy = None
     if not uses_model:
         args.model, args.model_policy = None, None
-    check_out(Path(args.out))
     load_scenarios(args.scenarios)  # ScenarioError names the file and key
+    check_out(Path(args.out))
 
 
 def main(argv: list[str]) -> int:

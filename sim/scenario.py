@@ -335,3 +335,11 @@ def load_scenarios(paths: list[str]) -> list[Scenario]:
 
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+# Held-out suites: never used to train, tune, select checkpoints or choose
+# hyper-parameters (sim/scenarios/eval, rfc7928, l4s-stress).
+HELD_OUT_SUITES = ("eval", "rfc7928", "l4s-stress")
+
+
+def is_held_out(path: str | Path) -> bool:
+    """A scenario file of a held-out suite (by its folder's name)."""
+    return Path(path).resolve().parent.name in HELD_OUT_SUITES

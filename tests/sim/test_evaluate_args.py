@@ -69,8 +69,11 @@ def test_missing_and_corrupt_models_and_unwritable_out(
     rc = evaluate_cli.main([SCEN, "--aqm", "fifo", "--out", str(blocker / "sub")])
     err = capsys.readouterr().err
     assert rc == 2 and f"--out {blocker / 'sub'}: not writable" in err, err
-    rc = evaluate_cli.main([str(tmp_path / "missing.toml"), "--aqm", "fifo"])
+    rc = evaluate_cli.main(
+        [str(tmp_path / "missing.toml"), "--aqm", "fifo", "--out", str(tmp_path / "m")]
+    )
     assert rc == 2 and "no such scenario file" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()  # nothing made before the arguments were checked
     assert not no_runs
 
 

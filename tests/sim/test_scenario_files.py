@@ -119,3 +119,20 @@ def test_ecn_codepoints_and_their_old_spelling(tmp_path: Path) -> None:
     f.write_text("duration_s = 5\n[bottleneck]\nrate_mbps = 10\n" + body)
     got = [(fl.ecn, fl.cls) for fl in load_scenario(f).flows]
     assert got == [(ecn, cls) for _, _, ecn, cls in flows]
+
+
+def test_the_held_out_suites_exist_and_each_rfc7928_one_names_its_section() -> None:
+    from aqmllm.sim.scenario import is_held_out
+
+    rfc = load_scenarios([str(SCENARIO_DIR / "rfc7928")])
+    stress = load_scenarios([str(SCENARIO_DIR / "l4s-stress")])
+    assert len(rfc) >= 12 and len(stress) >= 6
+    for s in rfc:
+        assert s.name.startswith("rfc7928-"), s.path
+        text = Path(s.path).read_text()
+        assert "RFC 7928 §" in text, s.path  # the section it stands for
+        assert is_held_out(s.path) and len(s.seeds) >= 2
+    assert all(is_held_out(s.path) for s in stress)
+    assert not any(is_held_out(s.path) for s in load_scenarios([str(SCENARIO_DIR / "train")]))
+    names = [s.name for s in rfc + stress]
+    assert len(set(names)) == len(names)
