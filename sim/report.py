@@ -42,6 +42,7 @@ SPREAD = [
     ("util", ("utilisation",)),
 ]
 MODEL_BASES = ("student", "teacher")
+SMOOTH_S = 0.5  # throughput over time: a moving average over windows spanning this long
 
 
 def get(m: dict, path: tuple[str, ...]) -> float:
@@ -260,6 +261,11 @@ def _grid(plt, n: int, width: float = 4.2, height: float = 2.6, sharey: bool = T
     flat = list(axes.flat)
     for ax in flat[n:]:
         ax.set_visible(False)
+    for i, ax in enumerate(flat[:n]):
+        # the lowest panel of each column carries the time axis
+        ax.bottom = i + cols >= n
+        if ax.bottom:
+            ax.xaxis.set_tick_params(labelbottom=True)
     return fig, flat[:n]
 
 
@@ -320,7 +326,7 @@ def _delay_time(plt, scen: str, by: dict, out: Path) -> list[tuple[str, str]]:
     for ax in axes:
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("queue delay (ms)")
-        if ax.get_subplotspec().is_last_row():
+        if ax.bottom:
             ax.set_xlabel("time (s)")
     w = _series(by[labels[0]][0])["window_s"]
     fig.suptitle(f"{scen}: queue delay over time, p50–p99 per {w * 1000:.0f} ms window")
@@ -351,7 +357,9 @@ def _throughput_time(plt, scen: str, by: dict, out: Path) -> list[tuple[str, str
             series = groups
         else:
             series = {n: _arr(tp[n]) for n in names}
+        k = max(1, round(SMOOTH_S / s["window_s"]))
         for n, v in series.items():
+            v = np.convolve(np.nan_to_num(v), np.ones(k) / k, mode="same")
             ax.plot(t, v, lw=0.9, label=n)
         ax.set_title(lab)
         ax.grid(alpha=0.3)
@@ -359,9 +367,11 @@ def _throughput_time(plt, scen: str, by: dict, out: Path) -> list[tuple[str, str
     for ax in axes:
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("throughput (Mb/s)")
-        if ax.get_subplotspec().is_last_row():
+        if ax.bottom:
             ax.set_xlabel("time (s)")
-    fig.suptitle(f"{scen}: throughput per flow at the bottleneck (first seed)")
+    fig.suptitle(
+        f"{scen}: throughput per flow at the bottleneck, {SMOOTH_S:g} s moving average (first seed)"
+    )
     name = f"throughput-{_slug(scen)}.png"
     _save(plt, fig, out, name)
     return [(f"{scen}: per-flow throughput over time", name)]
@@ -442,6 +452,8 @@ def _boxes(plt, scen: str, by: dict, out: Path) -> list[tuple[str, str]]:
         keep = [(lab, d) for lab, d in zip(labels, data, strict=True) if d]
         if keep:
             ax.boxplot([d for _, d in keep], tick_labels=[lab for lab, _ in keep], showmeans=True)
+            if "ms" in title and all(v > 0 for _, d in keep for v in d):
+                ax.set_yscale("log")  # FIFO's hundreds of ms beside sub-ms L4S
         ax.set_title(title)
         ax.tick_params(axis="x", rotation=60)
         ax.grid(alpha=0.3, axis="y")
@@ -493,16 +505,16 @@ def _frontier(plt, scen: str, by: dict, out: Path) -> list[tuple[str, str]]:
         others = [
             lab for lab in by if not is_swept(lab) and base_of(lab) not in bases
         ]  # fmt: skip
+        marks = iter("sD^v<>pPXh" * 3)
         for lab in others:
             u, d = mean(by[lab], ("utilisation",)), mean(by[lab], (cls, "delay_p99_ms"))
             if math.isnan(u) or math.isnan(d):
                 continue
-            model = base_of(lab) in MODEL_BASES
-            if not model:
-                classic.append((u, d))
-            ax.plot(u, d, "*" if model else "s", ms=13 if model else 6,
-                    color="red" if model else "grey", mec="black" if model else "none",
-                    label=lab, zorder=5 if model else 3)  # fmt: skip
+            if base_of(lab) in MODEL_BASES:
+                ax.plot(u, d, "*", ms=15, color="red", mec="black", label=lab, zorder=5)
+                continue
+            classic.append((u, d))
+            ax.plot(u, d, next(marks), ms=6, color="dimgrey", mfc="none", label=lab, zorder=3)
         env = pareto(classic)
         if env:
             ax.step([p[0] for p in env], [p[1] for p in env], where="post", color="black",
