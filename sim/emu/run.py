@@ -10,8 +10,7 @@ Mapping from the scenario files (sim/scenario.py) to real stacks:
 - cubic / newreno: Linux cubic / reno; dctcp: Linux dctcp where the kernel
   has it (refused otherwise; Linux DCTCP sends ECT(0), so it lands in the
   Classic queue, unlike ns-3's ECT(1) DCTCP: noted in the result);
-- udp: iperf3 UDP at the flow's rate, ECT(1) when ecn = "ect1", else Not-ECT (ECT(0)
-  is not honoured here yet);
+- udp: iperf3 UDP at the flow's rate with the flow's ECN codepoint (ecn);
 - count: iperf3 parallel streams (-P) of one test.
 
 AQMs: the core's fallbacks alone (dualpi2, pie, codel), or ``student`` /
@@ -102,7 +101,7 @@ def flow_specs(
                 5201 + i,
                 secs,
                 udp_mbps=f.rate_mbps * f.count,
-                tos="ect1" if f.ecn == "ect1" else "not-ect",
+                tos=f.ecn,  # the codepoint names are iperf3's TOS names (traffic.TOS)
                 parallel=f.count,
                 start_s=f.start_s,
                 label=f"flows[{i}]",

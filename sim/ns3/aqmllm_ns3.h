@@ -268,8 +268,10 @@ public:
     m_pending = item;
     m_pendingSrc = Source();
     m_pendingNs = Simulator::Now().GetNanoSeconds();
-    // Now, before the device adds its headers to the packet.
+    // Now, before the device adds its headers to the very same packet
+    // (the IP header, then PPP's 2 bytes, which GetSize() would count).
     m_pendingFlow = FlowOf(item);
+    m_pendingBytes = item->GetSize();
   }
   void OnDropEnq(Ptr<const QueueDiscItem> item, const char *reason)
   {
@@ -353,7 +355,7 @@ private:
     auto it = m_state.find(PeekPointer(item));
     bool marked = it != m_state.end() && it->second.marked;
     Row(item, marked ? AQMLLM_EV_MARKED : AQMLLM_EV_SERVED, Forget(item), m_pendingSrc,
-        m_pendingNs, m_pendingFlow);
+        m_pendingNs, m_pendingFlow, m_pendingBytes);
   }
 
   uint32_t FlowOf(Ptr<const QueueDiscItem> item)
@@ -377,15 +379,15 @@ private:
     return aqmllm_evlog_flow(&m_log, &key);
   }
 
-  // The flow is read from the packet before it was transmitted: the device
-  // then prepends its headers to the very same packet.
+  // A served packet's flow and size are read when it is dequeued (at_ns):
+  // once transmitted, the device has prepended its headers to the packet.
   void Row(Ptr<const QueueDiscItem> item, uint8_t event, uint8_t ecn, uint8_t src,
-           int64_t at_ns = -1, uint32_t flow = kFlowUnread)
+           int64_t at_ns = -1, uint32_t flow = kFlowUnread, uint32_t bytes = 0)
   {
     uint64_t now = at_ns >= 0 ? (uint64_t)at_ns : (uint64_t)Simulator::Now().GetNanoSeconds();
     aqmllm_evlog_row(&m_log, now, (uint64_t)item->GetTimeStamp().GetNanoSeconds(),
-                     item->GetSize(), flow == kFlowUnread ? FlowOf(item) : flow, event, ecn,
-                     src);
+                     bytes ? bytes : item->GetSize(), flow == kFlowUnread ? FlowOf(item) : flow,
+                     event, ecn, src);
   }
   static constexpr uint32_t kFlowUnread = 0xfffffffeu;
 
@@ -395,6 +397,7 @@ private:
   uint8_t m_pendingSrc{0};
   int64_t m_pendingNs{0};
   uint32_t m_pendingFlow{AQMLLM_EVLOG_NO_FLOW};
+  uint32_t m_pendingBytes{0};
   AqmLlmQueueDisc *m_ours{nullptr};
   const Packet *m_fwdPacket{nullptr};
   uint8_t m_fwdEcn{0};

@@ -324,6 +324,7 @@ def run(spec: RunSpec, workdir: Path) -> dict:
         "dropped_before_enqueue": int(qstats.nTotalDroppedPacketsBeforeEnqueue),
         "dropped_after_dequeue": int(qstats.nTotalDroppedPacketsAfterDequeue),
         "marked": int(qstats.nTotalMarkedPackets),
+        "dequeued_bytes": int(qstats.nTotalDequeuedBytes),
         "in_queue": int(qd.GetNPackets()),
     }
     if not qlog.Close():

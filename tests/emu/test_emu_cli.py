@@ -24,7 +24,7 @@ ecn = true
 rtt_ms = 20
 [[flows]]
 kind = "udp"
-ecn = true
+ecn = "ect1"
 rate_mbps = 1
 rtt_ms = 10
 [[rate_changes]]

@@ -69,6 +69,9 @@ def test_not_ect_cubic_loses_packets_and_every_drop_counts(
     assert int(np.isin(ev, (EV_DROP_TAIL, EV_DROP_ENQ)).sum()) == q["dropped_before_enqueue"]
     assert int((ev == EV_DROP_DEQ).sum()) == q["dropped_after_dequeue"]
     assert len(rows) == q["received"] - q["in_queue"]
+    # and byte for byte: a packet's size as it left the queue, before the link's headers
+    left = np.isin(ev, (EV_SERVED, EV_MARKED, EV_DROP_DEQ))
+    assert int(rows["bytes"][left].sum()) == q["dequeued_bytes"]
     # Loss is every drop over every arrival; delays come from served packets only.
     st = m["overall"]
     assert st["loss"] == pytest.approx(st["drops"] / st["arrivals"])
