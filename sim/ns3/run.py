@@ -161,6 +161,10 @@ def run(spec: RunSpec, workdir: Path) -> dict:
     base, target_ms = split_aqm(spec.aqm)
     n3.RngSeedManager.SetSeed(spec.seed)
     n3.RngSeedManager.SetRun(1)
+    # ns-3 numbers random streams from a process-wide counter that
+    # Simulator::Destroy does not reset: without this, ns-3's PIE and RED drew
+    # differently depending on which runs a worker process had done before.
+    n3.RngSeedManager.ResetNextStreamIndex()
     n3.Config.SetDefault("ns3::TcpSocket::SegmentSize", n3.UintegerValue(1448))
     n3.Config.SetDefault("ns3::TcpSocket::SndBufSize", n3.UintegerValue(SND_BUF))
     n3.Config.SetDefault("ns3::TcpSocket::RcvBufSize", n3.UintegerValue(RCV_BUF))
