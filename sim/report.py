@@ -525,7 +525,12 @@ def _frontier(plt, scen: str, by: dict, out: Path) -> list[tuple[str, str]]:
         ax.set_ylabel(f"{cls} p99 queue delay (ms)")
         ax.set_title(f"{'L4S' if cls == 'L' else 'Classic'} class")
         ax.grid(alpha=0.3, which="both")
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    for ax in axes:
+        if not ax.get_legend_handles_labels()[0]:
+            ax.text(0.5, 0.5, "no packets of this class", ha="center", transform=ax.transAxes)
+    full = [ax for ax in axes if ax.get_legend_handles_labels()[0]]
+    if full:
+        full[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(f"{scen}: delay–utilisation frontier (lower right is better)")
     name = f"frontier-{_slug(scen)}.png"
     _save(plt, fig, out, name)
