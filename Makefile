@@ -25,6 +25,9 @@ CORE_HDRS  := $(wildcard kmod/core/*.h kmod/include/*.h kmod/linux/*.h)
 # The core, built once (mk/core.mk): every C program and the cffi extension link it.
 CORE_A     := $(BUILD)/libaqmcore.a
 export AQMLLM_CORE_LIB := $(CORE_A)
+# The event-log writer shared by ns-3 (mk/sim.mk) and the emulator (mk/emu.mk).
+EVLOG_SRCS := sim/evlog/aqmllm_evlog.c
+EVLOG_HDRS := sim/evlog/aqmllm_evlog.h
 PYTEST_ARGS ?=
 TEST_DEPS  :=
 # The one version (aqmllm/__init__.py), for the C programs' --version.
@@ -48,7 +51,8 @@ $(VENV)/.stamp: pyproject.toml setup.py | $(CORE_A)
 # The cffi extensions are rebuilt in place whenever the C they wrap changes.
 EXT_STAMP := $(BUILD)/.ext-stamp
 $(EXT_STAMP): $(VENV)/.stamp setup.py mk/cdef.py bridge/ffi_build.py models/ffi_build.py \
-              $(CORE_A) $(CORE_HDRS) $(wildcard models/csrc/*.c models/csrc/*.h)
+              sim/ffi_build.py $(CORE_A) $(CORE_HDRS) $(EVLOG_SRCS) $(EVLOG_HDRS) \
+              $(wildcard models/csrc/*.c models/csrc/*.h)
 	@mkdir -p $(BUILD)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
@@ -75,7 +79,7 @@ lint: $(EXT_STAMP)
 
 # make test: nothing.
 clean:
-	rm -rf $(BUILD) bridge/_aqmcore*.so bridge/_layout*.so models/_studentc*.so
+	rm -rf $(BUILD) bridge/_aqmcore*.so bridge/_layout*.so models/_studentc*.so sim/_evlog*.so
 
 include $(sort $(wildcard mk/*.mk))
 

@@ -6,5 +6,6 @@ setup(
     cffi_modules=[
         "bridge/ffi_build.py:core_builder",
         "models/ffi_build.py:student_builder",
+        "sim/ffi_build.py:evlog_builder",
     ]
 )

@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("aqmllm.sim.collect_cli", "collect experience pools from the expert AQMs in ns-3"),
     "scenarios": ("aqmllm.sim.generate_cli", "generate training scenarios from families"),
     "evaluate": ("aqmllm.sim.evaluate_cli", "closed-loop ns-3 evaluation against baseline AQMs"),
+    "compare": ("aqmllm.sim.compare_cli", "does a model beat a reference AQM in a report"),
     "emulate": ("aqmllm.sim.emulate_cli", "real TCP through the emulated router and aqmllmd"),
     "model": ("aqmllm.models.model_cli", "verify a checkpoint as aqmllmd would, or seal it"),
 }

@@ -24,9 +24,8 @@ from typing import Any
 
 import numpy as np
 from aqmllm.sim.emu.prague_mix import run_mix
-from aqmllm.sim.emu.run import WebFlow, emulate
+from aqmllm.sim.emu.run import emulate
 from aqmllm.sim.emu.topology import missing_prerequisites
-from aqmllm.sim.emu.webtraffic import standin_web_transfers
 from aqmllm.sim.metrics import jain
 from aqmllm.sim.scenario import parse_scenario
 
@@ -76,17 +75,16 @@ def web(work: Path) -> None:
             "flows": [
                 {"kind": "cubic", "ecn": True, "rtt_ms": 20},
                 {"kind": "prague", "rtt_ms": 20},
+                *(
+                    {"kind": "web", "rtt_ms": 20, "start_s": 1, "arrivals_per_s": 4}
+                    | {"mean_kb": 50, "max_kb": 2000, "ecn": ecn}
+                    for ecn in ("not-ect", "ect0", "ect1")
+                ),
             ],
         },
         "bench-web",
     )
-    sources = [
-        WebFlow(label, "cubic", ecn, 20, standin_web_transfers(4, 50, dur - 1, seed=s, start_s=1))
-        for s, (label, ecn) in enumerate(
-            [("web-notect", "not-ect"), ("web-ect0", "ect0"), ("web-ect1", "ect1")]
-        )
-    ]
-    m = emulate(sc, "dualpi2", work, web=sources)
+    m = emulate(sc, "dualpi2", work)
     print(f"emu_web_transfers: {m['web_transfers']}")
     print(f"emu_web_failed: {m['web_fct']['all']['all']['failed']}")
     for klass, buckets in m["web_fct"]["by_class"].items():

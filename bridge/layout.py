@@ -11,6 +11,8 @@ from ``aqm_src_name()``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from aqmllm.bridge._aqmcore import ffi, lib
 
@@ -26,31 +28,34 @@ _SCALARS = {
 }
 
 
-def _field_format(ctype: ffi.CType) -> str | np.dtype | tuple[str | np.dtype, int]:
+def _field_format(ctype: Any, of: Any) -> str | np.dtype | tuple[str | np.dtype, int]:
     if ctype.kind == "primitive":
         return _SCALARS[ctype.cname]
     if ctype.kind == "struct":
-        return struct_dtype(ctype)
+        return struct_dtype(ctype, of)
     if ctype.kind == "array":
         item = ctype.item
-        return (struct_dtype(item) if item.kind == "struct" else _SCALARS[item.cname], ctype.length)
+        fmt = struct_dtype(item, of) if item.kind == "struct" else _SCALARS[item.cname]
+        return (fmt, ctype.length)
     raise TypeError(f"unsupported field type {ctype.cname} in the ring ABI")
 
 
-def struct_dtype(cname: str | ffi.CType) -> np.dtype:
+def struct_dtype(cname: str | Any, of: Any = None) -> np.dtype:
     """A numpy structured dtype with exactly the C struct's layout.
 
-    Nested structs and arrays of them become sub-dtypes; the members of an
-    anonymous union are fields of their own at the same offset.
+    `of`: the cffi module's ffi declaring the struct (default: the ring
+    ABI's).  Nested structs and arrays of them become sub-dtypes; the
+    members of an anonymous union are fields of their own at the same offset.
     """
-    ctype = ffi.typeof(cname) if isinstance(cname, str) else cname
+    of = of or ffi
+    ctype = of.typeof(cname) if isinstance(cname, str) else cname
     names, formats, offsets = [], [], []
     for name, field in ctype.fields:
         names.append(name)
-        formats.append(_field_format(field.type))
+        formats.append(_field_format(field.type, of))
         offsets.append(field.offset)
     return np.dtype(
-        {"names": names, "formats": formats, "offsets": offsets, "itemsize": ffi.sizeof(ctype)}
+        {"names": names, "formats": formats, "offsets": offsets, "itemsize": of.sizeof(ctype)}
     )
 
 

@@ -6,8 +6,9 @@ EMU_ROUTER := $(BUILD)/aqmllm-emu-router
 EMU_SRCS   := $(sort $(wildcard sim/emu/emu_*.c))
 EMU_HDRS   := $(wildcard sim/emu/*.h)
 
-$(EMU_ROUTER): $(EMU_SRCS) $(EMU_HDRS) $(CORE_A)
-	$(CC) $(CFLAGS_CORE) $(CORE_INCS) -o $@ $(EMU_SRCS) $(CORE_A) -lrt
+$(EMU_ROUTER): $(EMU_SRCS) $(EMU_HDRS) $(CORE_A) $(EVLOG_SRCS) $(EVLOG_HDRS)
+	$(CC) $(CFLAGS_CORE) $(CORE_INCS) -I$(ROOT)/sim/evlog -o $@ $(EMU_SRCS) $(EVLOG_SRCS) \
+	    $(CORE_A) -lrt
 
 .PHONY: emu-router emu-deps emu-test soak soak-short emu-gens
 # make test: builds it (tests/emu runs the router).

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aqmllm.bridge.layout import FALLBACKS
-from aqmllm.sim.scenario import ScenarioError, load_scenario, load_scenarios
+from aqmllm.sim.scenario import ScenarioError, is_held_out, load_scenario, load_scenarios
 from tqdm import tqdm
 
 from aqmllm.console import add_version, count, output_dir, positive_float, positive_int
@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     except ScenarioError as exc:
         print(f"aqmllm collect: {exc}", file=sys.stderr)
         return 2
-    held_out = [s.path for s in scenarios if "/eval/" in s.path.replace("\\", "/")]
+    held_out = [s.path for s in scenarios if is_held_out(s.path)]
     if held_out:
         print(
             f"aqmllm collect: refusing evaluation scenarios: {', '.join(held_out)}", file=sys.stderr

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "aqm_shm.h"
+#include "aqmllm_evlog.h"
 
 #define	PKT_MAX		2048
 #define	MAX_HOSTS	64
@@ -72,7 +73,7 @@ struct emu {
 	struct aqm_shm shm;
 	struct aqm_ring *ring;
 	const char *ring_path;
-	FILE *log;
+	struct aqmllm_evlog evlog;	/* --log; f == NULL: none */
 	const char *stats_path;
 	uint64_t t0_ns, link_free_ns, last_tick_ns;
 	uint64_t max_gap_ns;
@@ -113,12 +114,9 @@ int	parse(const uint8_t *p, uint32_t len, int dir, uint8_t *ecn,
 void	set_ce(uint8_t *p, uint32_t len);
 int	ip_selftest(void);
 
-/* emu_stats.c: the per-packet log (events below), statistics, diagnostics */
-#define	EV_DEQUEUE	0
-#define	EV_DROP		1
-#define	EV_MARK		2
-void	log_event(uint64_t now, uint64_t sojourn, uint32_t bytes, int cls,
-	    int ev);
+/* emu_stats.c: the per-packet event log, statistics, diagnostics */
+void	log_event(uint64_t now, uint64_t enq_ns, const struct pbuf *b,
+	    uint8_t ecn, uint8_t src, int ev);
 void	write_stats(uint64_t now);
 void	note_alive(uint64_t now);
 void	note_gap(uint64_t now, uint64_t gap);

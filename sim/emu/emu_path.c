@@ -123,7 +123,8 @@ arrive(struct pbuf *b, int dir, uint64_t now)
 			E.tail_drops++;
 		else
 			E.aqm_drops++;
-		log_event(now, 0, b->len, p.cls, EV_DROP);
+		log_event(now, 0, b, p.ecn, p.src, p.src == AQM_SRC_LIMIT ?
+		    AQMLLM_EV_DROP_TAIL : AQMLLM_EV_DROP_ENQ);
 		pbuf_put(b);
 		return;
 	}
@@ -138,7 +139,7 @@ serve(uint64_t now)
 {
 	struct aqm_pkt p;
 	struct pbuf *b;
-	uint64_t start, tx_ns, soj;
+	uint64_t start, tx_ns;
 	uint32_t addr, hash, hi;
 	uint8_t ecn;
 	int cls, act;
@@ -149,19 +150,18 @@ serve(uint64_t now)
 			break;
 		act = aqm_dequeue(&E.q, E.ring, cls, now, &p);
 		b = p.item;
-		soj = now > p.enq_ns ? now - p.enq_ns : 0;
 		if (act == AQMLLM_ACT_DROP) {
 			E.aqm_drops++;
-			log_event(now, soj, b->len, cls, EV_DROP);
+			log_event(now, p.enq_ns, b, p.ecn, p.src, AQMLLM_EV_DROP_DEQ);
 			pbuf_put(b);
 			continue;
 		}
 		if (act == AQMLLM_ACT_MARK) {
 			set_ce(b->data, b->len);
 			E.marks++;
-			log_event(now, soj, b->len, cls, EV_MARK);
-		}
-		log_event(now, soj, b->len, cls, EV_DEQUEUE);
+			log_event(now, p.enq_ns, b, p.ecn, p.src, AQMLLM_EV_MARKED);
+		} else
+			log_event(now, p.enq_ns, b, p.ecn, p.src, AQMLLM_EV_SERVED);
 		/* Keep the link's credit after a late wakeup, within limits. */
 		start = now - E.link_free_ns <= LATE_SLACK_NS ? E.link_free_ns :
 		    now;

@@ -16,6 +16,7 @@
  *       [--pool N] [--log FILE] [--stats FILE] [--seed N]
  *       [--rt-priority 0-99]
  *   emu-router --selftest
+ *   emu-router --evlog-replay SCRIPT --log FILE
  *
  * Delays are one way; a host delay applies to packets to (A->B) and from
  * (B->A) that address, as a per-flow RTT does in dummynet with one pipe per
@@ -23,8 +24,9 @@
  * on stdin: "rate BPS", "stats", "quit".  SIGTERM/SIGINT and "quit" exit
  * cleanly, writing the statistics.  Every time is CLOCK_MONOTONIC in ns.
  *
- * The per-packet log (--log) has the row format of the ns-3 harness
- * (sim/metrics.py LOG_DTYPE): t and sojourn in seconds, t since t0_ns.
+ * The per-packet log (--log) is the event log of the ns-3 harness, written
+ * by the same writer (sim/evlog/aqmllm_evlog.h): one outcome row per packet,
+ * times in ns since t0_ns.
  *
  * This file: options, set-up, the event loop and the control lines; the
  * rest is in emu.h's files.
@@ -55,6 +57,7 @@ struct emu E;
 /* What the command line sets besides E. */
 struct opts {
 	const char *tun_a, *tun_b, *log_path;
+	const char *replay;			/* --evlog-replay SCRIPT */
 	uint64_t vtimeout_ns, seed;
 	uint32_t limit, entries, batch, fb, pool;
 	uint32_t export_mode, interval_us;	/* the ring's export, 0: defaults */
@@ -155,6 +158,7 @@ usage(void)
 	    " [--verdict-timeout-us US]\n    [--batch N] [--export packets|intervals|both]"
 	    " [--interval-us US]\n    [--pool N] [--log FILE]"
 	    " [--stats FILE] [--seed N]\n    [--rt-priority 0-99]\n       emu-router --selftest\n"
+	    "       emu-router --evlog-replay SCRIPT --log FILE\n"
 	    "fallbacks:");
 	for (id = 0; aqm_alg_by_id(id) != NULL; id++)
 		fprintf(stderr, " %s", aqm_alg_by_id(id)->name);
@@ -206,6 +210,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "seed", required_argument, NULL, 's' },
 		{ "rt-priority", required_argument, NULL, 'P' },
 		{ "selftest", no_argument, NULL, 'T' },
+		{ "evlog-replay", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -269,6 +274,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->seed = parse_u64("--seed", optarg, 0, UINT64_MAX);
 			break;
 		case 'T': exit(ip_selftest());
+		case 'X': o->replay = optarg; break;
 		case 'P':
 			o->rt_prio = (int)parse_u64("--rt-priority", optarg, 0, 99);
 			break;
@@ -284,11 +290,50 @@ parse_args(int argc, char **argv, struct opts *o)
 			usage();
 		}
 	}
+	if (o->replay != NULL)
+		return;
 	if (o->tun_a == NULL || o->tun_b == NULL || E.rate_bps == 0 ||
 	    optind != argc)
 		usage();
 	if (o->pool < o->limit + 64)
 		die("--pool must exceed --limit by 64 buffers at least%s", "");
+}
+
+/*
+ * Write the event log of a scripted sequence of outcomes through the same
+ * log_event() the packet path calls (a test compares it with ns-3's writer).
+ * SCRIPT lines: now_ns enq_ns event src ip-packet-in-hex.
+ */
+static int
+evlog_replay(const char *script, const char *log_path)
+{
+	static struct pbuf b;
+	char hex[2 * PKT_MAX + 1];
+	unsigned long long now, enq;
+	unsigned ev, src, byte;
+	uint32_t hash, addr, i;
+	uint8_t ecn;
+	FILE *f;
+
+	if (log_path == NULL)
+		die("--evlog-replay needs --log%s", "");
+	if ((f = fopen(script, "r")) == NULL)
+		die("cannot open %s", script);
+	if (aqmllm_evlog_open(&E.evlog, log_path, 0) != 0)
+		die("cannot open --log: %s", strerror(errno));
+	while (fscanf(f, "%llu %llu %u %u %4096s", &now, &enq, &ev, &src,
+	    hex) == 5) {
+		b.len = (uint32_t)strlen(hex) / 2;
+		for (i = 0; i < b.len && sscanf(hex + 2 * i, "%2x", &byte) == 1;
+		    i++)
+			b.data[i] = (uint8_t)byte;
+		if (ev >= AQMLLM_EV_COUNT || parse(b.data, b.len, DIR_FWD, &ecn,
+		    &hash, &addr) != 0)
+			die("bad line in the replay script %s", script);
+		log_event(now, enq, &b, ecn, (uint8_t)src, (int)ev);
+	}
+	fclose(f);
+	return (aqmllm_evlog_close(&E.evlog) != 0);
 }
 
 /* The core's queue and its FIFO storage, the ring, the buffers, the log. */
@@ -331,12 +376,9 @@ setup_queue(const struct opts *o)
 	}
 	if (pool_init(o->pool) != 0)
 		die("cannot allocate %s packet buffers", "the");
-	if (o->log_path != NULL) {
-		E.log = fopen(o->log_path, "w");
-		if (E.log == NULL)
-			die("cannot open --log: %s", strerror(errno));
-		setvbuf(E.log, NULL, _IOFBF, 1 << 20);
-	}
+	if (o->log_path != NULL &&
+	    aqmllm_evlog_open(&E.evlog, o->log_path, E.t0_ns) != 0)
+		die("cannot open --log: %s", strerror(errno));
 }
 
 /* The TUN devices, signals, scheduling; then the ready line. */
@@ -482,12 +524,15 @@ main(int argc, char **argv)
 	struct opts o;
 
 	parse_args(argc, argv, &o);
+	if (o.replay != NULL)
+		return (evlog_replay(o.replay, o.log_path));
 	setup_queue(&o);
 	setup_process(&o);
 	run();
 	write_stats(aqm_shm_now_ns());
-	if (E.log != NULL)
-		fclose(E.log);
+	if (aqmllm_evlog_close(&E.evlog) != 0)
+		fprintf(stderr, "emu-router: the event log is incomplete: %s\n",
+		    strerror(errno));
 	if (E.ring != NULL)
 		aqm_shm_destroy(&E.shm, E.ring_path, 1);
 	close(E.fd[0]);

@@ -1,6 +1,6 @@
 /*
- * emu-router's statistics and diagnostics: the per-packet log (the row
- * format of the ns-3 harness, sim/metrics.py LOG_DTYPE), the JSON
+ * emu-router's statistics and diagnostics: the per-packet event log (the
+ * ns-3 harness's format and writer, sim/evlog/aqmllm_evlog.h), the JSON
  * statistics file, daemon liveness transitions and the link's service
  * gaps that the soak explains.
  */
@@ -11,30 +11,13 @@
 
 #include "emu.h"
 
-/* Mirrors LOG_DTYPE in sim/metrics.py (struct LlmLogRow of the ns-3 harness). */
-struct log_row {
-	double t;
-	double sojourn;
-	uint32_t bytes;
-	uint8_t cls;
-	uint8_t event;
-	uint16_t pad;
-};
-
+/* One outcome row of a forward packet (AQMLLM_EV_*); enq_ns 0: never queued. */
 void
-log_event(uint64_t now, uint64_t sojourn, uint32_t bytes, int cls, int ev)
+log_event(uint64_t now, uint64_t enq_ns, const struct pbuf *b, uint8_t ecn,
+    uint8_t src, int ev)
 {
-	struct log_row row;
-
-	if (E.log == NULL)
-		return;
-	row.t = (double)(now - E.t0_ns) * 1e-9;
-	row.sojourn = (double)sojourn * 1e-9;
-	row.bytes = bytes;
-	row.cls = (uint8_t)cls;
-	row.event = (uint8_t)ev;
-	row.pad = 0;
-	fwrite(&row, sizeof(row), 1, E.log);
+	(void)aqmllm_evlog_packet(&E.evlog, now, enq_ns, b->data, b->len,
+	    (uint8_t)ev, ecn, src);
 }
 
 static long
@@ -66,8 +49,8 @@ write_stats(uint64_t now)
 		return;
 	for (i = 0; i <= E.nhosts; i++)
 		held += E.line[DIR_FWD][i].n;
-	if (E.log != NULL)
-		fflush(E.log);
+	if (E.evlog.f != NULL)
+		fflush(E.evlog.f);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", E.stats_path);
 	if ((f = fopen(tmp, "w")) == NULL) {
 		fprintf(stderr, "emu-router: cannot write %s: %s\n", tmp,

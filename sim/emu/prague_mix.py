@@ -18,21 +18,21 @@ import numpy as np
 from aqmllm.sim.emu.prague import PragueResult, PragueSpec
 from aqmllm.sim.emu.topology import EmuTopology, Host, host_ip
 from aqmllm.sim.emu.traffic import FlowResult, Flows, FlowSpec
-from aqmllm.sim.metrics import EV_DEQUEUE, EV_DROP, EV_MARK, LOG_DTYPE
+from aqmllm.sim.evlog import DROP_EVENTS, EV_MARKED, EV_SERVED, read_evlog
 
 KINDS = ("prague", "cubic", "reno", "bbr")
 
 
 def _queue(ev: np.ndarray, cls: int) -> dict[str, float]:
     mine = ev[ev["cls"] == cls]
-    served = mine[mine["event"] == EV_DEQUEUE]
+    served = mine[np.isin(mine["event"], (EV_SERVED, EV_MARKED))]
     out: dict[str, float] = {
         "packets": float(len(served)),
-        "marks": float((mine["event"] == EV_MARK).sum()),
-        "drops": float((mine["event"] == EV_DROP).sum()),
+        "marks": float((mine["event"] == EV_MARKED).sum()),
+        "drops": float(np.isin(mine["event"], DROP_EVENTS).sum()),
     }
     if len(served):
-        p50, p99 = np.percentile(served["sojourn"] * 1e3, [50, 99])
+        p50, p99 = np.percentile(served["sojourn_ns"] / 1e6, [50, 99])
         out.update({"p50_ms": float(p50), "p99_ms": float(p99)})
     return out
 
@@ -73,17 +73,17 @@ def run_mix(
         results = flows.wait(timeout=seconds + 30)
         stats = topo.stats()
         topo.stop_router()
-        log = np.fromfile(topo.log_path, dtype=LOG_DTYPE)
+        log = read_evlog(topo.log_path)
         topo.log_path.unlink()
     errors = [f"{r.spec.label}: {r.error}" for r in results if r.error]
     if errors:
         raise RuntimeError("; ".join(errors))
     # router time -> time since the flows started; the steady window only
-    t = log["t"] - (t0_ns - topo.t0_ns) / 1e9
+    t = (log.rows["t_ns"].astype(np.int64) - (t0_ns - log.t0_ns)) / 1e9
     end = seconds
-    ev = log[(t >= warmup_s) & (t <= end)]
+    ev = log.rows[(t >= warmup_s) & (t <= end)]
     window = end - warmup_s
-    served = ev[ev["event"] == EV_DEQUEUE]
+    served = ev[np.isin(ev["event"], (EV_SERVED, EV_MARKED))]
     flows_out = [_flow(r, warmup_s) for r in results]
     total = sum(f["goodput_mbps"] for f in flows_out) or 1.0
     for f in flows_out:

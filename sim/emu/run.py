@@ -14,11 +14,15 @@ Mapping from the scenario files (sim/scenario.py) to real stacks:
   this kernel has no DCTCP or TCP Prague and Linux DCTCP would send ECT(0)
   into the Classic queue; ``--substitute dctcp=cubic`` runs a Linux TCP
   instead, knowingly;
-- udp: iperf3 UDP at the flow's rate with its codepoint (ecn = true is
-  ECT(1) here, as before; "not-ect" / "ect0" / "ect1" say it exactly);
+- udp: iperf3 UDP at the flow's rate with the flow's ECN codepoint (ecn);
+  bursty UDP (on_ms/off_ms) and initial windows other than Linux's 10 are
+  refused;
 - count: iperf3 parallel streams (-P) of one test; Prague: that many senders;
-- web sources (``web=``, :class:`WebFlow`): finite transfers by the web
-  client, each source with its own address, with flow completion times;
+- web (``kind = "web"``): each of the entry's ``count`` sources sends the
+  transfers sim/web.py plans for the run's seed (the ns-3 runs' schedule),
+  each on its own connection from the web client (sim/emu/web_client.c),
+  with Linux cubic / reno (dctcp where the kernel has it); flow completion
+  times from the scheduled start to the server's read of the last byte;
 - latency under load: irtt probes (Not-ECT and ECT(1)) to flow 0's
   receiver every 10 ms, or ping where irtt is missing.
 
@@ -29,13 +33,13 @@ policy) over DualPI2.  The ns-3-only baselines are refused.
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from aqmllm.sim.emu.daemon_ctl import Daemon, counters_by_name, wait_ring
 from aqmllm.sim.emu.latency import LatencyProbe, have_irtt
 from aqmllm.sim.emu.prague import PragueResult, PragueSpec
@@ -50,13 +54,17 @@ from aqmllm.sim.emu.topology import (
 )
 from aqmllm.sim.emu.traffic import TCP_CCS, FlowResult, Flows, FlowSpec, available_ccs
 from aqmllm.sim.emu.webtraffic import WebLoad, WebSource, fct_summary
-from aqmllm.sim.metrics import LOG_DTYPE, compute_metrics
+from aqmllm.sim.evlog import EventLog, read_evlog, write_evlog
+from aqmllm.sim.metrics import compute_metrics
 from aqmllm.sim.scenario import Flow, Scenario
+from aqmllm.sim.web import web_transfers
 
 # Scenario flow kind -> how it runs: a Linux congestion control (iperf3), or
 # PRAGUE, the Prague-like UDP sender.
 PRAGUE = "prague-udp"
 CC = {"cubic": "cubic", "newreno": "reno", "dctcp": PRAGUE, "prague": PRAGUE}
+# A web flow's transfers: its cc as a Linux congestion control (the web client's).
+WEB_CC = {"cubic": "cubic", "newreno": "reno", "dctcp": "dctcp"}
 DAEMON_AQMS = {"student": "model", "echo": "fallback-echo"}
 EMU_AQMS = (*DAEMON_AQMS, *FALLBACKS)
 PRAGUE_NOTE = (
@@ -64,17 +72,6 @@ PRAGUE_NOTE = (
     " AccECN-like CE feedback, alpha/2 cuts once per round, RTT-independent additive"
     " increase, paced), as this kernel has no DCTCP or TCP Prague"
 )
-
-
-@dataclass
-class WebFlow:
-    """A source of web transfers for :func:`emulate`: its class, base RTT and schedule."""
-
-    label: str
-    cc: str  # a Linux congestion control (cubic, reno, bbr)
-    ecn: bool | str
-    rtt_ms: float
-    transfers: list[tuple[float, int]]  # (start_s, size_bytes), e.g. sim/web.py's
 
 
 def cc_map(substitute: dict[str, str] | None = None) -> dict[str, str]:
@@ -91,14 +88,7 @@ def cc_map(substitute: dict[str, str] | None = None) -> dict[str, str]:
 
 def flow_codepoint(f: Flow) -> str:
     """The ECN codepoint a flow entry's packets carry in the emulator."""
-    ecn: Any = f.ecn
-    if isinstance(ecn, str):
-        return ecn_codepoint(ecn)
-    if CC.get(f.kind) == PRAGUE:
-        return "ect1" if ecn or f.kind in ("dctcp", "prague") else "not-ect"
-    if f.kind == "udp":
-        return "ect1" if ecn else "not-ect"  # the emulator's meaning so far
-    return ecn_codepoint(bool(ecn))
+    return ecn_codepoint(f.ecn)
 
 
 def check_emulatable(sc: Scenario, aqm: str, substitute: dict[str, str] | None = None) -> None:
@@ -111,7 +101,7 @@ def check_emulatable(sc: Scenario, aqm: str, substitute: dict[str, str] | None =
         )
     have = available_ccs()
     for i, f in enumerate(sc.flows):
-        runs_as = ccs.get(f.kind)
+        runs_as = WEB_CC[f.cc] if f.kind == "web" else ccs.get(f.kind)
         if runs_as == PRAGUE:
             why = prague_missing()
             if why:
@@ -122,6 +112,18 @@ def check_emulatable(sc: Scenario, aqm: str, substitute: dict[str, str] | None =
                 f" control, which this kernel lacks (available: {' '.join(have)});"
                 f" --substitute {f.kind}=CC runs it with another one, knowingly"
             )
+        if f.kind == "udp" and f.on_ms:
+            raise EmuError(
+                f"{sc.path}: flows[{i}] is a bursty udp flow (on_ms/off_ms), which the"
+                " emulator cannot send yet"
+            )
+        if f.kind != "udp" and f.init_cwnd != 10:
+            raise EmuError(
+                f"{sc.path}: flows[{i}] asks for init_cwnd {f.init_cwnd}; the emulator's"
+                " senders keep Linux's 10"
+            )
+        if f.kind == "web":
+            continue
         dur = (f.stop_s if f.stop_s is not None else sc.duration_s) - f.start_s
         if dur < 1:
             raise EmuError(f"{sc.path}: flows[{i}] lasts {dur:.2f} s; iperf3 needs at least 1 s")
@@ -147,7 +149,9 @@ def flow_specs(
         stop = min(f.stop_s if f.stop_s is not None else duration, duration)
         secs = max(1.0, stop - f.start_s)
         label = f"flows[{i}]"
-        if f.kind == "udp":
+        if f.kind == "web":
+            new = []  # the web client's (web_sources)
+        elif f.kind == "udp":
             new = [
                 FlowSpec(
                     addr,
@@ -190,6 +194,43 @@ def flow_specs(
         entry += [i] * len(new)
         kinds.append(f.kind)
     return hosts, specs, entry, kinds
+
+
+def web_sources(sc: Scenario, seed: int, duration: float) -> list[tuple[int, WebSource]]:
+    """(flow entry, source) of every web source: each entry's count sources
+    at the entry's address, with the transfers ns-3 runs for this seed."""
+    out = []
+    expanded = 0  # sim/web.py numbers sources over the expanded flows, as ns-3 does
+    for i, f in enumerate(sc.flows):
+        for j in range(f.count):
+            if f.kind == "web":
+                label = f"flows[{i}]" + (f".{j}" if f.count > 1 else "")
+                plan = web_transfers(f, seed, duration, source=expanded)
+                src = WebSource(label, host_ip(i), WEB_CC[f.cc], flow_codepoint(f), plan)
+                out.append((i, src))
+            expanded += 1
+    return out
+
+
+def _transfer_rows(sc: Scenario, entries: dict[str, int], done: list[Any]) -> list[dict]:
+    """The web client's transfers as the metrics take them (sim/metrics.fct_metrics):
+    FCT from the scheduled start, as in ns-3."""
+    rows = []
+    for t in done:
+        entry = entries[t.source]
+        ok = not t.error and not math.isnan(t.fct_s)
+        rows.append(
+            {
+                "source": t.source,
+                "entry": entry,
+                "cls": sc.flows[entry].cls,
+                "start_s": t.start_s,
+                "bytes": t.size,
+                "started": not math.isnan(t.lateness_s),
+                "fct_s": t.lateness_s + t.fct_s if ok else None,
+            }
+        )
+    return rows
 
 
 def _notes(kinds: list[str], ccs: dict[str, str]) -> list[str]:
@@ -239,9 +280,11 @@ def emulate(
     duration: float | None = None,
     verdict_timeout_us: int = 0,
     substitute: dict[str, str] | None = None,
-    web: list[WebFlow] | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
-    """Run one scenario with one AQM on real stacks; metrics as the ns-3 runs give."""
+    """Run one scenario with one AQM on real stacks; metrics as the ns-3 runs give.
+
+    seed: the web flows' schedule (default: the scenario's first seed)."""
     if duration:
         sc = replace(
             sc,
@@ -251,14 +294,9 @@ def emulate(
     check_emulatable(sc, aqm, substitute)
     duration = sc.duration_s
     hosts, specs, entry_of, kinds = flow_specs(sc, duration, substitute)
-    web = web or []
-    if len(hosts) + len(web) > 60:
-        raise EmuError(f"{len(hosts)} flow entries and {len(web)} web sources: 60 at most")
-    web_sources = []
-    for w in web:
-        addr = host_ip(len(hosts))
-        hosts.append(Host(addr, int(w.rtt_ms * 500), ecn_codepoint(w.ecn)))
-        web_sources.append(WebSource(w.label, addr, w.cc, ecn_codepoint(w.ecn), w.transfers))
+    seed = sc.seeds[0] if seed is None else seed
+    web = web_sources(sc, seed, duration)
+    web_entry = {src.label: e for e, src in web}
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     ring = (
@@ -288,7 +326,8 @@ def emulate(
                 )
                 daemon.wait_attached()
             flows = Flows(topo, specs)
-            webload = WebLoad(topo, web_sources, workdir, duration + 5) if web_sources else None
+            sources = [src for _, src in web]
+            webload = WebLoad(topo, sources, workdir, duration + 5) if sources else None
             probes = [LatencyProbe(topo, hosts[0].addr, duration, workdir)]
             if have_irtt():
                 probes.append(
@@ -321,14 +360,17 @@ def emulate(
             if daemon is not None:
                 daemon.terminate()
         topo.stop_router()
-        events = np.fromfile(topo.log_path, dtype=LOG_DTYPE)
+        router_log = read_evlog(topo.log_path)
         os.unlink(topo.log_path)
-    # Router time -> scenario time (both CLOCK_MONOTONIC).
-    events["t"] -= (scen_t0_ns - topo.t0_ns) / 1e9
-    # The scenario's window only: iperf3's set-up and tail fall outside it.
-    events = events[(events["t"] >= 0) & (events["t"] <= duration)]
-    log = workdir / f"{sc.name}-{aqm}.bin"
-    events.tofile(log)
+    # Router time -> scenario time (both CLOCK_MONOTONIC); the scenario's
+    # window only: iperf3's set-up and tail fall outside it.
+    shift = scen_t0_ns - router_log.t0_ns
+    rows = router_log.rows
+    rows = rows[(rows["t_ns"] >= shift) & (rows["t_ns"] <= shift + int(duration * 1e9))].copy()
+    rows["t_ns"] -= shift
+    events = EventLog(rows, router_log.flows, scen_t0_ns, router_log.complete)
+    log = workdir / f"{sc.name}-{aqm}.evlog"
+    write_evlog(log, events)
     errors = [f"{r.spec.label}: {r.error}" for r in results if r.error]
     if errors:
         raise EmuError("traffic failed: " + "; ".join(errors))
@@ -336,14 +378,18 @@ def emulate(
     for e, r in zip(entry_of, results, strict=True):
         per_entry[e].append(r)
     rx = [sum(r.rx_bytes for r in rs) for rs in per_entry]
+    for t in transfers:  # a web entry's bytes: its finished transfers'
+        if not t.error and not math.isnan(t.fct_s):
+            rx[web_entry[t.source]] += t.size
     by_src = {k: int(v) for k, v in stats["by_src"].items() if k != "limit"}
-    m = compute_metrics(sc, events, rx, kinds, by_src)
+    rows = _transfer_rows(sc, web_entry, transfers)
+    m = compute_metrics(sc, events, rx, kinds, by_src, rows)
     classic = latency[0]
     m.update(
         {
             "scenario": sc.name,
             "aqm": aqm,
-            "seed": 0,
+            "seed": seed,
             "engine": "emulator",
             "log": str(log),
             # the Classic probe, under its old name (ping or irtt, Not-ECT)
@@ -361,7 +407,15 @@ def emulate(
             "notes": _notes(kinds, cc_map(substitute)),
         }
     )
+    for row, k, b in zip(m["flows"], kinds, rx, strict=True):
+        if k == "web":  # no iperf3 of its own: the finished transfers' bytes
+            row["goodput_mbps"] = round(b * 8 / duration / 1e6, 3)
     if webload is not None:
         m["web_fct"] = fct_summary(transfers)
         m["web_transfers"] = len(transfers)
+        m["transfers"] = {
+            "started": sum(1 for t in rows if t["started"]),
+            "done": sum(1 for t in rows if t["fct_s"] is not None),
+            "planned": len(rows),
+        }
     return m

@@ -138,7 +138,7 @@ class EmuTopology:
         self.ns_src, self.ns_dst = f"aqmsrc{self.tag}", f"aqmdst{self.tag}"
         self.tun_a, self.tun_b = f"aqa{self.tag}", f"aqb{self.tag}"
         self.workdir = Path(self.workdir)
-        self.log_path = self.workdir / f"emu-{self.tag}.bin"
+        self.log_path = self.workdir / f"emu-{self.tag}.evlog"
         # The router writes its statistics from its packet loop whenever
         # asked: on tmpfs in microseconds, while a disk's journal can hold the
         # write for tens of ms (a soak saw a 28 ms stats write idle the link).

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,31 +292,3 @@ def fct_summary(transfers: list[WebTransfer]) -> dict[str, Any]:
         },
         "ecn_negotiated": sum(t.ecn_negotiated for t in transfers if not t.error),
     }
-
-
-def standin_web_transfers(
-    arrivals_per_s: float,
-    mean_kb: float,
-    duration_s: float,
-    seed: int,
-    shape: float = 1.0,
-    max_kb: float = 2000.0,
-    start_s: float = 0.0,
-) -> list[tuple[float, int]]:
-    """STAND-IN for issue 13's ``sim/web.py`` ``web_transfers(flow, seed, duration_s)``.
-
-    Only for the emulator's own tests and figures until that generator is
-    merged: Poisson arrivals, lognormal sizes with the given mean (kB =
-    1000 bytes) and sigma ``shape``, capped at ``max_kb``.  Not the
-    scenario files' generator; the lead wires ``kind = "web"`` to that one.
-    """
-    rng = random.Random(seed)
-    mu = math.log(mean_kb * 1000) - shape * shape / 2
-    out = []
-    t = start_s
-    while True:
-        t += rng.expovariate(arrivals_per_s)
-        if t >= duration_s:
-            return out
-        size = int(min(rng.lognormvariate(mu, shape), max_kb * 1000))
-        out.append((round(t, 6), max(size, WEB_HDR)))

@@ -25,7 +25,10 @@ def _aqmllm(*args: str) -> subprocess.CompletedProcess[str]:
     [
         (("evaluate", EVAL, "--aqm", "dualpi2", "--out", "/proc/nope/out"), "/proc/nope"),
         (("evaluate", EVAL, "--aqm", "dualpi2", "--workers", "0"), "'0' is not a positive integer"),
-        (("evaluate", EVAL, "--aqm", "student", "--model", "/nope"), "--model: /nope: no model"),
+        (
+            ("evaluate", EVAL, "--aqm", "student", "--model", "/nope"),
+            "--model /nope: no such file or folder",
+        ),
         (("evaluate", EVAL, "--duration", "-1"), "'-1' is not a positive number"),
         (("collect", TRAIN, "--out", "/proc/nope/pool.npz"), "/proc/nope"),
         (("collect", TRAIN, "--out", "/tmp/x.npz", "--workers", "-2"), "not a positive integer"),

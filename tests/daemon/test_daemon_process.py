@@ -71,12 +71,13 @@ def _wait_for(path: Path, timeout: float = 10.0) -> None:
 def test_kill_9_mid_traffic_falls_back_without_a_stall(tmp_path: Path) -> None:
     ring = tmp_path / "ring"
     timeout_ns = 5_000_000
-    prod = _producer(ring, 4.0, 20000, "--verdict-timeout-us", str(timeout_ns // 1000))
+    # 6 s of traffic: room for a loaded host to take seconds to start Python.
+    prod = _producer(ring, 6.0, 20000, "--verdict-timeout-us", str(timeout_ns // 1000))
     _wait_for(ring)
     time.sleep(0.05)
     daemon = _daemon(ring)
     # Time the kill from the attach: a loaded host may take a second to start Python.
-    end = time.monotonic() + 2.5
+    end = time.monotonic() + 4.0
     while read_header(str(ring))["daemon_pid"] != daemon.pid and time.monotonic() < end:
         time.sleep(0.01)
     time.sleep(1.0)  # the daemon decides for a while
@@ -94,10 +95,11 @@ def test_kill_9_mid_traffic_falls_back_without_a_stall(tmp_path: Path) -> None:
     # The packet path never waited on the dead daemon.
     assert res["max_gap_us"] < 250_000
     # Nothing stalled: every offered packet was served in the run's time.
-    assert res["packets"] == pytest.approx(80000, rel=0.05)
-    assert res["seconds"] < 4.5
-    # The daemon decided while alive, the fallback after the kill.
-    assert 0.15 < res["coverage"] < 0.85
+    assert res["packets"] == pytest.approx(120000, rel=0.05)
+    assert res["seconds"] < 6.5
+    # The daemon decided while alive (a second at least, of six), the
+    # fallback after the kill.
+    assert 0.05 < res["coverage"] < 0.85
     assert res["stale_daemon"] > 0
     # No packet was lost by the kill: with a mostly idle queue nothing drops.
     assert res["dropped"] == 0

@@ -25,7 +25,7 @@ ecn = true
 rtt_ms = 20
 [[flows]]
 kind = "udp"
-ecn = true
+ecn = "ect1"
 rate_mbps = 1
 rtt_ms = 10
 [[rate_changes]]
@@ -99,28 +99,29 @@ def test_emulate_writes_the_evaluation_report(emu_env: Path, tmp_path: Path) -> 
 
 
 def test_emulate_runs_l4s_flows_as_prague_and_web_sources(emu_env: Path, tmp_path: Path) -> None:
-    # Cubic with ECN beside a prague flow, and web transfers from two sources:
-    # the report carries the Prague flow's CE feedback, its note, the
-    # latency probes of both queues and the web FCTs.
-    from aqmllm.sim.emu.run import WebFlow, emulate
-    from aqmllm.sim.emu.webtraffic import standin_web_transfers
+    # Cubic with ECN beside a prague flow, and web flows (kind = "web") of
+    # two classes: the report carries the Prague flow's CE feedback, its
+    # note, the latency probes of both queues and the web FCTs, the
+    # transfers being sim/web.py's plan for the seed (what ns-3 sends).
+    from aqmllm.sim.emu.run import emulate
+    from aqmllm.sim.web import web_transfers
 
     sc = tmp_path / "l4s.toml"
+    web = 'kind = "web"\nrtt_ms = 20\nstart_s = 0.5\narrivals_per_s = 5\nmean_kb = 20\n'
     sc.write_text(
         SCENARIO.split("[[flows]]")[0]
         + '[[flows]]\nkind = "cubic"\necn = true\nrtt_ms = 20\n'
         + '[[flows]]\nkind = "prague"\nrtt_ms = 20\n'
+        + f'[[flows]]\n{web}ecn = "not-ect"\n'
+        + f'[[flows]]\n{web}ecn = "ect1"\n'
     )
-    web = [
-        WebFlow(
-            "web-c", "cubic", False, 20, standin_web_transfers(5, 20, 4.5, seed=1, start_s=0.5)
-        ),
-        WebFlow(
-            "web-l", "cubic", "ect1", 20, standin_web_transfers(5, 20, 4.5, seed=2, start_s=0.5)
-        ),
-    ]
-    m = emulate(load_scenario(sc), "dualpi2", tmp_path / "w", web=web)
-    cubic, prague = m["flows"]
+    scen = load_scenario(sc)
+    m = emulate(scen, "dualpi2", tmp_path / "w", seed=3)
+    cubic, prague, web_c, web_l = m["flows"]
+    assert web_c["kind"] == web_l["kind"] == "web" and web_l["goodput_mbps"] > 0, m["flows"]
+    planned = [web_transfers(scen.flows[i], 3, scen.duration_s, source=i) for i in (2, 3)]
+    assert m["transfers"]["planned"] == sum(map(len, planned)) == m["web_transfers"]
+    assert m["fct"]["L"] and m["fct"]["C"], m["fct"]
     assert prague["kind"] == "prague" and 0.005 < prague["prague"]["ce_fraction"] < 0.5, prague
     assert prague["goodput_mbps"] > 1 and cubic["goodput_mbps"] > 1, m["flows"]
     assert any("ran as the Prague-like UDP sender" in n for n in m["notes"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from aqmllm.sim.emu.topology import EmuError, EmuTopology, Host, ecn_codepoint, host_ip
 from aqmllm.sim.emu.traffic import Flows, FlowSpec
-from aqmllm.sim.metrics import EV_DEQUEUE, EV_MARK, LOG_DTYPE
+from aqmllm.sim.evlog import EV_MARKED, EV_SERVED, read_evlog
 
 IPV4_UDP = 28
 
@@ -37,16 +37,16 @@ def test_udp_codepoints_each_land_in_their_queue(emu_env: Path, tmp_path: Path) 
         res = flows.wait(timeout=30)
         topo.stats()
         topo.stop_router()
-        log = np.fromfile(topo.log_path, dtype=LOG_DTYPE)
+        log = read_evlog(topo.log_path).rows
     assert not any(r.error for r in res), res
-    deq = log[log["event"] == EV_DEQUEUE]
+    deq = log[np.isin(log["event"], (EV_SERVED, EV_MARKED))]
     for tos, size in sizes.items():
         mine = deq[deq["bytes"] == size + IPV4_UDP]
         assert len(mine) > 500, (tos, len(mine))
         want = 1 if tos == "ect1" else 0
         assert (mine["cls"] == want).all(), (tos, np.unique(mine["cls"], return_counts=True))
     # 11.4 Mbit/s into 10: the L flow is marked, not dropped
-    marks = log[log["event"] == EV_MARK]
+    marks = log[log["event"] == EV_MARKED]
     assert (marks["bytes"] == sizes["ect1"] + IPV4_UDP).sum() > 50
 
 
@@ -77,6 +77,6 @@ def test_tcp_codepoints_per_flow(emu_env: Path, tmp_path: Path) -> None:
 def _classes(topo: EmuTopology) -> tuple[int, int]:
     """Packets served per class so far, from the router's log (L, C)."""
     topo.stats()  # flushes the log
-    log = np.fromfile(topo.log_path, dtype=LOG_DTYPE)
-    deq = log[log["event"] == EV_DEQUEUE]
+    log = read_evlog(topo.log_path).rows  # so far: no flow table yet
+    deq = log[np.isin(log["event"], (EV_SERVED, EV_MARKED))]
     return int((deq["cls"] == 1).sum()), int((deq["cls"] == 0).sum())

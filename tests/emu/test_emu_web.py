@@ -17,9 +17,10 @@ from aqmllm.sim.emu.webtraffic import (
     WebSource,
     fct_summary,
     join_records,
-    standin_web_transfers,
 )
-from aqmllm.sim.metrics import EV_DEQUEUE, LOG_DTYPE
+from aqmllm.sim.evlog import EV_MARKED, EV_SERVED, read_evlog
+from aqmllm.sim.scenario import Flow
+from aqmllm.sim.web import web_transfers
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 20_000_000
@@ -56,15 +57,6 @@ def test_fct_joins_client_and_server_records_by_id() -> None:
         "p99_ms": pytest.approx(40),
     }
     assert s["by_class"]["cubic/ect0"][">150kB"]["failed"] == 1
-
-
-def test_standin_schedule_is_seeded_poisson_with_the_mean_size() -> None:
-    a = standin_web_transfers(200, 50, 20, seed=3, shape=1.0, max_kb=10_000)
-    assert a == standin_web_transfers(200, 50, 20, seed=3, shape=1.0, max_kb=10_000)
-    assert a != standin_web_transfers(200, 50, 20, seed=4, shape=1.0, max_kb=10_000)
-    starts = np.array([t for t, _ in a])
-    assert 3600 < len(a) < 4400 and (np.diff(starts) > 0).all()
-    assert 40_000 < np.mean([s for _, s in a]) < 60_000
 
 
 def test_client_refuses_a_bad_schedule_naming_the_line(gens: None, tmp_path: Path) -> None:
@@ -112,6 +104,7 @@ def test_web_sources_with_their_cc_and_ecn_beside_a_bulk_flow(
     # ECT(1) source's packets are served from the L queue; queueing behind
     # the bulk flow lengthens Classic FCTs beyond the idle 1.5 RTT.
     dur = 8.0
+    web_flow = Flow("web", start_s=1.0, arrivals_per_s=6, mean_kb=30, shape=1.2, max_kb=400)
     kinds = [("cubic", "not-ect"), ("reno", "ect0"), ("cubic", "ect1")]
     hosts = [Host(host_ip(i), 10_000, ecn) for i, (_, ecn) in enumerate(kinds)]
     hosts.append(Host(host_ip(3), 10_000, "ect0"))
@@ -121,7 +114,7 @@ def test_web_sources_with_their_cc_and_ecn_beside_a_bulk_flow(
             host_ip(i),
             cc,
             ecn,
-            standin_web_transfers(6, 30, dur - 1, seed=i, shape=1.2, max_kb=400, start_s=1.0),
+            web_transfers(web_flow, seed=1, duration_s=dur - 1, source=i),
         )
         for i, (cc, ecn) in enumerate(kinds)
     ]
@@ -135,7 +128,7 @@ def test_web_sources_with_their_cc_and_ecn_beside_a_bulk_flow(
         (b,) = bulk.wait(timeout=30)
         topo.stats()
         topo.stop_router()
-        log = np.fromfile(topo.log_path, dtype=LOG_DTYPE)
+        log = read_evlog(topo.log_path).rows
     assert not b.error and b.goodput_mbps > 5
     assert len(res) == sum(len(s.transfers) for s in sources) > 60
     assert not any(t.error for t in res), [t for t in res if t.error][:3]
@@ -152,5 +145,5 @@ def test_web_sources_with_their_cc_and_ecn_beside_a_bulk_flow(
     small_c = s["by_class"]["cubic/not-ect"]["<=15kB"]
     assert small_c["median_ms"] > 1.5 * 20 + 3, small_c  # behind the C queue's ~15 ms target
     assert s["start_lateness_ms"]["max"] < 10
-    deq = log[log["event"] == EV_DEQUEUE]
+    deq = log[np.isin(log["event"], (EV_SERVED, EV_MARKED))]
     assert (deq["cls"] == 1).sum() > 200  # the ECT(1) source's data

@@ -19,6 +19,7 @@ def test_shipped_scenarios_load_and_eval_is_separate() -> None:
 
 
 BASE = '[bottleneck]\nrate_mbps = 10\n[[flows]]\nkind = "cubic"\n'
+WEB = '[bottleneck]\nrate_mbps = 10\n[[flows]]\nkind = "web"\narrivals_per_s = 10\n'
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,33 @@ BASE = '[bottleneck]\nrate_mbps = 10\n[[flows]]\nkind = "cubic"\n'
             "at_s: 9 is above",
         ),
         ("duration_s = 5\n[[flows\n", "not valid TOML"),
+        ("duration_s = 5\n" + BASE + 'ecn = "ect2"\n', "ecn: 'ect2' is not one of"),
+        ("duration_s = 5\n" + BASE.replace("cubic", "dctcp") + "ecn = false\n", "DCTCP needs ECN"),
+        ("duration_s = 5\n" + BASE + "mean_kb = 5\n", "unknown key\\(s\\) mean_kb"),
+        ("duration_s = 5\n" + BASE + "rate_mbps = 5\n", "unknown key\\(s\\) rate_mbps"),
+        ("duration_s = 5\n" + WEB, "missing key 'mean_kb'"),
+        (
+            "duration_s = 5\n" + WEB + "mean_kb = 5\nshape = 1.0\nsize_dist = 'pareto'\n",
+            "no finite mean",
+        ),
+        ("duration_s = 5\n" + WEB + "mean_kb = 5\nsize_dist = 'zipf'\n", "'zipf' is not one of"),
+        ("duration_s = 5\n" + WEB + "mean_kb = 5\ncc = 'bbr'\n", "cc: 'bbr' is not one of"),
+        (
+            "duration_s = 5\n" + WEB.replace("per_s = 10", "per_s = 0") + "mean_kb = 5\n",
+            "is not above 0",
+        ),
+        (
+            "duration_s = 3000\n" + WEB.replace("per_s = 10", "per_s = 20") + "mean_kb = 5\n",
+            "per source",
+        ),
+        (
+            "duration_s = 5\n" + BASE.replace("cubic", "udp") + "rate_mbps = 1\non_ms = 4\n",
+            "needs both on_ms and off_ms",
+        ),
+        (
+            "duration_s = 5\nstart_jitter_ms = 300\n" + BASE + "start_s = 1\nstop_s = 1.2\n",
+            "not longer than start_jitter_ms",
+        ),
     ],
 )
 def test_bad_scenarios_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
@@ -73,3 +101,38 @@ def test_seeds_move_flow_starts_only_within_the_jitter(tmp_path: Path) -> None:
 def test_eval_scenarios_vary_between_seeds() -> None:
     for s in load_scenarios([str(SCENARIO_DIR / "eval")]):
         assert len(s.seeds) >= 3 and s.start_jitter_s > 0, s.name
+
+
+def test_ecn_codepoints_and_their_old_spelling(tmp_path: Path) -> None:
+    f = tmp_path / "e.toml"
+    flows = [
+        ("cubic", "", "not-ect", "C"),
+        ("cubic", "ecn = true", "ect0", "C"),
+        ("cubic", 'ecn = "ect1"', "ect1", "L"),
+        ("dctcp", "", "ect1", "L"),
+        ("dctcp", "ecn = true", "ect1", "L"),
+        ("dctcp", 'ecn = "ect0"', "ect0", "C"),
+        ("udp", "ecn = true\nrate_mbps = 1", "ect0", "C"),
+        ("udp", 'ecn = "ect1"\nrate_mbps = 1', "ect1", "L"),
+    ]
+    body = "".join(f'[[flows]]\nkind = "{k}"\n{extra}\n' for k, extra, _, _ in flows)
+    f.write_text("duration_s = 5\n[bottleneck]\nrate_mbps = 10\n" + body)
+    got = [(fl.ecn, fl.cls) for fl in load_scenario(f).flows]
+    assert got == [(ecn, cls) for _, _, ecn, cls in flows]
+
+
+def test_the_held_out_suites_exist_and_each_rfc7928_one_names_its_section() -> None:
+    from aqmllm.sim.scenario import is_held_out
+
+    rfc = load_scenarios([str(SCENARIO_DIR / "rfc7928")])
+    stress = load_scenarios([str(SCENARIO_DIR / "l4s-stress")])
+    assert len(rfc) >= 12 and len(stress) >= 6
+    for s in rfc:
+        assert s.name.startswith("rfc7928-"), s.path
+        text = Path(s.path).read_text()
+        assert "RFC 7928 §" in text, s.path  # the section it stands for
+        assert is_held_out(s.path) and len(s.seeds) >= 2
+    assert all(is_held_out(s.path) for s in stress)
+    assert not any(is_held_out(s.path) for s in load_scenarios([str(SCENARIO_DIR / "train")]))
+    names = [s.name for s in rfc + stress]
+    assert len(set(names)) == len(names)
