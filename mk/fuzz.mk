@@ -14,7 +14,8 @@ FUZZ_CFLAGS  := -std=c11 -O1 -g -fno-omit-frame-pointer \
                 -Wall -Wextra -Werror \
                 -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include -I$(ROOT)/kmod/freebsd \
                 -I$(ROOT)/tests/fuzz
-FUZZ_GLUE    := kmod/freebsd/llm_cfg.c kmod/freebsd/llm_ctl.c kmod/freebsd/llm_tun.c
+FUZZ_GLUE    := kmod/freebsd/llm_cfg.c kmod/freebsd/llm_ctl.c kmod/freebsd/llm_tun.c \
+                kmod/freebsd/llm_fifo.c kmod/freebsd/llm_admit.c
 FUZZ_DEPS    := $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_GLUE) kmod/freebsd/llm_glue.h \
                 $(wildcard tests/fuzz/*.h)
 FUZZ_RUNS    ?= 10000000

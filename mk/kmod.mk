@@ -9,12 +9,14 @@ kmod-check: $(EXT_STAMP)
 # with the sanitizers (the core's sanitizer objects, the core's flags).
 # make test: nothing (tests/kmod builds and runs it).
 GLUE_SRCS := $(filter-out %/dn_llm_aqm.c %/dn_llm_sched.c %/llm_dev.c %/llm_module.c \
-               %/llm_sysctl.c,$(wildcard kmod/freebsd/*.c))
+               %/llm_sysctl.c %/llm_pktq.c,$(wildcard kmod/freebsd/*.c))
 GLUE_TEST := $(BUILD)/test_glue
-$(GLUE_TEST): tests/kmod/c/test_glue.c $(GLUE_SRCS) kmod/freebsd/llm_glue.h $(CORE_SAN_A)
+GLUE_TESTS := $(wildcard tests/kmod/c/*.c)
+$(GLUE_TEST): $(GLUE_TESTS) $(wildcard tests/kmod/c/*.h) $(GLUE_SRCS) kmod/freebsd/llm_glue.h \
+              $(CORE_SAN_A)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_CORE) $(SAN_FLAGS) $(CORE_INCS) -I$(ROOT)/kmod/freebsd \
-	    -o $@ tests/kmod/c/test_glue.c $(GLUE_SRCS) $(CORE_SAN_A)
+	    -o $@ $(GLUE_TESTS) $(GLUE_SRCS) $(CORE_SAN_A)
 
 glue-test: $(GLUE_TEST)
 	$(GLUE_TEST)

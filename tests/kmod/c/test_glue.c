@@ -1,7 +1,8 @@
 /*
  * The FreeBSD glue's decisions on Linux: module registration against a
  * fake dummynet that fails any step on demand, the unload gate, which
- * flowsets use llm, and the parse of llm's AQM parameters.
+ * flowsets use llm, and the parse of llm's AQM parameters; the queues'
+ * FIFO growth and dummynet's admission rules are in test_glue_queue.c.
  * Prints one line per failed check and exits non-zero if any failed.
  */
 #include <stddef.h>
@@ -9,16 +10,9 @@
 #include <string.h>
 
 #include "llm_glue.h"
+#include "test_check.h"
 
-static int failures, checks;
-
-#define	CHECK(cond) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);	\
-	}								\
-} while (0)
+int failures, checks;
 
 /* ---- a fake kernel and dummynet ---- */
 
@@ -360,6 +354,7 @@ main(void)
 	test_aqm_parse();
 	test_ioctl_access();
 	test_tunables();
+	test_glue_queue();
 	printf("%d passed, %d failed\n", checks - failures, failures);
 	return (failures != 0);
 }
