@@ -11,7 +11,7 @@
 #include <sys/sx.h>
 #include <sys/sysctl.h>
 
-#include "llm_var.h"
+#include "llm_pktq.h"
 
 struct llm_tunables llm_tun = {
 	.batch_size = 64,
@@ -213,3 +213,9 @@ LLM_COUNTER(mark_not_ect, AQMLLM_CNT_MARK_NOT_ECT, "Marks asked on Not-ECT");
 LLM_COUNTER(guard_minq, AQMLLM_CNT_GUARD_MINQ, "Drops refused: small backlog");
 LLM_COUNTER(guard_ecn, AQMLLM_CNT_GUARD_ECN, "Drops turned into marks");
 LLM_COUNTER(stale_daemon, AQMLLM_CNT_STALE_DAEMON, "Fallbacks: stale daemon");
+
+/* The queues' FIFO storage (llm_pktq.c), grown by need in the packet path. */
+SYSCTL_U64(_net_inet_ip_dummynet_llm, OID_AUTO, fifo_bytes, CTLFLAG_RD,
+    &llm_pktq_fifo_bytes, 0, "Bytes of packet FIFO storage held by all queues");
+SYSCTL_U64(_net_inet_ip_dummynet_llm, OID_AUTO, fifo_nomem, CTLFLAG_RD,
+    &llm_pktq_fifo_nomem, 0, "Packets tail-dropped: no memory to grow a FIFO");

@@ -33,6 +33,9 @@ def test_kernel_sources_compile_against_freebsd_headers() -> None:
         "kmod/freebsd/llm_module.c",
         "kmod/freebsd/llm_life.c",
         "kmod/freebsd/llm_cfg.c",
+        "kmod/freebsd/llm_pktq.c",
+        "kmod/freebsd/llm_fifo.c",
+        "kmod/freebsd/llm_admit.c",
     ):
         assert f"ok   {f}" in res.stdout
     # without a source tree the dummynet glue is reported, not silently dropped
@@ -92,3 +95,12 @@ def test_the_check_fails_on_kernel_errors(tmp_path: Path) -> None:
         text=True,
     )
     assert res.returncode != 0 and "unused" in res.stderr
+
+
+def test_the_module_makefile_builds_every_kernel_source() -> None:
+    """A file the compile check passes but bsd.kmod.mk never links is a module
+    that fails to load with an undefined symbol."""
+    text = (ROOT / "kmod/Makefile").read_text().replace("\\\n", " ")
+    srcs = set(next(line for line in text.splitlines() if line.startswith("SRCS=")).split()[1:])
+    wanted = {p.name for d in ("core", "freebsd") for p in (ROOT / "kmod" / d).glob("*.c")}
+    assert wanted <= srcs, f"missing from kmod/Makefile SRCS: {sorted(wanted - srcs)}"
