@@ -40,3 +40,12 @@ SHELL_SCRIPTS := rc.d/aqmllmd.in kmod/check/freebsd-acceptance.sh
 shell-lint: lint-deps
 	for f in $(SHELL_SCRIPTS); do sh -n $$f || exit 1; done
 	command -v shellcheck >/dev/null && shellcheck -s sh $(SHELL_SCRIPTS)
+
+# make test: nothing.  The glue's queue memory, measured through llm_fifo.c.
+BENCH_KMOD_FIFO := $(BUILD)/bench_kmod_fifo
+$(BENCH_KMOD_FIFO): bench/bench_kmod_fifo.c kmod/freebsd/llm_fifo.c kmod/freebsd/llm_glue.h $(CORE_A)
+	$(CC) $(CFLAGS_CORE) $(CORE_INCS) -I$(ROOT)/kmod/freebsd -o $@ bench/bench_kmod_fifo.c \
+	    kmod/freebsd/llm_fifo.c $(CORE_A)
+.PHONY: bench-kmod-fifo
+bench-kmod-fifo: $(BENCH_KMOD_FIFO)
+	$(BENCH_KMOD_FIFO)
