@@ -84,6 +84,6 @@ clean:
 include $(sort $(wildcard mk/*.mk))
 
 # After the includes: TEST_DEPS is complete here.  The suite itself builds
-# what else it runs (tests/emu the router, tests/core the fuzzer, ...).
+# what else it runs (tests/emu the router, tests/fuzz the fuzz targets, ...).
 test: $(EXT_STAMP) $(TEST_DEPS)
 	$(PY) -m pytest $(PYTEST_ARGS)

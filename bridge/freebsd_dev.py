@@ -61,30 +61,85 @@ def _call(fd: int, req: int, ctype: str, fill: dict[str, int] | None = None):
     return ffi.from_buffer(f"{ctype} *", buf)
 
 
-def open_device(path: str = "/dev/aqmllm") -> tuple[int, int]:
+def _open(path: str, flags: int) -> int:
     try:
-        fd = os.open(path, os.O_RDWR)
+        return os.open(path, flags)
     except FileNotFoundError:
         raise DeviceError(f"{path}: no such device (kldload dn_aqm_llm)") from None
     except PermissionError:
         raise DeviceError(f"{path}: permission denied (the device is root-only)") from None
+
+
+def read_info(fd: int, path: str):
+    """AQMLLM_IOC_INFO: what the kernel says of its ring."""
     try:
-        try:
-            info = _call(fd, IOC_INFO, "struct aqmllm_info")
-        except OSError as exc:
-            raise DeviceError(
-                f"{path}: not the aqmllm device ({os.strerror(exc.errno or 0)});"
-                " ring.path should be /dev/aqmllm"
-            ) from None
-        if info.abi_version != lib.AQMLLM_ABI_VERSION:
-            raise DeviceError(
-                f"{path}: kernel ring ABI {info.abi_version}, this daemon"
-                f" speaks {lib.AQMLLM_ABI_VERSION}"
-            )
+        return _call(fd, IOC_INFO, "struct aqmllm_info")
+    except OSError as exc:
+        raise DeviceError(
+            f"{path}: not the aqmllm device ({os.strerror(exc.errno or 0)});"
+            " ring.path should be /dev/aqmllm"
+        ) from None
+
+
+def _is_pow2_in_range(n: int) -> bool:
+    return n & (n - 1) == 0 and lib.AQMLLM_MIN_ENTRIES <= n <= lib.AQMLLM_MAX_ENTRIES
+
+
+def info_problem(path: str, info) -> str | None:
+    """Why the kernel's ring is not one this daemon can use, or None: its ABI, then
+    its geometry (power-of-two rings, queues, and the region size the core computes)."""
+    if info.abi_version != lib.AQMLLM_ABI_VERSION:
+        return (
+            f"{path}: kernel ring ABI {info.abi_version}, this daemon"
+            f" speaks {lib.AQMLLM_ABI_VERSION}"
+        )
+    rings = {"rec": info.rec_entries, "vd": info.vd_entries, "ivl": info.ivl_entries}
+    bad = [f"{k}_entries {int(n)}" for k, n in rings.items() if not _is_pow2_in_range(int(n))]
+    if info.nqueues == 0:
+        bad.append("nqueues 0")
+    if not bad:
+        geom = ffi.new(
+            "struct aqm_geom *",
+            {
+                "rec_entries": info.rec_entries,
+                "vd_entries": info.vd_entries,
+                "ivl_entries": info.ivl_entries,
+                "nqueues": info.nqueues,
+            },
+        )
+        want = int(lib.aqm_region_size(geom))
+        if int(info.region_size) != want:
+            bad.append(f"region_size {int(info.region_size)}, its geometry makes {want}")
+    if bad:
+        return f"{path}: the kernel reports a ring this daemon cannot use: {'; '.join(bad)}"
+    return None
+
+
+def open_device(path: str = "/dev/aqmllm") -> tuple[int, int]:
+    fd = _open(path, os.O_RDWR)
+    try:
+        info = read_info(fd, path)
+        why = info_problem(path, info)
+        if why:
+            raise DeviceError(why)
         return fd, int(info.region_size)
     except BaseException:
         os.close(fd)
         raise
+
+
+def probe_device(path: str = "/dev/aqmllm"):
+    """The device's INFO, read through a read-only descriptor (nothing attached or mapped);
+    DeviceError, one sentence, when it cannot be opened, is not the device or is unusable."""
+    fd = _open(path, os.O_RDONLY)
+    try:
+        info = read_info(fd, path)
+    finally:
+        os.close(fd)
+    why = info_problem(path, info)
+    if why:
+        raise DeviceError(why)
+    return info
 
 
 def attach(fd: int) -> None:

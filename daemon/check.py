@@ -3,8 +3,12 @@
 Checked, with one line per problem (exit status 2 when there is any):
 
 * ``ring.path``: the kind (the FreeBSD device, or a shm ring file) and
-  whether it can be reached -- a ring of this ABI, readable and writable;
-  a ring that is not there yet is a note (the module or the producer makes
+  whether it can be reached -- a ring of this ABI, readable and writable.
+  On FreeBSD a ``/dev/`` path must be the aqmllm character device, there
+  (a missing one means dn_aqm_llm is not loaded: a problem, since rc.d's
+  configtest loads the module first), and its AQMLLM_IOC_INFO, read
+  through a read-only descriptor, must give this ABI and a usable
+  geometry. A shm ring that is not there yet is a note (the producer makes
   it), as is one a running aqmllmd owns;
 * the models the mode runs: the per-packet model (``inference.policy =
   "model"``, modes packet and both) and the interval model
@@ -52,14 +56,39 @@ def _is_freebsd() -> bool:
     return sys.platform.startswith("freebsd")
 
 
+def check_device(path: str, f: Findings) -> None:
+    """FreeBSD's /dev/aqmllm: there, a character device, and (opened read-only, nothing
+    attached or mapped) of this ABI and a geometry this daemon can use, by AQMLLM_IOC_INFO."""
+    from aqmllm.bridge import freebsd_dev
+
+    p = Path(path)
+    if not p.exists():
+        f.problem(
+            f"ring.path {path}: no such device; the dn_aqm_llm module is not loaded"
+            ' (kldload dn_aqm_llm, or dn_aqm_llm_load="YES" in /boot/loader.conf)'
+        )
+        return
+    if not p.is_char_device():
+        f.problem(f"ring.path {path}: not a character device; the aqmllm device is one")
+        return
+    try:
+        info = freebsd_dev.probe_device(path)
+    except RingError as exc:
+        f.problem(f"ring.path: {exc}")
+        return
+    if info.attached:
+        f.note(f"ring.path {path}: a daemon is attached (a running aqmllmd)")
+
+
 def check_ring(path: str, f: Findings) -> int | None:
     """The ring's kind and reachability; returns the pid of a daemon owning it."""
     p = Path(path)
+    if _is_freebsd() and (path.startswith("/dev/") or p.is_char_device()):
+        check_device(path, f)
+        return None
     if not p.exists():
         if not p.parent.is_dir():
             f.problem(f"ring.path {path}: directory {p.parent} does not exist")
-        elif path.startswith("/dev/") and _is_freebsd():
-            f.note(f"ring.path {path}: not there yet (kldload dn_aqm_llm creates it)")
         else:
             f.note(f"ring.path {path}: no ring yet (the producer creates it; aqmllmd needs it)")
         return None
@@ -67,19 +96,10 @@ def check_ring(path: str, f: Findings) -> int | None:
         f.problem(f"ring.path {path}: is a directory, not a ring")
         return None
     if p.is_char_device():
-        if not _is_freebsd():
-            f.problem(
-                f"ring.path {path}: a character device; the aqmllm device exists only on FreeBSD,"
-                " elsewhere ring.path names a shared-memory ring file"
-            )
-            return None
-        from aqmllm.bridge import freebsd_dev
-
-        try:
-            fd, _ = freebsd_dev.open_device(path)
-            os.close(fd)
-        except RingError as exc:
-            f.problem(f"ring.path: {exc}")
+        f.problem(
+            f"ring.path {path}: a character device; the aqmllm device exists only on FreeBSD,"
+            " elsewhere ring.path names a shared-memory ring file"
+        )
         return None
     if not p.is_file():
         f.problem(f"ring.path {path}: neither a ring file nor the aqmllm device")

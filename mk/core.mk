@@ -1,6 +1,6 @@
 # The portable C core: built once into a static library (the C programs,
 # the cffi extension) and a shared library (ns-3 loads it through cppyy);
-# the sanitizer flavour for the fuzz driver; the core's benchmark.
+# its sanitizer flavour; the core's benchmark.
 
 CORE_LIB  := $(BUILD)/libaqmcore.so
 CORE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS))
@@ -16,18 +16,17 @@ $(CORE_A): $(CORE_OBJS)
 $(CORE_LIB): $(CORE_A)
 	$(CC) -shared -o $@ -Wl,--whole-archive $< -Wl,--no-whole-archive -lrt
 
-.PHONY: core core-lib fuzz-random fuzz-build bench-core
+.PHONY: core core-lib bench-core
 # make test: builds both (the extension links the static one, ns-3 loads the shared one).
 core-lib: $(CORE_A)
 core: $(CORE_A) $(CORE_LIB)
 TEST_DEPS += core
 
-# Sanitizer build of the fuzz driver: every region access is checked, so
-# the core is compiled again with the sanitizers (its own objects, the same flags).
+# The core compiled again with the sanitizers (its own objects, the same
+# flags), for the C programs tested under ASan/UBSan: the glue test, the
+# fuzz targets' standalone driver (mk/kmod.mk, mk/fuzz.mk).
 SAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 CORE_SAN_A := $(BUILD)/libaqmcore-san.a
-FUZZ_BIN   := $(BUILD)/fuzz_ring
-FUZZ_ITERS ?= 20000000
 
 $(BUILD)/obj-san/%.o: %.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
@@ -36,17 +35,6 @@ $(BUILD)/obj-san/%.o: %.c $(CORE_HDRS)
 $(CORE_SAN_A): $(patsubst %.c,$(BUILD)/obj-san/%.o,$(CORE_SRCS))
 	@rm -f $@
 	ar rcs $@ $^
-
-$(FUZZ_BIN): tests/c/fuzz_ring.c $(CORE_SAN_A)
-	$(CC) $(CFLAGS_CORE) $(SAN_FLAGS) $(CORE_INCS) -o $@ $< $(CORE_SAN_A)
-
-# make test: nothing (tests/core/test_fuzz.py builds fuzz-build itself for its short run).
-fuzz-build: $(FUZZ_BIN)
-
-# make test: nothing. The random-bytes driver's long run (its short run is
-# tests/core/test_fuzz.py); the coverage-guided targets and `make fuzz` are in mk/fuzz.mk.
-fuzz-random: $(FUZZ_BIN)
-	@for s in 1 2 3 4; do echo "seed $$s:"; $(FUZZ_BIN) -n $(FUZZ_ITERS) -s $$s || exit 1; done
 
 BENCH_CORE := $(BUILD)/bench_core
 $(BENCH_CORE): bench/bench_core.c $(CORE_A)

@@ -14,7 +14,8 @@ FUZZ_CFLAGS  := -std=c11 -O1 -g -fno-omit-frame-pointer \
                 -Wall -Wextra -Werror \
                 -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include -I$(ROOT)/kmod/freebsd \
                 -I$(ROOT)/tests/fuzz
-FUZZ_GLUE    := kmod/freebsd/llm_cfg.c kmod/freebsd/llm_ctl.c kmod/freebsd/llm_tun.c
+FUZZ_GLUE    := kmod/freebsd/llm_cfg.c kmod/freebsd/llm_ctl.c kmod/freebsd/llm_tun.c \
+                kmod/freebsd/llm_fifo.c kmod/freebsd/llm_admit.c
 FUZZ_DEPS    := $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_GLUE) kmod/freebsd/llm_glue.h \
                 $(wildcard tests/fuzz/*.h)
 FUZZ_RUNS    ?= 10000000
@@ -32,6 +33,18 @@ $(FUZZ_DIR)/dnmsg_check: tests/fuzz/fuzz_dnmsg.c $(FUZZ_DEPS)
 	$(CC) -std=c11 -O1 -Wall -Wextra -Werror -DDNMSG_MAIN \
 	    -I$(ROOT)/kmod/core -I$(ROOT)/kmod/include -I$(ROOT)/kmod/freebsd \
 	    -I$(ROOT)/tests/fuzz -o $@ tests/fuzz/fuzz_dnmsg.c $(FUZZ_GLUE) $(CORE_SRCS)
+
+# The ring target without libFuzzer, under gcc's ASan/UBSan: random inputs
+# or given files (a corpus, a finding), with a report of what they reached.
+# make test: nothing (tests/fuzz/test_fuzz_targets.py builds and runs it).
+FUZZ_STANDALONE := $(FUZZ_DIR)/fuzz_ring_standalone
+$(FUZZ_STANDALONE): tests/fuzz/fuzz_ring.c tests/fuzz/fuzz_standalone.c $(FUZZ_DEPS) $(CORE_SAN_A)
+	@mkdir -p $(FUZZ_DIR)
+	$(CC) $(CFLAGS_CORE) $(SAN_FLAGS) -DFUZZ_STANDALONE $(CORE_INCS) \
+	    -I$(ROOT)/kmod/freebsd -I$(ROOT)/tests/fuzz -o $@ \
+	    tests/fuzz/fuzz_ring.c tests/fuzz/fuzz_standalone.c $(FUZZ_GLUE) $(CORE_SAN_A)
+fuzz-standalone: $(FUZZ_STANDALONE)
+.PHONY: fuzz-standalone
 
 # Debian's clang and its libFuzzer runtime; best effort (the tests skip without).
 fuzz-deps:

@@ -9,12 +9,14 @@ kmod-check: $(EXT_STAMP)
 # with the sanitizers (the core's sanitizer objects, the core's flags).
 # make test: nothing (tests/kmod builds and runs it).
 GLUE_SRCS := $(filter-out %/dn_llm_aqm.c %/dn_llm_sched.c %/llm_dev.c %/llm_module.c \
-               %/llm_sysctl.c,$(wildcard kmod/freebsd/*.c))
+               %/llm_sysctl.c %/llm_pktq.c,$(wildcard kmod/freebsd/*.c))
 GLUE_TEST := $(BUILD)/test_glue
-$(GLUE_TEST): tests/kmod/c/test_glue.c $(GLUE_SRCS) kmod/freebsd/llm_glue.h $(CORE_SAN_A)
+GLUE_TESTS := $(wildcard tests/kmod/c/*.c)
+$(GLUE_TEST): $(GLUE_TESTS) $(wildcard tests/kmod/c/*.h) $(GLUE_SRCS) kmod/freebsd/llm_glue.h \
+              $(CORE_SAN_A)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_CORE) $(SAN_FLAGS) $(CORE_INCS) -I$(ROOT)/kmod/freebsd \
-	    -o $@ tests/kmod/c/test_glue.c $(GLUE_SRCS) $(CORE_SAN_A)
+	    -o $@ $(GLUE_TESTS) $(GLUE_SRCS) $(CORE_SAN_A)
 
 glue-test: $(GLUE_TEST)
 	$(GLUE_TEST)
@@ -38,3 +40,12 @@ SHELL_SCRIPTS := rc.d/aqmllmd.in kmod/check/freebsd-acceptance.sh
 shell-lint: lint-deps
 	for f in $(SHELL_SCRIPTS); do sh -n $$f || exit 1; done
 	command -v shellcheck >/dev/null && shellcheck -s sh $(SHELL_SCRIPTS)
+
+# make test: nothing.  The glue's queue memory, measured through llm_fifo.c.
+BENCH_KMOD_FIFO := $(BUILD)/bench_kmod_fifo
+$(BENCH_KMOD_FIFO): bench/bench_kmod_fifo.c kmod/freebsd/llm_fifo.c kmod/freebsd/llm_glue.h $(CORE_A)
+	$(CC) $(CFLAGS_CORE) $(CORE_INCS) -I$(ROOT)/kmod/freebsd -o $@ bench/bench_kmod_fifo.c \
+	    kmod/freebsd/llm_fifo.c $(CORE_A)
+.PHONY: bench-kmod-fifo
+bench-kmod-fifo: $(BENCH_KMOD_FIFO)
+	$(BENCH_KMOD_FIFO)

@@ -157,6 +157,8 @@ sysctl_rw()
 }
 check "sysctls read, write and refuse" sysctl_rw
 check "counters readable" sysctl_n src_fallback
+check "no queue holds FIFO storage yet" sh -c \
+    "[ \"\$(sysctl -n net.inet.ip.dummynet.llm.fifo_bytes)\" = 0 ]"
 dev_mode()
 {
 	_m=$(stat -f "%Su %Lp" /dev/aqmllm) || return 1
@@ -214,11 +216,14 @@ check "two vnet jails reach each other" jails_up
 
 pipes_up()
 {
-	# A -> B through a scheduler of type llm; B -> A through the AQM llm.
+	# A -> B through a scheduler of type llm (reached through a queue: a
+	# rule naming the pipe goes to the pipe's own FIFO scheduler); B -> A
+	# through the AQM llm.
 	dnctl pipe ${P1} config bw 20Mbit/s || return 1
-	dnctl sched ${P1} config pipe ${P1} type llm || return 1
+	dnctl sched ${P1} config pipe ${P1} type llm queue 100 || return 1
+	dnctl queue ${P1} config sched ${P1} || return 1
 	aqmllmctl pipe ${P2} config bw 20Mbit/s queue 100 aqm llm fallback pie || return 1
-	ipfw -q add 61000 pipe ${P1} ip from ${NET_A}.0/24 to ${NET_B}.0/24 in || return 1
+	ipfw -q add 61000 queue ${P1} ip from ${NET_A}.0/24 to ${NET_B}.0/24 in || return 1
 	ipfw -q add 61001 pipe ${P2} ip from ${NET_B}.0/24 to ${NET_A}.0/24 in || return 1
 	dnctl sched show ${P1} | grep -qi llm || { echo "sched ${P1} is not llm"; return 1; }
 }
@@ -234,6 +239,15 @@ traffic()
 }
 check "traffic with no daemon" traffic
 check "the fallback decided it" counter_at_least src_fallback 50
+sched_carried()
+{
+	# The instance line (BKT ip src dst Tot_pkt Tot_bytes ...) counts the
+	# UDP burst: the llm scheduler, not a FIFO, carried A -> B.
+	dnctl sched show ${P1} >"${TMP}/sched.txt" || return 1
+	awk '$2 == "ip" { for (i = 5; i <= NF; i++) if ($i + 0 >= 1000) ok = 1 }
+	    END { exit !ok }' "${TMP}/sched.txt" || { cat "${TMP}/sched.txt"; return 1; }
+}
+check "the llm scheduler carried A -> B" sched_carried
 
 # ---- the daemon decides, then dies ----
 cat >"${TMP}/aqmllmd.toml" <<CFG
@@ -287,6 +301,7 @@ check "kldunload with pipes is EBUSY" unload_refused
 remove_pipes()
 {
 	ipfw -q delete 61000 61001
+	dnctl queue ${P1} delete
 	dnctl sched ${P1} delete
 	dnctl pipe ${P1} delete
 	dnctl pipe ${P2} delete

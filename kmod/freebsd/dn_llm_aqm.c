@@ -28,20 +28,15 @@
 #include <netpfil/ipfw/dn_aqm.h>
 #include <netpfil/ipfw/dn_sched.h>	/* _SI() */
 
-#include "llm_glue.h"
 #include "llm_pktq.h"
-#include "llm_var.h"
 
 #define	DN_AQM_LLM	64	/* unique among dummynet AQMs, never 0 */
 
 /*
- * The mbufs stay in dummynet's q->mq, in arrival order (dummynet's
- * schedulers read it); the core's FIFOs hold their metadata, item = mbuf.
+ * Each queue's state is a struct llm_pktq (q->aqm_status).  The mbufs
+ * stay in dummynet's q->mq, in arrival order (dummynet's schedulers read
+ * it); the core's FIFOs hold their metadata, item = mbuf.
  */
-struct llm_aqm_q {
-	struct aqm_queue aq;
-	uint32_t	qid;
-};
 
 static struct dn_aqm llm_aqm_desc;
 
@@ -142,14 +137,18 @@ llm_users_open(void)
 	dummynet_sched_unlock();
 }
 
-/* Room for one more packet: dummynet's queue size in bytes, or our limit. */
+/*
+ * dn_enqueue() has applied the flowset's packet loss rate; its queue size
+ * is the AQM's to apply (in bytes, or in packets, which is also the
+ * core's limit).
+ */
 static int
-llm_aqm_full(const struct dn_queue *q, const struct llm_aqm_q *lq,
-    uint32_t len)
+llm_aqm_full(const struct dn_queue *q, uint32_t len)
 {
-	if (q->fs->fs.flags & DN_QSIZE_BYTES)
-		return (q->ni.len_bytes + len > (uint32_t)q->fs->fs.qsize);
-	return (q->ni.length >= lq->aq.par.limit_pkts);
+	const struct dn_fs *f = &q->fs->fs;
+
+	return (llm_qsize_full(f->qsize, (f->flags & DN_QSIZE_BYTES) != 0,
+	    q->ni.length, q->ni.len_bytes, len));
 }
 
 /* The class whose FIFO head is m (q->mq's head, the oldest packet); -1: none. */
@@ -170,61 +169,48 @@ llm_aqm_head_class(const struct aqm_queue *aq, const struct mbuf *m)
 static int
 llm_aqm_enqueue(struct dn_queue *q, struct mbuf *m)
 {
-	struct llm_aqm_q *lq = q->aqm_status;
-	struct aqm_ring *r;
-	struct aqm_pkt p;
-	int act;
+	struct llm_pktq *pq = q->aqm_status;
+	uint32_t len = m->m_pkthdr.len;
 
-	if (lq == NULL || llm_aqm_full(q, lq, m->m_pkthdr.len))
-		goto drop;
-	memset(&p, 0, sizeof(p));
-	p.len = m->m_pkthdr.len;
-	p.flow_hash = m->m_pkthdr.flowid;
-	p.ecn = llm_ecn_of(mtodo(m, dn_tag_get(m)->iphdr_off));
-	p.item = m;
-	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
-	act = aqm_enqueue(&lq->aq, r, &p, llm_now_ns());
-	if (r != NULL) {
-		llm_ring_kick(r);
-		llm_ring_unlock(r);
+	if (pq == NULL || llm_aqm_full(q, len) ||
+	    llm_pktq_enqueue(pq, m, mtodo(m, dn_tag_get(m)->iphdr_off)) !=
+	    AQMLLM_ACT_PASS) {
+		update_stats(q, 0, 1);
+		FREE_PKT(m);
+		return (1);
 	}
-	if (act != AQMLLM_ACT_PASS)
-		goto drop;
 	mq_append(&q->mq, m);
-	update_stats(q, p.len, 0);
+	update_stats(q, len, 0);
 	return (0);
-drop:
-	update_stats(q, 0, 1);
-	FREE_PKT(m);
-	return (1);
 }
 
 static struct mbuf *
 llm_aqm_dequeue(struct dn_queue *q)
 {
-	struct llm_aqm_q *lq = q->aqm_status;
+	struct llm_pktq *pq = q->aqm_status;
 	struct aqm_ring *r;
 	struct aqm_pkt p;
 	struct mbuf *m;
 	uint64_t now;
 	int act, cls;
 
-	if (lq == NULL)
+	if (pq == NULL)
 		return (NULL);
-	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
+	r = llm_pktq_ring(pq);
 	now = llm_now_ns();
 	for (;;) {
 		/* Dummynet's FIFO and the core's class FIFOs hold the same. */
 		if ((m = q->mq.head) == NULL ||
-		    (cls = llm_aqm_head_class(&lq->aq, m)) < 0) {
-			KASSERT(m == NULL && aqm_oldest(&lq->aq) < 0,
+		    (cls = llm_aqm_head_class(&pq->aq, m)) < 0) {
+			KASSERT(m == NULL && aqm_oldest(&pq->aq) < 0,
 			    ("dn_aqm_llm: dummynet's and the core's queues differ"));
 			m = NULL;
 			break;
 		}
 		q->mq.head = m->m_nextpkt;
+		q->mq.count--;			/* as dn_dequeue() keeps it */
 		m->m_nextpkt = NULL;
-		act = aqm_dequeue(&lq->aq, r, cls, now, &p);
+		act = aqm_dequeue(&pq->aq, r, cls, now, &p);
 		update_stats(q, -(int)p.len, 0);
 		if (act == AQMLLM_ACT_DROP) {
 			update_stats(q, 0, 1);
@@ -243,10 +229,7 @@ llm_aqm_dequeue(struct dn_queue *q)
 	}
 	if (q->mq.head == NULL)
 		q->q_time = V_dn_cfg.curr_time;
-	if (r != NULL) {
-		llm_ring_kick(r);
-		llm_ring_unlock(r);
-	}
+	llm_pktq_ring_done(r);
 	return (m);
 }
 
@@ -254,26 +237,20 @@ static int
 llm_aqm_init(struct dn_queue *q)
 {
 	struct llm_aqm_cfg *cfg = q->fs->aqmcfg;
-	struct llm_aqm_q *lq;
+	struct llm_pktq *pq;
 
 	/* Another AQM's configuration (dummynet can leave one): not ours. */
 	if (cfg == NULL || cfg->magic != LLM_CFG_MAGIC)
 		return (EINVAL);
-	lq = malloc(sizeof(*lq), M_DUMMYNET, M_NOWAIT | M_ZERO);
-	if (lq == NULL)
+	pq = malloc(sizeof(*pq), M_AQMLLM_PKTQ, M_NOWAIT | M_ZERO);
+	if (pq == NULL)
 		return (ENOMEM);
-	/* Every ring slot taken: this queue is the fallback's alone. */
-	if (llm_queue_id_alloc(&lq->qid) != 0)
-		lq->qid = LLM_QID_NONE;
-	if (aqm_queue_init(&lq->aq, lq->qid, &cfg->par,
-	    (uint64_t)(uintptr_t)q ^ arc4random(), llm_now_ns()) != 0 ||
-	    llm_pktq_alloc(&lq->aq, cfg->par.limit_pkts, M_DUMMYNET) != 0) {
-		llm_pktq_free(&lq->aq, M_DUMMYNET);
-		llm_queue_id_free(lq->qid);
-		free(lq, M_DUMMYNET);
-		return (ENOMEM);
+	if (llm_pktq_setup(pq, &cfg->par,
+	    (uint64_t)(uintptr_t)q ^ arc4random()) != 0) {
+		free(pq, M_AQMLLM_PKTQ);
+		return (EINVAL);
 	}
-	q->aqm_status = lq;
+	q->aqm_status = pq;
 	llm_aqm_ref(&llm_aqm_desc.ref_count, 1);
 	return (0);
 }
@@ -281,23 +258,13 @@ llm_aqm_init(struct dn_queue *q)
 static int
 llm_aqm_cleanup(struct dn_queue *q)
 {
-	struct llm_aqm_q *lq = q->aqm_status;
-	struct aqm_ring *r;
-	struct aqm_pkt p;
+	struct llm_pktq *pq = q->aqm_status;
 
-	if (lq == NULL)
+	if (pq == NULL)
 		return (0);
-	/*
-	 * Packets still queued leave undecided: their verdict slots are free.
-	 * The mbufs are dummynet's (q->mq), which frees them.
-	 */
-	r = lq->qid != LLM_QID_NONE ? llm_ring_lock() : NULL;
-	while (aqm_flush(&lq->aq, r, &p))
-		;
-	llm_ring_unlock(r);
-	llm_queue_id_free(lq->qid);
-	llm_pktq_free(&lq->aq, M_DUMMYNET);
-	free(lq, M_DUMMYNET);
+	/* The mbufs are dummynet's (q->mq), which frees them. */
+	llm_pktq_teardown(pq, NULL);
+	free(pq, M_AQMLLM_PKTQ);
 	q->aqm_status = NULL;
 	llm_aqm_ref(&llm_aqm_desc.ref_count, -1);
 	return (0);

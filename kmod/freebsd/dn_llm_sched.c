@@ -1,8 +1,14 @@
 /*
  * The dummynet scheduler "llm": one dual L/C queue per scheduler
  * instance (the way fq_pie is a scheduler), driven by the portable core.
- * Stock tools attach it:  ipfw sched 1 config pipe 1 type llm
- * Its parameters come from the net.inet.ip.dummynet.llm sysctls.
+ * Stock tools attach it, and a queue feeds it:
+ *	ipfw sched 1 config pipe 1 type llm queue 100 plr 0.001
+ *	ipfw queue 1 config sched 1
+ *	ipfw add queue 1 ...
+ * The fallback and its parameters come from the net.inet.ip.dummynet.llm
+ * sysctls; the queue size and packet loss rate from the scheduler's own
+ * flowset (the one dummynet gives a single-queue scheduler), as
+ * dn_enqueue() applies them to every other dummynet queue.
  *
  * Needs dummynet's private headers: compiled only against a source tree.
  */
@@ -45,9 +51,7 @@ struct llm_schk {
  */
 struct llm_si {
 	struct dn_queue	main_q;
-	struct aqm_queue aq;		/* its FIFOs hold the mbufs, per class */
-	uint32_t	qid;		/* LLM_QID_NONE: no slot in the ring */
-	int		ok;		/* set up: tables, slot, reference */
+	struct llm_pktq	pq;		/* set up with the first packet */
 };
 
 static struct dn_alg llm_sched_desc;
@@ -78,13 +82,6 @@ llm_sched_busy(void)
 	n = llm_sched_refs();
 	dummynet_sched_unlock();
 	return (n != 0);
-}
-
-/* The ring, locked, for an instance that has a slot in it; else NULL. */
-static struct aqm_ring *
-llm_si_ring(const struct llm_si *si)
-{
-	return (si->qid != LLM_QID_NONE ? llm_ring_lock() : NULL);
 }
 
 enum llm_move { LLM_IN, LLM_IN_DROP, LLM_OUT, LLM_OUT_DROP };
@@ -124,34 +121,50 @@ llm_si_count(struct dn_sch_inst *_si, struct llm_si *si, uint32_t len,
 		V_dn_cfg.io_pkt_drop++;
 }
 
+static uint32_t
+llm_random(void *ctx __unused)
+{
+	return ((uint32_t)random());
+}
+
+/* What dn_enqueue() would apply: the flowset's loss rate and queue size. */
+static int
+llm_si_refused(struct llm_si *si, uint32_t len)
+{
+	struct dn_fsk *fs = si->main_q.fs;
+
+	if (fs == NULL)
+		return (0);
+	return (llm_plr_lost(fs->fs.plr, &fs->fs.pl_state, llm_random, NULL) ||
+	    llm_qsize_full(fs->fs.qsize, (fs->fs.flags & DN_QSIZE_BYTES) != 0,
+	    si->main_q.ni.length, si->main_q.ni.len_bytes, len));
+}
+
 static int
 llm_si_enqueue(struct dn_sch_inst *_si, struct dn_queue *q __unused,
     struct mbuf *m)
 {
 	struct llm_si *si = (struct llm_si *)(_si + 1);
-	struct aqm_pkt p;
-	struct aqm_ring *r;
-	int act;
+	uint32_t len = m->m_pkthdr.len;
 
-	memset(&p, 0, sizeof(p));
-	p.len = m->m_pkthdr.len;
-	if (!si->ok && llm_si_setup(_si, si) != 0)
+	if (!si->pq.up && llm_si_setup(_si, si) != 0)
 		goto drop;
-	p.flow_hash = m->m_pkthdr.flowid;
-	p.ecn = llm_ecn_of(mtodo(m, dn_tag_get(m)->iphdr_off));
-	p.item = m;
-	r = llm_si_ring(si);
-	act = aqm_enqueue(&si->aq, r, &p, llm_now_ns());
-	if (r != NULL) {
-		llm_ring_kick(r);
-		llm_ring_unlock(r);
-	}
-	if (act != AQMLLM_ACT_PASS)
+	if (llm_si_refused(si, len))
 		goto drop;
-	llm_si_count(_si, si, p.len, LLM_IN);
+	/*
+	 * Dummynet keeps rcvif as an index while a packet waits (the
+	 * interface may go away); dn_enqueue() does it for AQMs, and the
+	 * dequeue restores it.
+	 */
+	if (m->m_pkthdr.rcvif != NULL)
+		m_rcvif_serialize(m);
+	if (llm_pktq_enqueue(&si->pq, m,
+	    mtodo(m, dn_tag_get(m)->iphdr_off)) != AQMLLM_ACT_PASS)
+		goto drop;
+	llm_si_count(_si, si, len, LLM_IN);
 	return (0);
 drop:
-	llm_si_count(_si, si, p.len, LLM_IN_DROP);
+	llm_si_count(_si, si, len, LLM_IN_DROP);
 	FREE_PKT(m);
 	return (1);
 }
@@ -166,15 +179,15 @@ llm_si_dequeue(struct dn_sch_inst *_si)
 	uint64_t now;
 	int act, cls;
 
-	if (!si->ok)
+	if (!si->pq.up)
 		return (NULL);
-	r = llm_si_ring(si);
+	r = llm_pktq_ring(&si->pq);
 	now = llm_now_ns();
 	for (;;) {
 		m = NULL;
-		if ((cls = aqm_select(&si->aq, now)) < 0)
+		if ((cls = aqm_select(&si->pq.aq, now)) < 0)
 			break;
-		act = aqm_dequeue(&si->aq, r, cls, now, &p);
+		act = aqm_dequeue(&si->pq.aq, r, cls, now, &p);
 		m = p.item;
 		m->m_nextpkt = NULL;
 		if (act == AQMLLM_ACT_DROP) {
@@ -196,15 +209,36 @@ llm_si_dequeue(struct dn_sch_inst *_si)
 	}
 	if (si->main_q.ni.length == 0)
 		si->main_q.q_time = V_dn_cfg.curr_time;
-	if (r != NULL) {
-		llm_ring_kick(r);
-		llm_ring_unlock(r);
-	}
+	llm_pktq_ring_done(r);
 	return (m);
 }
 
 /*
- * The tables are set up with the first packet, not in new_sched: dummynet
+ * The parameters of a new instance: the sysctl defaults, with the limit
+ * the scheduler's flowset gives (its queue size when given in packets,
+ * bounded by pipe_slot_limit), as for the AQM form; a size the core
+ * refuses (below the guard's backlog) leaves the llm limit, and the
+ * flowset's size is still applied to every packet.
+ */
+static void
+llm_sched_params(const struct dn_fsk *fs, struct aqm_params *par)
+{
+	struct aqm_params defaults;
+	struct llm_aqm_args a;
+
+	llm_tun_params(&defaults);
+	memset(&a, 0, sizeof(a));
+	a.fallback = -1;
+	if (fs != NULL) {
+		a.qsize = fs->fs.qsize;
+		a.qsize_bytes = (fs->fs.flags & DN_QSIZE_BYTES) != 0;
+	}
+	if (llm_aqm_parse(&a, &defaults, par) != 0)
+		*par = defaults;
+}
+
+/*
+ * The queue is set up with the first packet, not in new_sched: dummynet
  * frees an instance without free_sched when an AQM configured on the
  * scheduler's own flowset fails to initialise after new_sched succeeded.
  */
@@ -213,18 +247,10 @@ llm_si_setup(struct dn_sch_inst *_si, struct llm_si *si)
 {
 	struct aqm_params par;
 
-	llm_tun_params(&par);
-	/* Every ring slot taken: this instance is the fallback's alone. */
-	if (llm_queue_id_alloc(&si->qid) != 0)
-		si->qid = LLM_QID_NONE;
-	if (aqm_queue_init(&si->aq, si->qid, &par,
-	    (uint64_t)(uintptr_t)_si ^ arc4random(), llm_now_ns()) != 0 ||
-	    llm_pktq_alloc(&si->aq, par.limit_pkts, M_DUMMYNET) != 0) {
-		llm_pktq_free(&si->aq, M_DUMMYNET);
-		llm_queue_id_free(si->qid);
-		return (ENOMEM);
-	}
-	si->ok = 1;
+	llm_sched_params(si->main_q.fs, &par);
+	if (llm_pktq_setup(&si->pq, &par,
+	    (uint64_t)(uintptr_t)_si ^ arc4random()) != 0)
+		return (EINVAL);
 	llm_sched_ref(1);
 	return (0);
 }
@@ -253,22 +279,12 @@ static int
 llm_si_free(struct dn_sch_inst *_si)
 {
 	struct llm_si *si = (struct llm_si *)(_si + 1);
-	struct aqm_ring *r;
-	struct aqm_pkt p;
-	struct mq gone;
+	struct mbuf *gone;
 
-	if (!si->ok)
+	if (!si->pq.up)
 		return (0);
-	/* Queued packets leave undecided: their verdict slots are free. */
-	memset(&gone, 0, sizeof(gone));
-	r = llm_si_ring(si);
-	while (aqm_flush(&si->aq, r, &p))
-		mq_append(&gone, p.item);
-	llm_ring_unlock(r);
-	dn_free_pkts(gone.head);
-	llm_pktq_free(&si->aq, M_DUMMYNET);
-	llm_queue_id_free(si->qid);
-	si->ok = 0;
+	llm_pktq_teardown(&si->pq, &gone);
+	dn_free_pkts(gone);
 	llm_sched_ref(-1);
 	return (0);
 }
@@ -298,12 +314,16 @@ llm_sched_destroy(struct dn_schk *s)
 	return (0);
 }
 
+/* What a new instance gets: the fallback, and the limit in packets. */
 static int
-llm_sched_getconfig(struct dn_schk *s __unused, struct dn_extra_parms *ep)
+llm_sched_getconfig(struct dn_schk *s, struct dn_extra_parms *ep)
 {
+	struct aqm_params par;
+
+	llm_sched_params(s->fs, &par);
 	strlcpy(ep->name, llm_sched_desc.name, sizeof(ep->name));
-	ep->par[0] = llm_tun.fallback;
-	ep->par[1] = llm_tun.limit_pkts;
+	ep->par[0] = par.fb_id;
+	ep->par[1] = par.limit_pkts;
 	return (0);
 }
 
@@ -326,6 +346,10 @@ static struct dn_alg llm_sched_desc = {
 	_SI( .free_queue = )	NULL,
 	_SI( .getconfig = )	llm_sched_getconfig,
 };
+
+/* llm_plr_lost() walks dummynet's Gilbert-Elliott states. */
+_Static_assert(LLM_PL_GOOD == PLR_STATE_G && LLM_PL_BAD == PLR_STATE_B,
+    "dummynet's packet loss states");
 
 /* The instance's queue must sit where dummynet looks for it. */
 _Static_assert(offsetof(struct llm_si, main_q) == 0,

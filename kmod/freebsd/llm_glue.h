@@ -108,6 +108,67 @@ struct llm_aqm_args {
 int	llm_aqm_parse(const struct llm_aqm_args *a,
 	    const struct aqm_params *defaults, struct aqm_params *out);
 
+/* ---- packet FIFO storage, sized by need (llm_fifo.c) ---- */
+
+/*
+ * A queue starts with no FIFO storage: a class gets LLM_FIFO_MIN slots
+ * with its first packet and doubles whenever it is full, up to the
+ * capacity that never fills below the queue's limit (aqm_fifo_cap: the
+ * next power of two, at most AQM_FIFO_MAX_CAP).  Storage therefore
+ * follows the largest backlog a class has held, never the configured
+ * limit alone: 2 x LLM_FIFO_MIN x 40 bytes for a queue that saw both
+ * classes, 2 x aqm_fifo_cap(limit) x 40 bytes at most.
+ */
+#define	LLM_FIFO_MIN		64U
+
+/*
+ * Where storage comes from: the kernel's malloc(9) with M_NOWAIT in the
+ * packet path, an allocator that fails on demand in the tests.  alloc
+ * answers NULL when there is no memory now; free is given the size.
+ */
+struct llm_mem {
+	void	*(*alloc)(size_t bytes, void *ctx);
+	void	(*free)(void *p, size_t bytes, void *ctx);
+	void	*ctx;
+};
+
+/* The capacity after cap when a class of a queue with this limit is full; 0: none. */
+uint32_t llm_fifo_next_cap(uint32_t cap, uint32_t limit_pkts);
+/*
+ * Before an enqueue of class cls: grow its FIFO if it is full and the
+ * queue is below its limit.  0 when the packet has room or the core will
+ * tail-drop it on the limit anyway; ENOMEM when no memory came (the
+ * FIFO stays full, so the core tail-drops the packet: AQM_SRC_LIMIT).
+ */
+int	llm_fifo_make_room(struct aqm_queue *aq, int cls, const struct llm_mem *m);
+/* Free both classes' storage; the caller has flushed the queue. */
+void	llm_fifo_release(struct aqm_queue *aq, const struct llm_mem *m);
+/* Bytes of FIFO storage a queue holds now. */
+size_t	llm_fifo_bytes(const struct aqm_queue *aq);
+
+/* ---- what dummynet applies before a packet is queued (llm_admit.c) ---- */
+
+/*
+ * dn_enqueue() applies a flowset's packet loss rate and queue size before
+ * a packet reaches an AQM; a scheduler's own enqueue is called without
+ * it, so the llm scheduler applies them itself with these.  plr[] are
+ * dummynet's probabilities (2^31 - 1 is 1): plr[0] alone is a Bernoulli
+ * loss; with plr[1] set, a Gilbert-Elliott channel: in the good state
+ * plr[1] moves to the bad one and plr[0] loses, in the bad state plr[3]
+ * moves back and plr[2] loses.  rnd() draws like random(9), 0 .. 2^31 - 1.
+ */
+#define	LLM_PL_GOOD	0	/* dummynet's PLR_STATE_G */
+#define	LLM_PL_BAD	1	/* PLR_STATE_B */
+
+int	llm_plr_lost(const int32_t plr[4], int32_t *state,
+	    uint32_t (*rnd)(void *), void *ctx);
+/*
+ * Whether a packet of len bytes finds dummynet's queue size reached:
+ * qsize packets, or (in bytes) no room for len more bytes.
+ */
+int	llm_qsize_full(int qsize, int in_bytes, uint32_t qlen_pkts,
+	    uint64_t qlen_bytes, uint32_t len);
+
 /* ---- /dev/aqmllm requests (llm_ctl.c) ---- */
 
 #include "aqmllm_dev.h"

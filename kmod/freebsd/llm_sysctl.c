@@ -11,7 +11,7 @@
 #include <sys/sx.h>
 #include <sys/sysctl.h>
 
-#include "llm_var.h"
+#include "llm_pktq.h"
 
 struct llm_tunables llm_tun = {
 	.batch_size = 64,
@@ -282,3 +282,9 @@ LLM_COUNTER(res_rej_field, AQMLLM_CNT_RES_REJ_FIELD,
     "Residuals rejected: nonzero action or flags");
 LLM_COUNTER(res_expired, AQMLLM_CNT_RES_EXPIRED,
     "Residuals ended by expiry or a dead daemon");
+
+/* The queues' FIFO storage (llm_pktq.c), grown by need in the packet path. */
+SYSCTL_U64(_net_inet_ip_dummynet_llm, OID_AUTO, fifo_bytes, CTLFLAG_RD,
+    &llm_pktq_fifo_bytes, 0, "Bytes of packet FIFO storage held by all queues");
+SYSCTL_U64(_net_inet_ip_dummynet_llm, OID_AUTO, fifo_nomem, CTLFLAG_RD,
+    &llm_pktq_fifo_nomem, 0, "Packets tail-dropped: no memory to grow a FIFO");

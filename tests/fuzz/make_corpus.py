@@ -25,6 +25,31 @@ DNMSG = {
 }
 
 
+# The ring target's setup (tests/fuzz/fuzz_ring.c): an allocator that never fails; both exports,
+# 1 ms intervals; then per queue limit 1000, 40 Mbit/s, a seed, no queue size, no loss.
+RING_SETUP = bytes([0x00, 0x02, 0x00]) + b"".join(
+    struct.pack("<HBQHBBQ", 998, 2, k + 1, 0, 0, 0, k + 1) for k in range(3)
+)
+
+
+def _residual_script() -> bytes:
+    """Packets across the first interval (Tupdate, 16 ms) of the DualPI2 queue with the daemon's
+    line on the way, a residual verdict answering the latest interval record (in bounds, ~5 ms),
+    the same one again (stale), and packets until it has ended."""
+    enq = struct.pack("<BHHBI", 0, 0x0100, 1500, 1, 7)  # ECT(1), 16 us later
+    later = struct.pack("<BHHBI", 0, 0xFFFF, 1500, 1, 7)  # ~4.2 ms later
+    deq = struct.pack("<BH", 3, 0x0100)
+    line = struct.pack("<BHBBIB", 6, 0, 0x22, 0, 0, 0)  # heartbeat now, rings read
+    verdict = struct.pack("<BHBB", 5, 0, 1, 0x03)  # one slot, kind 3
+    verdict += struct.pack("<BHBBIII", 0, 0, 0, 0, 0, 0, 0)  # action, seq, queue, probs, expiry
+    # shape: the record's queue, zero action and flags, knobs in bounds (x1.3 on both, no step),
+    # ~5 ms
+    verdict += struct.pack("<BBBHHHHI", 0x06, 0, 0, 868, 868, 512, 0, 5000)
+    verdict += bytes([2])  # vd_prod: published
+    head = enq * 4 + later * 3 + line + later  # the first interval closes: record 1
+    return head + verdict + enq + deq + enq + verdict + enq + deq + later * 3 + deq * 2
+
+
 def seeds() -> dict[str, dict[str, bytes]]:
     rnd = random.Random(17)
     out: dict[str, dict[str, bytes]] = {"dnmsg": {}, "ring": {}, "ioctl": {}, "sysctl": {}}
@@ -33,9 +58,9 @@ def seeds() -> dict[str, dict[str, bytes]]:
     for k in range(4):
         out["ring"][f"script{k}"] = bytes(rnd.randrange(256) for _ in range(512 << k))
     # every op once, in order: enqueue x3, dequeue x2, verdicts, line, scribble, export, attach
-    out["ring"]["each-op"] = bytes(b for op in range(10) for b in (op, 0x40, 0, 0x10, 0x05, 1))
-    # residual verdicts (kind 3) answering recent interval records, then the daemon's line
-    out["ring"]["residuals"] = bytes([0x05, 0, 0, 2]) + bytes([0x02, 0, 0x02] + [0] * 20) * 2
+    ops = bytes(b for op in range(10) for b in (op, 0x40, 0, 0x10, 0x05, 1))
+    out["ring"]["each-op"] = RING_SETUP + ops
+    out["ring"]["residuals"] = RING_SETUP + _residual_script()
     out["ioctl"]["attach-map-detach"] = bytes([0x12, 0, 0, 0x15, 0x13, 0x04, 0x01, 0x1F, 1, 1])
     out["ioctl"]["random"] = bytes(rnd.randrange(256) for _ in range(128))
     out["sysctl"]["each-write"] = struct.pack("<BIBIBBBI", 0, 128, 1, 1, 2, 8, 4, 20000)

@@ -1,8 +1,8 @@
 /*
  * What the packet path must keep of the interval tier whatever the daemon
- * writes, checked after every operation by both ring fuzzers (the
- * libFuzzer target tests/fuzz/fuzz_ring.c and the random driver
- * tests/c/fuzz_ring.c):
+ * writes, checked after every operation by the ring target
+ * tests/fuzz/fuzz_ring.c (under libFuzzer, and standalone through
+ * fuzz_standalone.c):
  *
  *   - every open interval's counts close, per class: arrivals = departures
  *     + drops (enqueue, dequeue, limit) + backlog change since it opened;

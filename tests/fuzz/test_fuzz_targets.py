@@ -1,6 +1,7 @@
 """A short run of the libFuzzer targets (the long one is `make fuzz`), the
-seed corpus against the message builder, and what the kernel-side parse
-makes of every message aqmllmctl builds."""
+ring target without libFuzzer (gcc's sanitizers, random inputs and the
+seed corpus), the seed corpus against the message builder, and what the
+kernel-side parse makes of every message aqmllmctl builds."""
 
 from __future__ import annotations
 
@@ -47,6 +48,38 @@ def test_short_run_finds_nothing_and_covers_every_target(built: Path) -> None:
     for t in ("ring", "ioctl", "sysctl", "dnmsg"):
         assert int(figs[f"fuzz_{t}_executions"]) > 0
         assert int(figs[f"fuzz_{t}_coverage_edges"]) > 20
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_ring_target_without_libfuzzer_reaches_every_path() -> None:
+    """What the retired random-bytes driver did, through the one ring target:
+    random scripts and the seed corpus under ASan/UBSan, with a report that
+    shows they reached the daemon's rejections, the verdicts, dummynet's loss
+    and queue size, FIFO growth with and without memory, and the interval
+    tier: records, and residuals taken, clamped, refused, ignored and ended."""
+    res = subprocess.run(
+        ["make", "-s", "fuzz-standalone"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    binary = str(BUILD / "fuzz_ring_standalone")
+    corpus = sorted(glob.glob(str(ROOT / "tests/fuzz/corpus/ring/*")))
+    for args in (["-n", "20000", "-l", "4096", "-s", "1"], corpus):
+        res = subprocess.run([binary, *args], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    stats = {k: int(v) for k, v in (line.split(": ") for line in res.stdout.splitlines())}
+    assert stats["inputs"] == len(corpus)
+    res = subprocess.run(
+        [binary, "-n", "20000", "-l", "4096", "-s", "2"], capture_output=True, text=True
+    )
+    stats = {k: int(v) for k, v in (line.split(": ") for line in res.stdout.splitlines())}
+    assert stats["records"] > 1000 and stats["passed"] > 1000
+    assert stats["rejected_seq"] > 0 and stats["rejected_index"] > 0
+    assert stats["dropped"] + stats["marked"] > 0
+    assert stats["lost_plr"] > 0 and stats["refused_qsize"] > 0
+    assert stats["growths"] > 1000 and stats["nomem_drops"] > 0
+    assert stats["interval_records"] > 1000
+    for name in ("accepted", "clamped", "rejected", "ignored", "expired"):
+        assert stats[f"residuals_{name}"] > 0, name
 
 
 def test_seed_corpus_is_what_the_builder_makes() -> None:

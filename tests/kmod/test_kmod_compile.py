@@ -33,6 +33,9 @@ def test_kernel_sources_compile_against_freebsd_headers() -> None:
         "kmod/freebsd/llm_module.c",
         "kmod/freebsd/llm_life.c",
         "kmod/freebsd/llm_cfg.c",
+        "kmod/freebsd/llm_pktq.c",
+        "kmod/freebsd/llm_fifo.c",
+        "kmod/freebsd/llm_admit.c",
     ):
         assert f"ok   {f}" in res.stdout
     # without a source tree the dummynet glue is reported, not silently dropped

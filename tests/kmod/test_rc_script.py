@@ -33,6 +33,7 @@ def test_shellcheck_clean(script: Path) -> None:
 
 STUB_RC_SUBR = r"""
 load_rc_config() { :; }
+load_kld() { echo "load_kld $*" >> "$CALLS_LOG"; return "${LOAD_KLD_RC:-0}"; }
 run_rc_command() {
     case "$1" in
     start) eval "$start_precmd" || exit 3; echo "START $command $command_args" ;;
@@ -46,7 +47,9 @@ run_rc_command() {
 """
 
 
-def _rc(tmp: Path, cmd: str, config_ok: bool, **rcconf: str) -> subprocess.CompletedProcess:
+def _rc(
+    tmp: Path, cmd: str, config_ok: bool, module_ok: bool = True, **rcconf: str
+) -> subprocess.CompletedProcess:
     prefix = tmp / "prefix"
     (prefix / "bin").mkdir(parents=True, exist_ok=True)
     log = tmp / "calls.log"
@@ -64,7 +67,12 @@ def _rc(tmp: Path, cmd: str, config_ok: bool, **rcconf: str) -> subprocess.Compl
     setvars = "".join(f"{k}='{v}'\n" for k, v in rcconf.items())
     script = script.replace("load_rc_config $name\n", f"load_rc_config $name\n{setvars}")
     (tmp / "aqmllmd").write_text(script)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "CALLS_LOG": str(log),
+        "LOAD_KLD_RC": "0" if module_ok else "1",
+    }
     return subprocess.run(
         ["sh", str(tmp / "aqmllmd"), cmd], capture_output=True, text=True, env=env
     )
@@ -82,7 +90,9 @@ def test_a_bad_config_stops_the_start_before_any_sysctl(tmp_path: Path) -> None:
     assert any("--check-config" in c for c in _calls(tmp_path))
 
 
-def test_start_checks_then_applies_sysctls_then_runs_daemon8(tmp_path: Path) -> None:
+def test_start_loads_the_module_checks_then_applies_sysctls_then_runs_daemon8(
+    tmp_path: Path,
+) -> None:
     res = _rc(
         tmp_path,
         "start",
@@ -94,8 +104,10 @@ def test_start_checks_then_applies_sysctls_then_runs_daemon8(tmp_path: Path) -> 
     )
     assert res.returncode == 0, res.stderr
     calls = _calls(tmp_path)
-    assert calls[0].startswith("aqmllmd --check-config -c ")
-    assert calls[1:] == [
+    # the module first: the check looks for its device, the sysctls are its tree
+    assert calls[0] == "load_kld -m dn_aqm_llm dn_aqm_llm"
+    assert calls[1].startswith("aqmllmd --check-config -c ")
+    assert calls[2:] == [
         "sysctl net.inet.ip.dummynet.llm.batch_size=64",
         "sysctl net.inet.ip.dummynet.llm.fallback=pie",
     ]
@@ -106,11 +118,32 @@ def test_start_checks_then_applies_sysctls_then_runs_daemon8(tmp_path: Path) -> 
     assert f"{prefix}/bin/aqmllmd" in start and f"{prefix}/etc/aqmllmd.toml" in start
 
 
-@pytest.mark.parametrize("cmd", ["restart", "reload", "configtest"])
-def test_restart_reload_and_configtest_run_the_check(tmp_path: Path, cmd: str) -> None:
-    res = _rc(tmp_path, cmd, False)
+def test_a_module_that_does_not_load_stops_the_start(tmp_path: Path) -> None:
+    res = _rc(
+        tmp_path, "start", True, False, aqmllmd_sysctls="net.inet.ip.dummynet.llm.batch_size=64"
+    )
     assert res.returncode != 0
-    assert any("--check-config" in c for c in _calls(tmp_path))
+    assert _calls(tmp_path) == ["load_kld -m dn_aqm_llm dn_aqm_llm"]
+
+
+def test_the_daemons_arguments_reach_the_check_and_the_start(tmp_path: Path) -> None:
+    args = "--set inference.policy=fallback-echo --log-level debug"
+    res = _rc(tmp_path, "start", True, aqmllmd_args=args)
+    assert res.returncode == 0, res.stderr
+    check = next(c for c in _calls(tmp_path) if "--check-config" in c)
+    assert check.endswith(args)
+    assert res.stdout.strip().splitlines()[-1].endswith(args)
+
+
+@pytest.mark.parametrize("cmd", ["restart", "reload", "configtest"])
+def test_restart_reload_and_configtest_load_the_module_and_run_the_check(
+    tmp_path: Path, cmd: str
+) -> None:
+    res = _rc(tmp_path, cmd, False, aqmllmd_args="--set a=b")
+    assert res.returncode != 0
+    calls = _calls(tmp_path)
+    assert calls[0] == "load_kld -m dn_aqm_llm dn_aqm_llm"
+    assert calls[1].startswith("aqmllmd --check-config") and calls[1].endswith("--set a=b")
 
 
 def test_rc_conventions(tmp_path: Path) -> None:

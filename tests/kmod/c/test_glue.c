@@ -2,7 +2,8 @@
  * The FreeBSD glue's decisions on Linux: module registration against a
  * fake dummynet that fails any step on demand, the unload gate, which
  * flowsets use llm, the parse of llm's AQM parameters and the sysctl
- * tunables (the interval tier's included).
+ * tunables (the interval tier's included); the queues' FIFO growth and
+ * dummynet's admission rules are in test_glue_queue.c.
  * Prints one line per failed check and exits non-zero if any failed.
  */
 #include <stddef.h>
@@ -10,16 +11,9 @@
 #include <string.h>
 
 #include "llm_glue.h"
+#include "test_check.h"
 
-static int failures, checks;
-
-#define	CHECK(cond) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);	\
-	}								\
-} while (0)
+int failures, checks;
 
 /* ---- a fake kernel and dummynet ---- */
 
@@ -418,6 +412,7 @@ main(void)
 	test_ioctl_access();
 	test_tunables();
 	test_interval_tunables();
+	test_glue_queue();
 	printf("%d passed, %d failed\n", checks - failures, failures);
 	return (failures != 0);
 }
