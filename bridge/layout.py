@@ -123,6 +123,21 @@ COUNTER_NAMES = _const("AQMLLM_CNT_", "AQMLLM_CNT_COUNT", "AQMLLM_CNT_SLOTS")
 FALLBACKS: dict[str, int] = {
     ffi.string(lib.aqm_alg_by_id(i).name).decode(): i for i in range(lib.AQMLLM_FB_COUNT)
 }
+
+
+def _default_targets() -> dict[str, int]:
+    """Each fallback's default classic delay target (ns) from the core's
+    aqm_params_defaults; 0 where its parameters name no target."""
+    out = {}
+    for name, fb in FALLBACKS.items():
+        par = ffi.new("struct aqm_params *")
+        lib.aqm_params_defaults(par, fb)
+        own = getattr(par, name, None)  # the algorithm's member of struct aqm_params
+        out[name] = int(getattr(own, "target_ns", 0))
+    return out
+
+
+DEFAULT_TARGET_NS: dict[str, int] = _default_targets()
 # Where a decision came from (AQM_SRC_*): the names in value order.
 SOURCES: tuple[str, ...] = tuple(
     ffi.string(lib.aqm_src_name(i)).decode() for i in range(lib.AQM_SRC_COUNT)

@@ -12,10 +12,10 @@ last W records and hands a model its window):
 
 This is issue 16's causal ``FeatureFn`` (records (T,) -> (T, F)) in the
 form a daemon can afford: per record, with the previous record for slopes
-and the EWMAs for what is older than the window.  Their schema v2
-registers itself here with :func:`register`.  ``issue15-smoke`` is a small
-scale-free set that the interval tier's own tests and benchmarks use until
-then; it is not a trained schema.
+and the EWMAs for what is older than the window.  ``interval-v2`` is the
+schema for training (issue 15's list, every feature scale-free);
+``issue15-smoke`` is a smaller set the interval tier's own tests and
+benchmarks use.
 """
 
 from __future__ import annotations
@@ -75,6 +75,71 @@ def smoke_features(recs: np.ndarray, previous: np.ndarray, slow: np.ndarray) -> 
             np.where(known, arr / link, 0.0),
             recs["fb_state"][:, 0] / 2.0**32,
             busy_8s,
+        ],
+        axis=1,
+    ).astype(np.float32)
+
+
+_P32 = 2.0**-32
+_L_REF_NS = 1e6  # the L queue's delays against DualPI2's 1 ms step
+
+
+def _per_class(c: np.ndarray, ref_ns: np.ndarray, link_bps: np.ndarray, ivl: np.ndarray) -> list:
+    """One class's scale-free columns: delay over its reference, burstiness
+    (max over mean sojourn), signal fraction, backlog as time at link rate
+    over the reference, arrival rate over capacity."""
+    mean = c["sojourn_mean_ns"].astype(np.float64)
+    arr = np.maximum(c["arr_pkts"].astype(np.float64), 1.0)
+    signals = (c["marks"] + c["drop_enq"] + c["drop_deq"] + c["drop_limit"]).astype(np.float64)
+    backlog_ns = c["backlog_bytes"] * 8e9 / link_bps
+    return [
+        np.log2(1.0 + mean / ref_ns),
+        np.log2(1.0 + c["sojourn_max_ns"] / np.maximum(mean, 1000.0)),
+        signals / arr,
+        np.log2(1.0 + backlog_ns / ref_ns),
+        c["arr_bytes"] * 8e9 / ivl / link_bps,
+    ]
+
+
+@register("interval-v2", 18)
+def v2_features(recs: np.ndarray, previous: np.ndarray, slow: np.ndarray) -> np.ndarray:
+    """Per class C then L: delay over target (L: over 1 ms), burstiness,
+    signal fraction, backlog over target, arrival rate over capacity; then
+    the C delay's slope since the previous record, the busy fraction, the
+    dequeue rate over the larger of its 1 s and 8 s means (below 1 when
+    capacity falls: the capacity-change detector), the fallback's own
+    probability (CoDel: its dropping state), the residual in effect
+    (C and L multipliers, target scale, in octaves) and the idle-gap flag.
+    Rates are over the configured link rate, else over the dequeue rate's
+    8 s mean, so no feature carries the link's scale."""
+    cls = recs["cls"]
+    ivl = np.maximum(recs["interval_ns"].astype(np.float64), 1.0)
+    dep_bps = cls["dep_bytes"].astype(np.float64).sum(axis=1) * 8e9 / ivl
+    rate_1s, rate_8s = slow[:, 6], slow[:, 7]
+    link = np.where(recs["rate_kbps"] > 0, recs["rate_kbps"].astype(np.float64) * 1000.0, rate_8s)
+    link = np.maximum(link, 1.0)
+    target = np.maximum(recs["target_ns"].astype(np.float64), 1.0)
+    l_ref = np.full(len(recs), _L_REF_NS)
+    c_cols = _per_class(cls[:, layout.CLASS_C], target, link, ivl)
+    l_cols = _per_class(cls[:, layout.CLASS_L], l_ref, link, ivl)
+    had = previous["interval_ns"] > 0
+    slope = np.where(had, c_cols[0] - _delay_over_target(previous), 0.0)
+    recent = np.maximum(np.maximum(rate_1s, rate_8s), 1.0)
+    codel = recs["fb_id"] == layout.FALLBACKS["codel"]
+    prob = np.where(codel, recs["fb_state"][:, 1], recs["fb_state"][:, 0] * _P32)
+    res = [recs["res_log2_mult"][:, k] / 256.0 for k in (layout.CLASS_C, layout.CLASS_L)]
+    gap = (recs["flags"] & layout.INTERVAL_FLAGS["gap"]) != 0
+    return np.stack(
+        [
+            *c_cols,
+            *l_cols,
+            slope,
+            recs["busy_ns"] / ivl,
+            dep_bps / recent,
+            prob,
+            *res,
+            recs["res_log2_target"] / 256.0,
+            gap.astype(np.float64),
         ],
         axis=1,
     ).astype(np.float32)

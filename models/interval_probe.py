@@ -30,21 +30,11 @@ from aqmllm.models.checkpoint import ModelError
 
 INTERVAL_NS = 16_000_000
 LINK_KBPS = 100_000  # a 100 Mbit/s link
-DEFAULT_TARGET_NS = 15_000_000  # a fallback whose parameters name no target
+UNNAMED_TARGET_NS = 15_000_000  # a fallback whose parameters name no target
 
 
-def _targets() -> dict[str, int]:
-    """Each fallback's default classic delay target, from the core's defaults."""
-    out = {}
-    for name, fb in layout.FALLBACKS.items():
-        par = layout.ffi.new("struct aqm_params *")
-        layout.lib.aqm_params_defaults(par, fb)
-        own = getattr(par, name, None)  # the algorithm's member of struct aqm_params
-        out[name] = int(getattr(own, "target_ns", 0)) or DEFAULT_TARGET_NS
-    return out
-
-
-TARGET_NS = _targets()
+# Each fallback's default classic delay target, from the core's defaults.
+TARGET_NS = {name: t or UNNAMED_TARGET_NS for name, t in layout.DEFAULT_TARGET_NS.items()}
 L_TARGET_NS = 1_000_000
 # (name, delay as a multiple of the target, busy fraction, arrivals over capacity,
 #  the fallback's probability, overload)

@@ -30,6 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aqmllm.console import add_version
+
 UTIL_SLACK = 0.005
 L_FLOOR_MS = 1.0
 FIGS = {"C p99": ("C", "delay_p99_ms"), "L p99": ("L", "delay_p99_ms"), "util": ("utilisation",)}
@@ -184,6 +186,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--model", required=True, help="the candidate's AQM label, e.g. student")
     ap.add_argument("--ref", default="dualpi2", help="reference label, or best-static")
     ap.add_argument("--json", help="also write the comparison to this file")
+    add_version(ap)
     args = ap.parse_args(argv)
     path = Path(args.report)
     if path.is_dir():

@@ -55,11 +55,10 @@ MODEL_AQMS = ("student", "teacher")
 # "interval:constant:c=+1,target=-1").
 INTERVAL_PREFIX = "interval:"
 INTERVAL_TICK_US = 1000.0
-# Each AQM's default delay target (ms): a swept setting equal to it is the AQM itself.
+# Each AQM's default delay target (ms): a swept setting equal to it is the AQM
+# itself (ours from the core's parameter defaults).
 DEFAULT_TARGET_MS = {
-    "dualpi2": 15.0,
-    "pie": 15.0,
-    "codel": 5.0,
+    **{name: t / 1e6 for name, t in layout.DEFAULT_TARGET_NS.items() if t},
     "ns3-pie": 15.0,
     "ns3-codel": 5.0,
     "fq-codel": 5.0,
@@ -111,7 +110,7 @@ def sweepable_aqms() -> list[str]:
 
 
 def split_aqm(name: str) -> tuple[str, float | None]:
-    """``dualpi2@10ms`` -> ("dualpi2", 10.0); ``dualpi2`` -> ("dualpi2", None);
+    """``NAME@10ms`` -> (NAME, 10.0); ``NAME`` -> (NAME, None);
     ``interval:POLICY`` -> (the name, None) once POLICY parses."""
     if name.startswith(INTERVAL_PREFIX):
         from aqmllm.daemon.interval_policies import parse_spec
