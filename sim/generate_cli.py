@@ -68,5 +68,5 @@ def main(argv: list[str]) -> int:
         f" ({near} near the focus) in {time.perf_counter() - t0:.2f} s"
     )
     if family.scenario_keys == "extended":
-        print("note: these use issue 13's keys (ECN codepoints, web flows)")
+        print("note: these use ECN codepoint strings and web flows (extended scenario keys)")
     return 0

@@ -134,7 +134,7 @@ class Family:
     description: str
     path: str
     dists: dict[str, Dist]
-    scenario_keys: str  # base: loads with today's sim/scenario.py; extended: issue 13's keys
+    scenario_keys: str  # base: the first scenario format's keys; extended: + codepoints, web flows
     seeds_per_scenario: int
     start_jitter_ms: float
 
