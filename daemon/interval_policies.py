@@ -217,13 +217,29 @@ def load_model(path: str) -> IntervalPolicy:
     return policy
 
 
+def _model_spec(spec: str, path: str) -> IntervalPolicy:
+    from pathlib import Path
+
+    if not path:
+        raise PolicyError(f"interval policy {spec!r}: model: needs the checkpoint's path")
+    if not Path(path).exists():
+        raise PolicyError(f"interval policy {spec!r}: no such checkpoint file or folder {path!r}")
+    return load_model(path)
+
+
 def parse_spec(spec: str) -> IntervalPolicy:
-    """``fallback`` or ``constant:c=+1,l=-1,target=-1,step=2000`` (log2 scales, step in us)."""
+    """``fallback``, ``constant:c=+1,l=-1,target=-1,step=2000`` (log2 scales, step in
+    us) or ``model:PATH`` (an interval checkpoint: its folder or manifest, loaded and
+    probed as the daemon loads ``interval.model``)."""
     kind, _, args = spec.partition(":")
     if kind == "fallback" and not args:
         return FallbackResidual()
+    if kind == "model":
+        return _model_spec(spec, args)
     if kind != "constant":
-        raise PolicyError(f"interval policy {spec!r}: fallback or constant:KNOB=VALUE,...")
+        raise PolicyError(
+            f"interval policy {spec!r}: fallback, constant:KNOB=VALUE,... or model:PATH"
+        )
     names = {"c": "mult_c", "l": "mult_l", "target": "target", "step": "step_us"}
     knobs: dict[str, float] = {}
     for item in filter(None, args.split(",")):

@@ -4,3 +4,27 @@
 .PHONY: bench-interval
 bench-interval: $(EXT_STAMP)
 	$(PY) bench/bench_interval.py $(if $(SMOLLM2),--smollm2)
+
+# Ablation (c) of issue 16, no teacher: CMA-ES over the 19-parameter linear interval
+# policy (models/rl/linear_interval.py), scored in closed loop in ns-3 against DualPI2 on
+# generated scenarios only (docs/learning/cma-interval.md).  About an hour on 2 cores;
+# resumable (re-run the target).  Not part of `make test`.
+#   make train-cma-interval [CMA_GENERATIONS=14 CMA_BUDGET_MIN=55 CMA_WORKERS=2]
+CMA_OUT ?= out/cma-interval
+CMA_GENERATIONS ?= 14
+CMA_BUDGET_MIN ?= 55
+CMA_WORKERS ?= 2
+CMA_FAMILIES := steady dynamics wide
+.PHONY: train-cma-interval
+train-cma-interval: $(EXT_STAMP)
+	for f in $(CMA_FAMILIES); do \
+	  $(VENV)/bin/aqmllm scenarios generate --family $$f --n 16 --seed 1601 \
+	    --out $(CMA_OUT)/train/$$f && \
+	  $(VENV)/bin/aqmllm scenarios generate --family $$f --n 4 --seed 1699 \
+	    --out $(CMA_OUT)/valid/$$f || exit 1; \
+	done
+	nice -n 19 $(PY) -m aqmllm.models.rl.cma_interval \
+	  --train $(addprefix $(CMA_OUT)/train/,$(CMA_FAMILIES)) \
+	  --valid $(addprefix $(CMA_OUT)/valid/,$(CMA_FAMILIES)) \
+	  --out $(CMA_OUT)/run --generations $(CMA_GENERATIONS) --popsize 10 --batch 8 \
+	  --sigma 0.3 --seed 16 --workers $(CMA_WORKERS) --budget-min $(CMA_BUDGET_MIN) --resume

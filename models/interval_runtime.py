@@ -16,6 +16,12 @@ dtype and shape of every tensor), with ``"mode": "interval"`` and an
         "usable": {fallback name: [knob, ...]}  # the others only take level 0
     }
 
+or, for a student that answers with values rather than levels (issue 16's
+CMA-ES policies), ``"outputs": {knob: [lo, hi], ...}`` in place of
+``levels``: the MLP's output columns are those knobs' log2 scales in that
+order, each clipped to its [lo, hi] (inside the kernel's bounds, 0 inside
+the range); knobs not named stay 0.
+
 The student is an MLP (``l{i}.weight`` in x out, ``l{i}.bias``, ReLU
 between) run in numpy; the teacher needs issue 16's torch module
 (``aqmllm.models.rl.teacher.load_interval_teacher(manifest, folder)``).
@@ -39,6 +45,13 @@ from aqmllm.models.interval_features import feature_fn
 __all__ = ["ModelError", "IntervalModelPolicy", "load_interval_policy", "save_interval_checkpoint"]
 
 KNOBS = ("target", "mult_c", "mult_l", "step")
+# Bounds of each continuous knob (log2 scale), the kernel's clamps (aqmllm_ring.h).
+_ONE = layout.RES_Q8_ONE
+OUTPUT_BOUNDS = {
+    "target": (layout.RES_TARGET_MIN / _ONE, layout.RES_TARGET_MAX / _ONE),
+    "mult_c": (layout.RES_MULT_MIN / _ONE, layout.RES_MULT_MAX / _ONE),
+    "mult_l": (layout.RES_MULT_MIN / _ONE, layout.RES_MULT_MAX / _ONE),
+}
 KINDS = ("interval-student", "interval-teacher")
 
 
@@ -48,22 +61,25 @@ def save_interval_checkpoint(
     tensors: dict[str, np.ndarray],
     features: str,
     state_shape: tuple[int, int],
-    levels: dict[str, dict[str, Any]],
+    levels: dict[str, dict[str, Any]] | None,
     usable: dict[str, list[str]],
     architecture: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    outputs: dict[str, list[float]] | None = None,
 ) -> Path:
-    """Write weights and a sealed manifest (format 2: digest, size and tensor table)."""
+    """Write weights and a sealed manifest (format 2: digest, size and tensor table);
+    ``levels`` for a student answering with levels, ``outputs`` for one answering
+    with values."""
+    if (levels is None) == (outputs is None):
+        raise ValueError("an interval checkpoint has either levels or outputs")
+    table: dict[str, Any] = {"features": features, "state_shape": list(state_shape)}
+    table.update({"levels": levels} if levels is not None else {"outputs": outputs})
+    table["usable"] = usable
     manifest = {
         "kind": kind,
         "mode": "interval",
         "schema": {"abi_version": layout.ABI_VERSION, "features": features},
-        "interval": {
-            "features": features,
-            "state_shape": list(state_shape),
-            "levels": levels,
-            "usable": usable,
-        },
+        "interval": table,
         "architecture": architecture or {},
         "training": training or {},
     }
@@ -81,11 +97,14 @@ def _spec(manifest: dict[str, Any], where: Path) -> dict[str, Any]:
     spec = manifest.get("interval")
     if not isinstance(spec, dict):
         raise ModelError(f"{where}: an interval model without its 'interval' table")
-    for key in ("features", "state_shape", "levels", "usable"):
+    continuous = "outputs" in spec
+    for key in ("features", "state_shape", "outputs" if continuous else "levels", "usable"):
         if key not in spec:
             raise ModelError(f"{where}: interval table lacks {key!r}")
-    levels = spec["levels"]
-    for k in KNOBS:
+    if continuous:
+        _check_outputs(spec["outputs"], where)
+    levels = {} if continuous else spec["levels"]
+    for k in () if continuous else KNOBS:
         values = levels.get(k, {}).get("levels") if isinstance(levels.get(k), dict) else None
         if not values or values[0] != 0:
             raise ModelError(
@@ -98,6 +117,24 @@ def _spec(manifest: dict[str, Any], where: Path) -> dict[str, Any]:
     if bad:
         raise ModelError(f"{where}: usable names an unknown fallback {bad[0]!r}")
     return spec
+
+
+def _check_outputs(outputs: object, where: Path) -> None:
+    if not isinstance(outputs, dict) or not outputs:
+        raise ModelError(f"{where}: 'outputs' must map knobs to [lo, hi]")
+    for knob, rng in outputs.items():
+        if knob not in OUTPUT_BOUNDS:
+            raise ModelError(
+                f"{where}: output knob {knob!r} is not one of {', '.join(OUTPUT_BOUNDS)}"
+            )
+        lo_k, hi_k = OUTPUT_BOUNDS[knob]
+        ok = isinstance(rng, list) and len(rng) == 2
+        ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
+        if not ok or not (lo_k <= rng[0] <= 0 <= rng[1] <= hi_k):
+            raise ModelError(
+                f"{where}: output {knob!r} range {rng!r} is not [lo, hi] with"
+                f" {lo_k:g} <= lo <= 0 <= hi <= {hi_k:g}"
+            )
 
 
 class IntervalModelPolicy:
@@ -113,7 +150,12 @@ class IntervalModelPolicy:
                 f"{name}: schema {spec['features']!r} gives {n} features, the model takes"
                 f" {self.n_features}"
             )
-        self.values = [np.asarray(spec["levels"][k]["levels"], np.float64) for k in KNOBS]
+        # continuous students: (knob index, lo, hi) per output column
+        self.outputs = [
+            (KNOBS.index(k), float(r[0]), float(r[1])) for k, r in spec.get("outputs", {}).items()
+        ]
+        levels = spec.get("levels") if not self.outputs else {k: {"levels": [0]} for k in KNOBS}
+        self.values = [np.asarray(levels[k]["levels"], np.float64) for k in KNOBS]
         self.sizes = [len(v) for v in self.values]
         self.offsets = np.cumsum([0, *self.sizes])[:-1]
         # usable[fb_id, knob]: whether a queue of that fallback takes the knob
@@ -142,14 +184,32 @@ class IntervalModelPolicy:
             raise ModelError(f"{self.name}: no history bound (the daemon binds its own)")
         return self.history.features(self.feature_name, records["queue_id"], self.window)
 
+    def _fallback_ids(self, records: np.ndarray) -> np.ndarray:
+        return np.minimum(records["fb_id"].astype(np.int64), len(self.usable) - 1)
+
+    def values_of(self, records: np.ndarray) -> np.ndarray:
+        """(Q, 4) log2 scales of a continuous student (step column 0), clipped, unusable 0."""
+        out = np.asarray(self._forward(self.states(records)), np.float32)
+        if out.shape != (len(records), len(self.outputs)):
+            raise ModelError(f"{self.name}: outputs of shape {out.shape}")
+        if not np.isfinite(out).all():
+            raise ModelError(f"{self.name}: non-finite output")
+        fb = self._fallback_ids(records)
+        v = np.zeros((len(records), len(KNOBS)), np.float64)
+        for col, (k, lo, hi) in enumerate(self.outputs):
+            v[:, k] = np.where(self.usable[fb, k], np.clip(out[:, col], lo, hi), 0.0)
+        return v
+
     def levels(self, records: np.ndarray) -> np.ndarray:
         """(Q, 4) greedy level indices, unusable knobs at level 0."""
+        if self.outputs:
+            raise ModelError(f"{self.name}: a continuous student has no levels")
         logits = np.asarray(self._forward(self.states(records)), np.float32)
         if logits.shape != (len(records), sum(self.sizes)):
             raise ModelError(f"{self.name}: logits of shape {logits.shape}")
         if not np.isfinite(logits).all():
             raise ModelError(f"{self.name}: non-finite output")
-        fb = np.minimum(records["fb_id"].astype(np.int64), len(self.usable) - 1)
+        fb = self._fallback_ids(records)
         out = np.zeros((len(records), len(KNOBS)), np.int64)
         for k, (o, n) in enumerate(zip(self.offsets, self.sizes, strict=True)):
             pick = logits[:, o : o + n].argmax(axis=1)
@@ -157,8 +217,12 @@ class IntervalModelPolicy:
         return out
 
     def residuals(self, records: np.ndarray) -> dict[str, np.ndarray]:
-        acts = self.levels(records)
-        v = [self.values[k][acts[:, k]] for k in range(len(KNOBS))]
+        if self.outputs:
+            values = self.values_of(records)
+            v = [values[:, k] for k in range(len(KNOBS))]
+        else:
+            acts = self.levels(records)
+            v = [self.values[k][acts[:, k]] for k in range(len(KNOBS))]
         one = layout.RES_Q8_ONE
         return {
             "res_log2_target": np.round(v[0] * one).astype(np.int64),

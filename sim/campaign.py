@@ -154,6 +154,9 @@ class RunWorker:
             answer = json.loads(line)
             if "result" in answer:
                 return answer["result"]
+            # A run that raised left ns-3's globals half built (the next run in this
+            # process aborts assigning addresses): the next job gets a fresh worker.
+            self.close()
             return failure(job, answer.get("error", "unknown error"), wall_s=time.time() - t0)
         # The worker died with the job: a crash, a kill, or the timeout.
         try:

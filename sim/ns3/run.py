@@ -280,7 +280,8 @@ def run(spec: RunSpec, workdir: Path) -> dict:
         if spec.collect:
             cppyy.gbl.ns3.DynamicCast[cppyy.gbl.ns3.AqmLlmQueueDisc](qd).KeepDecisions(True)
     workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / f"{sc.name}-{spec.aqm}-{spec.seed}.evlog"
+    # interval:model:PATH names hold slashes: one file name, not a path
+    log_path = workdir / f"{sc.name}-{spec.aqm.replace('/', '_')}-{spec.seed}.evlog"
     qlog = n3.CreateObject[n3.QdiscLog]()
     if not qlog.Open(str(log_path)):
         raise RuntimeError(f"cannot write the event log {log_path}")

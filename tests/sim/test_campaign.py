@@ -108,3 +108,23 @@ def test_a_crashed_run_is_listed_failed_and_the_campaign_finishes(
     assert {k: (out / "runs" / f"{k}.json").stat().st_mtime_ns for k in recs} == before
     report = json.loads((out / "report.json").read_text())
     assert not report["failed"] and report["executor"] == "dask"
+
+
+def test_a_run_that_raised_does_not_poison_the_next_run_in_its_worker(
+    scenarios: Path, tmp_path: Path
+) -> None:
+    """A run that raises after ns-3 built its topology (here: its event log cannot be
+    written) fails alone; the next job, once aborted in the same process by ns-3's
+    leftover address allocator, runs in a fresh worker."""
+    from aqmllm.sim.campaign import Job, LocalExecutor, RunStore, run_campaign
+
+    logs = tmp_path / "logs"
+    (logs / "tiny-fifo-1.evlog").mkdir(parents=True)  # a folder where the log should go
+    tiny = str(scenarios / "tiny.toml")
+    jobs = [
+        Job(f"tiny--{aqm}--1", "tiny", tiny, aqm, 1, 140.0, str(logs), keep_log=False)
+        for aqm in ("fifo", "dualpi2")
+    ]
+    recs = run_campaign(jobs, RunStore(tmp_path / "out"), LocalExecutor(1), resume=False)
+    assert recs[0]["status"] == "failed" and "event log" in recs[0]["error"], recs[0]
+    assert recs[1]["status"] == "ok" and recs[1]["utilisation"] > 0.3, recs[1]

@@ -21,11 +21,15 @@ AQMS = ("dualpi2", "interval:fallback", "interval:constant:target=-1")
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     subprocess.run(["make", "-s", "core"], cwd=ROOT, check=True)
+    from aqmllm.models.rl.linear_interval import LinearTarget, save_policy
     from aqmllm.sim.ns3.run import RunSpec, run
 
     sc = replace(load_scenario(SCENARIO_DIR / "eval" / "default.toml"), duration_s=3.0)
     work = tmp_path_factory.mktemp("ns3-interval")
-    return {aqm: run(RunSpec(sc, aqm, 1), work) for aqm in AQMS}
+    zero = save_policy(LinearTarget(), work / "zero-model", {"name": "zero"}).parent
+    out = {aqm: run(RunSpec(sc, aqm, 1), work) for aqm in AQMS}
+    out["model:zero"] = run(RunSpec(sc, f"interval:model:{zero}", 1), work)
+    return out
 
 
 def test_zero_residuals_are_dualpi2_packet_for_packet(results: dict[str, dict]) -> None:
@@ -34,6 +38,13 @@ def test_zero_residuals_are_dualpi2_packet_for_packet(results: dict[str, dict]) 
     assert a["C"] == b["C"] and a["L"] == b["L"] and a["utilisation"] == b["utilisation"]
     ivl = b["daemon"]["interval"]
     assert ivl["residuals"] > 100 and ivl["nonzero"] == 0 and ivl["late"] == 0
+
+
+def test_a_zero_interval_checkpoint_runs_by_path_and_is_dualpi2(results: dict[str, dict]) -> None:
+    a, b = results["dualpi2"], results["model:zero"]
+    assert Path(a["log"]).read_bytes() == Path(b["log"]).read_bytes()
+    ivl = b["daemon"]["interval"]
+    assert ivl["policy"] == "zero" and ivl["residuals"] > 100 and ivl["nonzero"] == 0
 
 
 def test_a_halved_target_reaches_the_core_and_lowers_classic_delay(
@@ -53,3 +64,4 @@ def test_interval_aqm_names_are_checked() -> None:
     assert aqm_problem("interval:constant:c=+1,l=-1") is None
     assert "knobs are" in aqm_problem("interval:constant:z=1")
     assert "unknown AQM" in aqm_problem("interval-ish")
+    assert "no such checkpoint" in aqm_problem("interval:model:/nonexistent/model")

@@ -1,0 +1,338 @@
+"""CMA-ES over the linear interval policy, scored in closed loop in ns-3 (issue 16, ablation (c)).
+
+    python -m aqmllm.models.rl.cma_interval --train DIR... --valid DIR... --out OUT
+
+No teacher: the 19 parameters of :mod:`aqmllm.models.rl.linear_interval`
+start at zero (= DualPI2) and are moved by CMA-ES (models/rl/cma_driver.py)
+on generated scenarios only; a held-out suite is refused.  Each generation
+draws a batch of (scenario, seed) pairs from the training set, saves every
+candidate as an interval checkpoint and runs it as ``interval:model:PATH``
+(the real interval loop on simulated time) on the batch.  Its score is the
+mean episode score against DualPI2 on the same scenario and seed (common
+random numbers; DualPI2's runs are cached in OUT/runs and reused), each
+run's score clipped to [SCORE_MIN, SCORE_MAX]: in short high-BDP runs
+utilisation swings by tens of percent between near-identical policies (slow
+start), and the unclipped utilisation penalty (-1 per 0.5 %) would let one
+such run outweigh the rest of the batch.  A candidate the load-time probe
+refuses, or whose run fails, scores SCORE_MIN on that run.
+
+Selection never looks at a held-out suite: after the last generation the
+search's mean and its best candidate (best on its own generation's batch)
+are run on a separate generated validation set, and the one with the
+higher validation score is OUT/final.  Every generation is checkpointed
+(OUT/cma_state.pkl); ``--resume`` continues.  ``--budget-min`` stops
+starting generations once the next one would not fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCORE_MIN = -4.0
+SCORE_MAX = 2.0
+REF_AQM = "dualpi2"
+# interval-v2's columns (models/interval_features.py), for reading the weights
+FEATURE_NAMES = [
+    *(f"{c}_{f}" for c in "CL" for f in ("delay", "burst", "signal", "backlog", "arrival")),
+    *("c_slope", "busy", "rate_drop", "fb_prob", "res_mult_c", "res_mult_l", "res_target", "gap"),
+]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One training episode: a scenario file and one of its seeds."""
+
+    scenario: str
+    path: str
+    seed: int
+
+
+def run_score(run: dict[str, Any] | None, ref: dict[str, Any] | None) -> float:
+    """One run's clipped episode score against DualPI2's; a missing or failed run
+    (or reference) scores SCORE_MIN."""
+    from aqmllm.models.rl.reward import episode_score
+
+    if not run or run.get("status") != "ok" or not ref or ref.get("status") != "ok":
+        return SCORE_MIN
+    s = episode_score(run, ref).score
+    return float(np.clip(s, SCORE_MIN, SCORE_MAX)) if np.isfinite(s) else SCORE_MIN
+
+
+def batch_score(
+    runs: Sequence[dict[str, Any] | None], refs: Sequence[dict[str, Any] | None]
+) -> float:
+    """The candidate's objective: the mean clipped score over its batch (higher is better)."""
+    if not runs or len(runs) != len(refs):
+        raise ValueError(f"{len(runs)} runs against {len(refs)} references")
+    return float(np.mean([run_score(r, f) for r, f in zip(runs, refs, strict=True)]))
+
+
+RunFn = Callable[[list[tuple[str, Pair]]], dict[tuple[str, Pair], dict[str, Any]]]
+
+
+def population_scores(
+    candidates: list[str | None], batch: Sequence[Pair], run: RunFn
+) -> list[float]:
+    """Scores of candidates (interval AQM names; None: refused before any run)
+    on one batch, DualPI2 run (or reused) on the same pairs."""
+    wanted = [(REF_AQM, p) for p in batch]
+    wanted += [(aqm, p) for aqm in candidates if aqm is not None for p in batch]
+    got = run(wanted)
+    refs = [got.get((REF_AQM, p)) for p in batch]
+    return [
+        SCORE_MIN if aqm is None else batch_score([got.get((aqm, p)) for p in batch], refs)
+        for aqm in candidates
+    ]
+
+
+def pairs_of(folders: Sequence[str], seeds_per_scenario: int) -> list[Pair]:
+    from aqmllm.sim.scenario import is_held_out, load_scenarios
+
+    scenarios = load_scenarios(list(folders))
+    held = [s.path for s in scenarios if is_held_out(s.path)]
+    if held:
+        raise ValueError(f"{held[0]} is in a held-out suite: never train or select on it")
+    return [Pair(s.name, s.path, seed) for s in scenarios for seed in s.seeds[:seeds_per_scenario]]
+
+
+class KeptWorkers:
+    """The campaign's run workers, kept from one generation to the next: a worker
+    loads ns-3 once (~10 s of CPU), a generation is a few dozen runs."""
+
+    def __init__(self, workers: int, timeout_s: float | None) -> None:
+        self.workers, self.timeout_s = workers, timeout_s
+        self.free: queue.Queue[Any] = queue.Queue()
+        self.made: list[Any] = []
+
+    def map(self, jobs: list[Any]) -> Iterator[dict[str, Any]]:
+        from aqmllm.sim.campaign import RunWorker
+
+        def one(job: Any) -> dict[str, Any]:
+            try:
+                w = self.free.get_nowait()
+            except queue.Empty:
+                w = RunWorker()
+                self.made.append(w)
+            try:
+                return w.run(job, self.timeout_s)
+            finally:
+                self.free.put(w)
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for fut in as_completed([pool.submit(one, j) for j in jobs]):
+                yield fut.result()
+
+    def close(self) -> None:
+        for w in self.made:
+            w.close()
+
+
+class NS3Runner:
+    """Runs (aqm, pair) jobs through the campaign's run workers into OUT/runs (cached)."""
+
+    def __init__(self, out: Path, workers: int, run_timeout: float | None) -> None:
+        from aqmllm.sim.campaign import RunStore
+        from aqmllm.sim.ns3.run import DEFAULT_LATENCY_US
+
+        self.out, self.store = out, RunStore(out)
+        self.executor = KeptWorkers(workers, run_timeout)
+        self.latency_us = DEFAULT_LATENCY_US
+        self.runs = 0
+        self.cpu_s = 0.0
+
+    def __call__(self, wanted: list[tuple[str, Pair]]) -> dict[tuple[str, Pair], dict[str, Any]]:
+        from aqmllm.sim.campaign import Job, run_campaign, run_id
+
+        jobs = [
+            Job(
+                run_id=run_id(p.scenario, aqm, p.seed),
+                scenario=p.scenario,
+                scenario_path=p.path,
+                aqm=aqm,
+                seed=p.seed,
+                latency_us=self.latency_us,
+                workdir=str(self.out / "logs"),
+                keep_log=False,
+            )
+            for aqm, p in wanted
+        ]
+        new = [not self.store.finished(j.run_id) for j in jobs]
+        records = run_campaign(jobs, self.store, self.executor, resume=True)  # type: ignore[arg-type]
+        self.runs += sum(new)
+        done = [r for r, n in zip(records, new, strict=True) if n]
+        self.cpu_s += sum(float(r.get("cpu_s") or 0.0) for r in done)
+        return {w: r for w, r in zip(wanted, records, strict=True)}
+
+
+def _candidate(module: Any, folder: Path, name: str) -> str | None:
+    """Save a candidate and check it loads as the daemon would; its AQM name or None."""
+    from aqmllm.daemon.interval_policies import parse_spec
+    from aqmllm.daemon.policies import PolicyError
+    from aqmllm.models.rl.linear_interval import save_policy
+
+    save_policy(module, folder, {"name": name, "trainer": "cma-interval"})
+    aqm = f"interval:model:{folder}"
+    try:
+        parse_spec(aqm.removeprefix("interval:"))
+    except PolicyError as exc:
+        print(f"  candidate {name} refused: {exc}", flush=True)
+        return None
+    return aqm
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="cma_interval", description=__doc__.splitlines()[0])
+    ap.add_argument("--train", nargs="+", required=True, help="generated scenario folders")
+    ap.add_argument("--valid", nargs="+", required=True, help="generated validation folders")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--generations", type=int, default=12)
+    ap.add_argument("--popsize", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=8, help="training pairs per generation")
+    ap.add_argument("--sigma", type=float, default=0.3, help="initial step (log2 per feature unit)")
+    ap.add_argument("--seeds-per-scenario", type=int, default=1, help="training seeds")
+    ap.add_argument("--valid-seeds", type=int, default=2, help="validation seeds per scenario")
+    ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--run-timeout", type=float, default=300.0)
+    ap.add_argument("--budget-min", type=float, default=60.0, help="wall budget of the search")
+    ap.add_argument("--resume", action="store_true")
+    return ap.parse_args(argv)
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+
+    out = Path(args.out)
+    train_pairs = pairs_of(args.train, args.seeds_per_scenario)
+    valid_pairs = pairs_of(args.valid, args.valid_seeds)
+    runner = NS3Runner(out, args.workers, args.run_timeout)
+    try:
+        return _search(args, out, train_pairs, valid_pairs, runner)
+    finally:
+        runner.executor.close()
+
+
+def _search(
+    args: argparse.Namespace,
+    out: Path,
+    train_pairs: list[Pair],
+    valid_pairs: list[Pair],
+    runner: NS3Runner,
+) -> dict[str, Any]:
+    from aqmllm.models.rl.cma_driver import CMAConfig, CMADriver, searched_parameters, set_vector
+    from aqmllm.models.rl.linear_interval import LinearTarget
+
+    t0, cpu0 = time.time(), time.process_time()
+    gen_box = {"g": 0}
+
+    def objective(modules: list[Any], batch: Sequence[Pair]) -> list[float]:
+        g = gen_box["g"]
+        names = [
+            _candidate(m, out / "cand" / f"g{g:03d}-c{i:02d}", f"g{g:03d}-c{i:02d}")
+            for i, m in enumerate(modules)
+        ]
+        return population_scores(names, batch, runner)
+
+    cfg = CMAConfig(
+        generations=args.generations,
+        popsize=args.popsize,
+        sigma=args.sigma,
+        batch_size=args.batch,
+        seed=args.seed,
+        diagonal=False,
+    )
+    driver = CMADriver(
+        LinearTarget(), train_pairs, cfg, population_objective=objective, out=out, log=None
+    )
+    if args.resume:
+        driver.resume()
+    print(
+        f"cma-interval: {driver.dim} parameters, {len(train_pairs)} training pairs,"
+        f" {len(valid_pairs)} validation pairs, popsize {driver.es.popsize}, batch {args.batch}",
+        flush=True,
+    )
+    budget_s = args.budget_min * 60
+    while driver.generation < cfg.generations:
+        gen_box["g"] = driver.generation
+        elapsed = time.time() - t0
+        last = driver.history[-1]["seconds"] if driver.history else 0.0
+        if driver.history and elapsed + last > budget_s:
+            print(f"cma-interval: wall budget reached after {driver.generation} generations")
+            break
+        row = driver.step()
+        print(
+            f"generation {driver.generation - 1}: best {row['best']:+.3f} mean {row['mean']:+.3f}"
+            f" best-ever {row['best_ever']:+.3f} sigma {row['sigma']:.3f}"
+            f" {row['seconds']:.0f} s (runs so far {runner.runs})",
+            flush=True,
+        )
+    # Validation: the search's mean and its best candidate, on pairs never searched on.
+    finalists = {"mean": np.asarray(driver.es.mean, np.float64), "best": driver.best_x}
+    names: dict[str, str | None] = {}
+    for key, x in finalists.items():
+        m = LinearTarget()
+        set_vector(searched_parameters(m, []), x)
+        names[key] = _candidate(m, out / "finalist" / key, f"cma-interval-{key}")
+    scores = population_scores(list(names.values()), valid_pairs, runner)
+    valid = dict(zip(names, scores, strict=True))
+    pick = max(valid, key=lambda k: valid[k])
+    final = out / "final"
+    if final.exists():
+        shutil.rmtree(final)
+    m = LinearTarget()
+    set_vector(searched_parameters(m, []), finalists[pick])
+    from aqmllm.models.rl.linear_interval import save_policy
+
+    summary = {
+        "generations": driver.generation,
+        "history": driver.history,
+        "validation": valid,
+        "picked": pick,
+        "train_pairs": len(train_pairs),
+        "valid_pairs": len(valid_pairs),
+        "train": list(args.train),
+        "valid": list(args.valid),
+        "popsize": int(driver.es.popsize),
+        "batch": args.batch,
+        "sigma0": args.sigma,
+        "seed": args.seed,
+        "score_clip": [SCORE_MIN, SCORE_MAX],
+        "ns3_runs": runner.runs,
+        "ns3_cpu_s": round(runner.cpu_s, 1),
+        "wall_s": round(time.time() - t0, 1),
+        "trainer_cpu_s": round(time.process_time() - cpu0, 1),
+        "parameters": {
+            "weight": [float(v) for v in m.weight.detach().numpy().ravel()],
+            "bias": float(m.bias.detach().numpy()[0]),
+            "features": FEATURE_NAMES,
+        },
+    }
+    save_policy(m, final, {"name": "cma-interval", **{k: summary[k] for k in ("picked", "seed")}})
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"validation: {valid}; picked {pick}; wrote {final}", flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        train(args)
+    except ValueError as exc:
+        print(f"cma_interval: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""The CMA-ES interval policy (issue 16, ablation (c)): a continuous interval student,
+its zero = DualPI2 start, and the trainer's objective on fakes (no ns-3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from aqmllm.bridge import layout
+from aqmllm.daemon.interval_policies import parse_spec
+from aqmllm.daemon.policies import PolicyError
+from aqmllm.models.checkpoint import ModelError, seal_checkpoint
+from aqmllm.models.interval_history import IntervalHistory
+from aqmllm.models.interval_runtime import load_interval_policy
+from aqmllm.models.rl import cma_interval
+from aqmllm.models.rl.cma_interval import Pair, batch_score, population_scores, run_score
+from aqmllm.models.rl.linear_interval import N_FEATURES, LinearTarget, n_parameters, save_policy
+
+Q8 = layout.RES_Q8_ONE
+
+
+def _records(n: int = 3) -> np.ndarray:
+    recs = np.zeros(n, layout.INTERVAL_DTYPE)
+    recs["queue_id"] = np.arange(n)
+    recs["fb_id"] = [layout.FALLBACKS[f] for f in ("dualpi2", "pie", "codel")][:n]
+    recs["interval_ns"] = 16_000_000
+    recs["busy_ns"] = 8_000_000  # half busy: feature "busy" = 0.5
+    recs["target_ns"] = 15_000_000
+    return recs
+
+
+def _residuals(folder: Path, recs: np.ndarray) -> dict[str, np.ndarray]:
+    policy = load_interval_policy(folder)
+    h = IntervalHistory(window=4)
+    h.update(recs)
+    policy.bind_history(h)
+    return policy.residuals(recs)
+
+
+def test_the_zero_policy_writes_zero_residuals(tmp_path: Path) -> None:
+    assert n_parameters() == N_FEATURES + 1 == 19
+    save_policy(LinearTarget(), tmp_path / "zero", {"name": "zero"})
+    out = _residuals(tmp_path / "zero", _records())
+    for key in ("res_log2_target", "res_log2_mult", "res_step_us"):
+        assert not out[key].any(), key
+    # and the daemon's loader (with the load-time probe) takes it by name
+    assert parse_spec(f"model:{tmp_path / 'zero'}").name == "zero"
+
+
+def test_a_linear_policy_scales_the_target_from_its_features(tmp_path: Path) -> None:
+    m = LinearTarget()
+    with torch.no_grad():
+        m.weight[11, 0] = -2.0  # busy fraction (interval-v2 column 11)
+        m.bias[0] = 0.5
+    save_policy(m, tmp_path / "p", {"name": "p"})
+    out = _residuals(tmp_path / "p", _records())
+    # 0.5 - 2 x 0.5 = -0.5 octave on DualPI2; PIE and CoDel were never searched: zero
+    assert out["res_log2_target"].tolist() == [-Q8 // 2, 0, 0]
+    assert not out["res_log2_mult"].any() and not out["res_step_us"].any()
+    with torch.no_grad():
+        m.bias[0] = 40.0  # far past the kernel's x2: clipped to +1 octave, as the module does
+    save_policy(m, tmp_path / "big", {"name": "big"})
+    assert _residuals(tmp_path / "big", _records(1))["res_log2_target"].tolist() == [Q8]
+    x = torch.tensor([[0.0] * 11 + [0.5] + [0.0] * 6], dtype=torch.float64)
+    with torch.no_grad():
+        assert float(m(x)) == 1.0
+
+
+def test_interval_model_specs_refuse_bad_paths_in_one_sentence(tmp_path: Path) -> None:
+    for spec, why in (
+        ("model:", "needs the checkpoint's path"),
+        (f"model:{tmp_path / 'absent'}", "no such checkpoint"),
+        ("modelx:y", "fallback, constant"),
+    ):
+        with pytest.raises(PolicyError, match=why):
+            parse_spec(spec)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "manifest.json").write_text("{not json")
+    with pytest.raises(PolicyError, match="not valid JSON"):
+        parse_spec(f"model:{tmp_path / 'junk'}")
+
+
+def test_continuous_outputs_are_checked_against_the_kernel_bounds(tmp_path: Path) -> None:
+    folder = save_policy(LinearTarget(), tmp_path / "m", {"name": "m"})
+    manifest_path = Path(folder) / "manifest.json" if Path(folder).is_dir() else Path(folder)
+    for bad, why in (
+        ({"target": [-3.0, 1.0]}, "range"),  # below the kernel's x1/4
+        ({"target": [0.5, 1.0]}, "range"),  # zero must be inside: zero is the fallback
+        ({"step": [0, 1]}, "not one of"),
+        ({}, "must map knobs"),
+    ):
+        manifest = json.loads(manifest_path.read_text())
+        manifest["interval"]["outputs"] = bad
+        manifest_path.write_text(json.dumps(manifest))
+        seal_checkpoint(manifest_path.parent)
+        with pytest.raises(ModelError, match=why):
+            load_interval_policy(manifest_path.parent)
+
+
+def _run(u: float, c: float, l_p99: float = 0.5) -> dict:
+    return {
+        "status": "ok",
+        "utilisation": u,
+        "C": {"delay_p99_ms": c},
+        "L": {"delay_p99_ms": l_p99},
+    }
+
+
+def test_the_objective_is_the_clipped_mean_score_against_dualpi2() -> None:
+    ref = _run(0.99, 20.0)
+    assert run_score(_run(0.99, 10.0), ref) == pytest.approx(np.log(2.0))
+    assert run_score(ref, ref) == 0.0
+    # 30 % utilisation lost: -59 unclipped, one run must not drown the batch
+    assert run_score(_run(0.69, 10.0), ref) == cma_interval.SCORE_MIN
+    assert run_score({"status": "failed"}, ref) == cma_interval.SCORE_MIN
+    assert run_score(None, ref) == cma_interval.SCORE_MIN
+    assert batch_score([_run(0.99, 10.0), ref], [ref, ref]) == pytest.approx(np.log(2.0) / 2)
+    with pytest.raises(ValueError):
+        batch_score([], [])
+
+
+def test_population_scores_pair_each_candidate_with_dualpi2_on_the_same_runs() -> None:
+    batch = [Pair("a", "a.toml", 1), Pair("b", "b.toml", 2)]
+    asked: list = []
+
+    def fake_run(wanted: list) -> dict:
+        asked.extend(wanted)
+        # DualPI2 at 20 ms everywhere; candidate "half" halves it on a, equals it on b
+        out = {}
+        for aqm, p in wanted:
+            c = 10.0 if (aqm == "half" and p.scenario == "a") else 20.0
+            out[(aqm, p)] = _run(0.99, c)
+        return out
+
+    scores = population_scores(["half", None, "same"], batch, fake_run)
+    assert scores[0] == pytest.approx(np.log(2.0) / 2)
+    assert scores[1] == cma_interval.SCORE_MIN  # refused before any run
+    assert scores[2] == 0.0
+    assert {a for a, _ in asked} == {"dualpi2", "half", "same"}
+    assert sorted(p.scenario for a, p in asked if a == "dualpi2") == ["a", "b"]
+
+
+def test_the_trainer_refuses_held_out_suites() -> None:
+    root = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "eval"
+    with pytest.raises(ValueError, match="held-out"):
+        cma_interval.pairs_of([str(root)], 1)
