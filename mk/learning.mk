@@ -23,7 +23,7 @@ train-cma-interval: $(EXT_STAMP)
 	  $(VENV)/bin/aqmllm scenarios generate --family $$f --n 4 --seed 1699 \
 	    --out $(CMA_OUT)/valid/$$f || exit 1; \
 	done
-	nice -n 19 $(PY) -m aqmllm.models.rl.cma_interval \
+	nice -n 19 $(PY) -m aqmllm.sim.cma_interval \
 	  --train $(addprefix $(CMA_OUT)/train/,$(CMA_FAMILIES)) \
 	  --valid $(addprefix $(CMA_OUT)/valid/,$(CMA_FAMILIES)) \
 	  --out $(CMA_OUT)/run --generations $(CMA_GENERATIONS) --popsize 10 --batch 8 \

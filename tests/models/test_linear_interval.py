@@ -15,9 +15,9 @@ from aqmllm.daemon.policies import PolicyError
 from aqmllm.models.checkpoint import ModelError, seal_checkpoint
 from aqmllm.models.interval_history import IntervalHistory
 from aqmllm.models.interval_runtime import load_interval_policy
-from aqmllm.models.rl import cma_interval
-from aqmllm.models.rl.cma_interval import Pair, batch_score, population_scores, run_score
 from aqmllm.models.rl.linear_interval import N_FEATURES, LinearTarget, n_parameters, save_policy
+from aqmllm.sim import cma_interval
+from aqmllm.sim.cma_interval import Pair, batch_score, population_scores, run_score
 
 Q8 = layout.RES_Q8_ONE
 

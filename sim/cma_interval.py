@@ -1,6 +1,6 @@
 """CMA-ES over the linear interval policy, scored in closed loop in ns-3 (issue 16, ablation (c)).
 
-    python -m aqmllm.models.rl.cma_interval --train DIR... --valid DIR... --out OUT
+    python -m aqmllm.sim.cma_interval --train DIR... --valid DIR... --out OUT
 
 No teacher: the 19 parameters of :mod:`aqmllm.models.rl.linear_interval`
 start at zero (= DualPI2) and are moved by CMA-ES (models/rl/cma_driver.py)
