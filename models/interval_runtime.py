@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 from aqmllm.bridge import layout
-from aqmllm.models.checkpoint import ModelError, load_tensors, read_manifest, write_checkpoint
+from aqmllm.models.checkpoint import ModelError, load_tensors, read_manifest
+from aqmllm.models.interval_checkpoint import save_interval_checkpoint
 from aqmllm.models.interval_features import feature_fn
 
 __all__ = ["ModelError", "IntervalModelPolicy", "load_interval_policy", "save_interval_checkpoint"]
@@ -53,37 +54,6 @@ OUTPUT_BOUNDS = {
     "mult_l": (layout.RES_MULT_MIN / _ONE, layout.RES_MULT_MAX / _ONE),
 }
 KINDS = ("interval-student", "interval-teacher")
-
-
-def save_interval_checkpoint(
-    folder: str | Path,
-    kind: str,
-    tensors: dict[str, np.ndarray],
-    features: str,
-    state_shape: tuple[int, int],
-    levels: dict[str, dict[str, Any]] | None,
-    usable: dict[str, list[str]],
-    architecture: dict[str, Any] | None = None,
-    training: dict[str, Any] | None = None,
-    outputs: dict[str, list[float]] | None = None,
-) -> Path:
-    """Write weights and a sealed manifest (format 2: digest, size and tensor table);
-    ``levels`` for a student answering with levels, ``outputs`` for one answering
-    with values."""
-    if (levels is None) == (outputs is None):
-        raise ValueError("an interval checkpoint has either levels or outputs")
-    table: dict[str, Any] = {"features": features, "state_shape": list(state_shape)}
-    table.update({"levels": levels} if levels is not None else {"outputs": outputs})
-    table["usable"] = usable
-    manifest = {
-        "kind": kind,
-        "mode": "interval",
-        "schema": {"abi_version": layout.ABI_VERSION, "features": features},
-        "interval": table,
-        "architecture": architecture or {},
-        "training": training or {},
-    }
-    return write_checkpoint(folder, tensors, manifest)
 
 
 def _spec(manifest: dict[str, Any], where: Path) -> dict[str, Any]:

@@ -14,8 +14,12 @@ whole backbone with ``lora = False``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 from aqmllm.models.backbone import load_backbone, with_lora
@@ -81,3 +85,90 @@ class IntervalTeacher(nn.Module):
     def n_trainable(self) -> tuple[int, int]:
         train = sum(p.numel() for p in self.parameters() if p.requires_grad)
         return train, sum(p.numel() for p in self.parameters())
+
+
+# ---- checkpoints: what the daemon's interval tier loads (models/interval_runtime.py) ----
+
+
+def _saved_names(teacher: IntervalTeacher) -> list[str]:
+    """What a checkpoint holds: the trained tensors (encoder, head, LoRA adapters; the whole
+    backbone when it was trained too). A frozen backbone is rebuilt from its spec."""
+    return [name for name, p in teacher.named_parameters() if p.requires_grad]
+
+
+def save_interval_teacher(
+    folder: str | Path,
+    teacher: IntervalTeacher,
+    features: str,
+    usable: dict[str, list[str]],
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """A sealed interval-teacher checkpoint over the residual levels of models.rl.levels."""
+    from aqmllm.models.interval_checkpoint import save_interval_checkpoint
+    from aqmllm.models.rl.levels import table
+
+    state = teacher.state_dict()
+    tensors = {n: state[n].detach().cpu().float().numpy() for n in _saved_names(teacher)}
+    return save_interval_checkpoint(
+        folder,
+        "interval-teacher",
+        tensors,
+        features,
+        tuple(teacher.spec.state_shape),
+        table(),
+        usable,
+        architecture={"teacher": asdict(teacher.spec)},
+        training=training,
+    )
+
+
+def load_interval_teacher(manifest: dict[str, Any], folder: Path) -> Callable[[np.ndarray], Any]:
+    """The teacher of a checked manifest as the interval runtime's forward: states (Q, W, F)
+    -> logits (Q, TOTAL_LEVELS); ModelError naming what does not fit."""
+    from aqmllm.models.checkpoint import ModelError, load_tensors
+
+    arch = manifest.get("architecture", {}).get("teacher")
+    if not isinstance(arch, dict):
+        raise ModelError(f"{folder}: an interval teacher's manifest lacks architecture.teacher")
+    try:
+        spec = IntervalTeacherSpec(**arch)
+    except TypeError as exc:
+        raise ModelError(f"{folder}: architecture.teacher: {exc}") from None
+    if list(spec.state_shape) != list(manifest["interval"]["state_shape"]):
+        raise ModelError(
+            f"{folder}: the teacher was built for states {spec.state_shape}, the manifest"
+            f" says {manifest['interval']['state_shape']}"
+        )
+    levels = manifest["interval"].get("levels", {})
+    total = sum(len(v.get("levels", [])) for v in levels.values() if isinstance(v, dict))
+    if total != TOTAL_LEVELS:
+        raise ModelError(f"{folder}: the head has {TOTAL_LEVELS} levels, the manifest {total}")
+    try:
+        teacher = IntervalTeacher(spec)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{folder}: cannot build the teacher's backbone: {exc}") from None
+    tensors = load_tensors(manifest, folder)
+    state = teacher.state_dict()
+    want = set(_saved_names(teacher))
+    if set(tensors) != want:
+        missing, extra = sorted(want - set(tensors)), sorted(set(tensors) - want)
+        raise ModelError(
+            f"{folder}: teacher tensors do not fit its architecture"
+            f" (missing {missing[:3]}, unexpected {extra[:3]})"
+        )
+    for name, value in tensors.items():
+        if tuple(value.shape) != tuple(state[name].shape):
+            raise ModelError(
+                f"{folder}: tensor {name} is {tuple(value.shape)},"
+                f" the architecture wants {tuple(state[name].shape)}"
+            )
+    teacher.load_state_dict({n: torch.from_numpy(v) for n, v in tensors.items()}, strict=False)
+    teacher.eval()
+
+    def forward(states: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(states, dtype=np.float32))
+            return teacher(x).float().numpy()
+
+    forward.teacher = teacher  # type: ignore[attr-defined]
+    return forward

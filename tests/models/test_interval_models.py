@@ -128,18 +128,31 @@ def test_unknown_features_and_shapes_are_refused(tmp_path: Path) -> None:
         load_interval_policy(path)
 
 
-def test_an_interval_teacher_needs_issue_16s_module(tmp_path: Path) -> None:
-    path = save_interval_checkpoint(
-        tmp_path / "t", "interval-teacher", {"x": np.zeros(1, np.float32)}, "issue15-smoke",
-        (W, F), LEVELS, USABLE,
-    )  # fmt: skip
-    try:
-        import aqmllm.models.rl.teacher  # noqa: F401
-    except ImportError:
-        with pytest.raises(ModelError, match="models.rl.teacher"):
-            load_interval_policy(path)
-    else:
-        pytest.skip("issue 16's teacher is in this build")
+def test_an_interval_teacher_checkpoint_loads_and_decides_as_trained(tmp_path: Path) -> None:
+    # The interval teacher (issue 16) saved with its trained tensors only (encoder, head, LoRA):
+    # the daemon's loader rebuilds it and gives the same logits; a manifest whose architecture
+    # does not fit the tensors is refused by name.
+    import torch
+    from aqmllm.models.rl.teacher import IntervalTeacher, IntervalTeacherSpec, save_interval_teacher
+
+    spec = IntervalTeacherSpec(state_shape=[W, F], backbone="tiny:hidden=32,layers=2,heads=4")
+    teacher = IntervalTeacher(spec).eval()
+    with torch.no_grad():  # trained-looking: not the zero head it starts with
+        teacher.head.bias.copy_(torch.linspace(-1.0, 1.0, teacher.head.bias.numel()))
+        teacher.head.weight.normal_(0.0, 0.5)
+    path = save_interval_teacher(tmp_path / "t", teacher, "issue15-smoke", USABLE)
+    manifest, folder = read_manifest(path, mode="interval")
+    assert not any(k.startswith("backbone.") and "lora_" not in k for k in manifest["tensors"])
+    policy = load_interval_policy(path)
+    states = np.random.default_rng(1).normal(size=(3, W, F)).astype(np.float32)
+    with torch.no_grad():
+        want = teacher(torch.from_numpy(states)).numpy()
+    np.testing.assert_allclose(policy._forward(states), want, rtol=1e-5, atol=1e-6)
+    manifest["architecture"]["teacher"]["d_enc"] = 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    seal_checkpoint(folder)
+    with pytest.raises(ModelError, match="the architecture wants"):
+        load_interval_policy(path)
 
 
 # ---- sealing (issue 18) and the load-time probe, for the interval tier ----
