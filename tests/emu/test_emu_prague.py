@@ -21,6 +21,7 @@ def _prague(m: dict) -> list[dict]:
     return [f for f in m["flows"] if "ce_fraction" in f]
 
 
+@pytest.mark.host_timing
 def test_one_flow_keeps_the_l_queue_at_the_step_with_the_link_full(
     emu_env: Path, tmp_path: Path
 ) -> None:
@@ -38,6 +39,7 @@ def test_one_flow_keeps_the_l_queue_at_the_step_with_the_link_full(
     assert m["L"]["drops"] == 0
 
 
+@pytest.mark.host_timing
 def test_two_flows_share_the_link_evenly(emu_env: Path, tmp_path: Path) -> None:
     m = run_mix(40e6, 20, ["prague", "prague"], 12, tmp_path)
     a, b = _prague(m)
@@ -47,6 +49,7 @@ def test_two_flows_share_the_link_evenly(emu_env: Path, tmp_path: Path) -> None:
     assert m["L"]["p99_ms"] < 5.0, m["L"]
 
 
+@pytest.mark.host_timing
 def test_against_cubic_the_coupling_balances_throughput(emu_env: Path, tmp_path: Path) -> None:
     # DualPI2's coupling (k = 2) is to give a scalable flow and a classic one
     # roughly equal rates at equal RTT, each in its own queue.
@@ -62,6 +65,7 @@ def test_against_cubic_the_coupling_balances_throughput(emu_env: Path, tmp_path:
     ("impair", "what"),
     [({"reorder": 0.05, "reorder_depth": 3}, "reordering"), ({"drop": 0.01}, "loss")],
 )
+@pytest.mark.host_timing
 def test_it_survives_loss_and_reordering(
     emu_env: Path, tmp_path: Path, impair: dict, what: str
 ) -> None:

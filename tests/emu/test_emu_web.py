@@ -75,6 +75,7 @@ def test_not_ect_web_sources_need_per_route_ecn(emu_env: Path, tmp_path: Path) -
             WebLoad(topo, [WebSource("s", host_ip(0), "cubic", "not-ect", [(0, 1000)])], tmp_path)
 
 
+@pytest.mark.host_timing
 def test_fct_on_an_idle_path_is_one_and_a_half_rtt(emu_env: Path, tmp_path: Path) -> None:
     # SYN, SYN-ACK, then data that fits in the initial window: 1.5 RTT plus
     # serialisation at 20 Mbit/s, each transfer alone on the path.
