@@ -154,6 +154,28 @@ aqm_time_scale(uint64_t t_ns, uint32_t factor_q24)
 {
 	return ((t_ns * factor_q24) >> 24);
 }
+
+/*
+ * What DualPI2 and PIE take of a residual alike: the per-class multipliers
+ * in Q24 (0: none) and the classic target scaled from base_ns.  res NULL:
+ * none of either.
+ */
+static inline void
+aqm_residual_mult_target(const struct aqm_residual *res, uint32_t mult_q24[2],
+    uint64_t base_ns, uint64_t *target_ns)
+{
+	int k;
+
+	*target_ns = base_ns;
+	mult_q24[0] = mult_q24[1] = 0;
+	if (res == NULL)
+		return;
+	for (k = 0; k < 2; k++)
+		if (res->log2_mult[k] != 0)
+			mult_q24[k] = aqm_exp2_q8(res->log2_mult[k]);
+	if (res->log2_target != 0)
+		*target_ns = aqm_time_scale(base_ns, aqm_exp2_q8(res->log2_target));
+}
 #endif
 
 #endif /* AQM_ALG_H */

@@ -210,21 +210,12 @@ static void
 dualpi2_residual(void *state, const struct aqm_residual *res)
 {
 	struct aqm_dualpi2 *s = state;
-	int k;
 
-	s->target_ns = s->par.target_ns;
+	aqm_residual_mult_target(res, s->mult_q24, s->par.target_ns,
+	    &s->target_ns);
 	s->step_ns = s->par.step_ns;
-	s->mult_q24[0] = s->mult_q24[1] = 0;
-	if (res == NULL)
-		return;
-	for (k = 0; k < 2; k++)
-		if (res->log2_mult[k] != 0)
-			s->mult_q24[k] = aqm_exp2_q8(res->log2_mult[k]);
-	if (res->step_us != 0)
+	if (res != NULL && res->step_us != 0)
 		s->step_ns = (uint64_t)res->step_us * AQM_NS_PER_US;
-	if (res->log2_target != 0)
-		s->target_ns = aqm_time_scale(s->par.target_ns,
-		    aqm_exp2_q8(res->log2_target));
 }
 
 static void
