@@ -88,20 +88,37 @@ def run(
 ) -> dict:
     ring = Path("/dev/shm") / f"aqmllm-bench-{os.getpid()}-{rate}"
     log = tmp / f"daemon-{rate}.log"
+    res = producer_with_daemon(
+        [producer, "--rate", str(rate), "--entries", "262144", "--hold-us", str(hold_us)],
+        ["inference.policy=model", f"inference.model={model}"],
+        daemon_args, ring, log, seconds,
+    )  # fmt: skip
+    res["model_failures"] = log.read_text().count("policy off, the kernel's fallback decides")
+    return res
+
+
+def producer_with_daemon(
+    producer_cmd: list[str],
+    sets: list[str],
+    extra_args: list[str],
+    ring: Path,
+    log: Path,
+    seconds: float,
+) -> dict:
+    """One aqmllm-producer run on `ring` for `seconds` with aqmllmd attached
+    (its `--set` overrides `sets`, then `extra_args`); the producer's JSON."""
     prod = subprocess.Popen(
-        [producer, "--ring", str(ring), "--rate", str(rate), "--duration", str(seconds),
-         "--entries", "262144", "--hold-us", str(hold_us), "--json"],
+        [*producer_cmd, "--ring", str(ring), "--duration", str(seconds), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     end = time.monotonic() + 10
     while not ring.exists() and time.monotonic() < end:
         time.sleep(0.005)
+    base = [f"ring.path={ring}", "telemetry.zmq_pub=", "telemetry.prometheus_port=0", *sets]
     with open(log, "w") as err:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "aqmllm.daemon.main", "--set", f"ring.path={ring}",
-             "--set", "telemetry.zmq_pub=", "--set", "telemetry.prometheus_port=0",
-             "--set", "inference.policy=model", "--set", f"inference.model={model}",
-             *daemon_args],
+            [sys.executable, "-m", "aqmllm.daemon.main",
+             *(a for s in base for a in ("--set", s)), *extra_args],
             stdout=subprocess.DEVNULL, stderr=err,
         )  # fmt: skip
         try:
@@ -111,9 +128,7 @@ def run(
             daemon.wait(10)
     if prod.returncode != 0 or not out.strip():
         raise SystemExit(f"producer failed: {perr}\ndaemon log:\n{log.read_text()[-2000:]}")
-    res = json.loads(out)
-    res["model_failures"] = log.read_text().count("policy off, the kernel's fallback decides")
-    return res
+    return json.loads(out)
 
 
 def main() -> int:

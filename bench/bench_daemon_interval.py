@@ -25,9 +25,7 @@ this build.  Prints `name: value` lines.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,15 +33,12 @@ from pathlib import Path
 
 import aqmllm.daemon  # noqa: F401  (one BLAS thread, as in aqmllmd)
 import numpy as np
+from aqmllm.models.rl.levels import table
+from bench_daemon import producer_with_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW, FEATURES, HIDDEN = 32, 8, (64, 64)
-LEVELS = {
-    "target": {"levels": [0.0, -2.0, -1.5, -1.0, -0.5, 0.5, 1.0], "unit": "log2"},
-    "mult_c": {"levels": [0.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0], "unit": "log2"},
-    "mult_l": {"levels": [0.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0], "unit": "log2"},
-    "step": {"levels": [0.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0], "unit": "us"},
-}
+LEVELS = table()  # the residual levels the interval tier trains over
 USABLE = {"dualpi2": list(LEVELS), "pie": ["target", "mult_c", "mult_l"], "codel": ["target"]}
 
 
@@ -123,33 +118,13 @@ def in_process(queues: int, model: Path, rounds: int) -> dict[str, float]:
 
 def end_to_end(producer: str, queues: int, seconds: float, model: Path, tmp: Path) -> dict:
     ring = Path("/dev/shm") / f"aqmllm-bench-ivl-e2e-{os.getpid()}-{queues}"
-    log = tmp / f"daemon-{queues}.log"
-    prod = subprocess.Popen(
-        [producer, "--ring", str(ring), "--rate", str(queues * 125), "--duration", str(seconds),
-         "--queues", str(queues), "--entries", str(pow2(4 * queues)), "--limit", "64",
-         "--export", "intervals", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return producer_with_daemon(
+        [producer, "--rate", str(queues * 125), "--queues", str(queues),
+         "--entries", str(pow2(4 * queues)), "--limit", "64", "--export", "intervals"],
+        ["inference.mode=interval", "interval.policy=model", f"interval.model={model}",
+         f"interval.window={WINDOW}", "interval.model_timeout_ms=1000"],
+        [], ring, tmp / f"daemon-{queues}.log", seconds,
     )  # fmt: skip
-    end = time.monotonic() + 10
-    while not ring.exists() and time.monotonic() < end:
-        time.sleep(0.005)
-    with open(log, "w") as err:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "aqmllm.daemon.main", "--set", f"ring.path={ring}",
-             "--set", "telemetry.zmq_pub=", "--set", "telemetry.prometheus_port=0",
-             "--set", "inference.mode=interval", "--set", "interval.policy=model",
-             "--set", f"interval.model={model}", "--set", f"interval.window={WINDOW}",
-             "--set", "interval.model_timeout_ms=1000"],
-            stdout=subprocess.DEVNULL, stderr=err,
-        )  # fmt: skip
-        try:
-            out, perr = prod.communicate(timeout=seconds + 60)
-        finally:
-            daemon.terminate()
-            daemon.wait(10)
-    if prod.returncode != 0 or not out.strip():
-        raise SystemExit(f"producer failed: {perr}\ndaemon log:\n{log.read_text()[-2000:]}")
-    return json.loads(out)
 
 
 def main() -> int:
