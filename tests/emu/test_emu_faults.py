@@ -112,6 +112,7 @@ def test_sigstop_for_seconds_then_the_daemon_resumes(topo: EmuTopology) -> None:
     _no_loss_no_stall(st, results)
 
 
+@pytest.mark.host_timing
 def test_restart_after_kill_takes_over(topo: EmuTopology) -> None:
     d = _daemon(topo)
     flows = _flows(topo)
