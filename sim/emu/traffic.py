@@ -141,6 +141,13 @@ class FlowResult:
     def goodput_mbps(self) -> float:
         return self.rx_bytes * 8 / max(self.seconds, 1e-9) / 1e6
 
+    @property
+    def settled_mbps(self) -> float:
+        """The median receiver interval after the first: the rate once slow start
+        is over, which one host stall in a short run does not drag down."""
+        rest = sorted(self.intervals_mbps[1:])
+        return rest[len(rest) // 2] if rest else self.goodput_mbps
+
 
 class Flows:
     """Start servers, then clients at their start times; collect results."""

@@ -50,8 +50,11 @@ def test_tcp_crosses_the_bottleneck_with_aqmllmd_deciding(
     _check_accounting(st)
     assert res.longest_silence_s() < 1.0
     if policy == "fallback-echo":
-        # DualPI2's decisions through the daemon: the link is used
-        assert res.goodput_mbps > 0.7 * RATE / 1e6, res
+        # DualPI2's decisions through the daemon: the link is used once slow
+        # start is over (the median second, so one host stall in 4 s does not
+        # decide it: CI saw 11.2, 7.5, 16.2, 19.3 Mbit/s)
+        assert res.goodput_mbps > 0.5 * RATE / 1e6, res
+        assert res.settled_mbps > 0.7 * RATE / 1e6, res
     else:
         assert res.goodput_mbps > 0.5, res
     # ping: 2 x 10 ms propagation plus the queue
