@@ -128,6 +128,12 @@ class LevelPolicy:
         self.inner = inner
         self.name = str(getattr(inner, "name", "levels"))
         self.values = [np.asarray(table[k]["levels"], np.float64) for k in KNOBS]
+        # (records, levels) of every round once start_trace() is called: what a
+        # closed-loop collection turns into pool episodes
+        self.trace: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def start_trace(self) -> None:
+        self.trace = []
 
     def describe(self) -> dict[str, Any]:
         describe = getattr(self.inner, "describe", None)
@@ -153,6 +159,8 @@ class LevelPolicy:
                 raise PolicyError(
                     f"{self.name}: knob {KNOBS[k]} level outside 0..{len(values) - 1}"
                 )
+        if self.trace is not None:
+            self.trace.append((records.copy(), acts.astype(np.uint8)))
         value = [v[acts[:, k]] for k, v in enumerate(self.values)]
         out = zeros(len(records))
         out["res_log2_target"][:] = np.round(value[0] * layout.RES_Q8_ONE)
@@ -227,18 +235,35 @@ def _model_spec(spec: str, path: str) -> IntervalPolicy:
     return load_model(path)
 
 
+def _behaviour_spec(spec: str, args: str) -> LevelPolicy:
+    try:
+        from aqmllm.models.interval_runtime import ModelError
+        from aqmllm.models.rl import levels
+        from aqmllm.models.rl.behaviour_spec import make_behaviour
+    except ImportError as exc:
+        raise PolicyError(f"model support is not installed: {exc}") from exc
+    try:
+        return LevelPolicy(make_behaviour(args), levels.table())
+    except (ValueError, OSError, ModelError) as exc:
+        raise PolicyError(f"interval policy {spec!r}: {exc}") from None
+
+
 def parse_spec(spec: str) -> IntervalPolicy:
     """``fallback``, ``constant:c=+1,l=-1,target=-1,step=2000`` (log2 scales, step in
-    us) or ``model:PATH`` (an interval checkpoint: its folder or manifest, loaded and
-    probed as the daemon loads ``interval.model``)."""
+    us), ``model:PATH`` (an interval checkpoint: its folder or manifest, loaded and
+    probed as the daemon loads ``interval.model``) or ``behaviour:NAME,seed=S`` (a
+    pool's behaviour policy, models/rl/behaviour_spec.py)."""
     kind, _, args = spec.partition(":")
     if kind == "fallback" and not args:
         return FallbackResidual()
     if kind == "model":
         return _model_spec(spec, args)
+    if kind == "behaviour":
+        return _behaviour_spec(spec, args)
     if kind != "constant":
         raise PolicyError(
-            f"interval policy {spec!r}: fallback, constant:KNOB=VALUE,... or model:PATH"
+            f"interval policy {spec!r}: fallback, constant:KNOB=VALUE,..., model:PATH"
+            " or behaviour:NAME,seed=S"
         )
     names = {"c": "mult_c", "l": "mult_l", "target": "target", "step": "step_us"}
     knobs: dict[str, float] = {}

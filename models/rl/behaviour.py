@@ -78,6 +78,12 @@ class Perturbed:
         self._left: dict[int, int] = {}
         self._offset: dict[int, np.ndarray] = {}
 
+    def bind_history(self, history: Any) -> None:
+        """Hand the daemon's per-queue history to an inner policy that reads it (a model)."""
+        bind = getattr(self.inner, "bind_history", None)
+        if callable(bind):
+            bind(history)
+
     def _offset_for(self, q: int) -> np.ndarray:
         if q not in self._rng:
             self._rng[q] = np.random.default_rng([self.seed, q])

@@ -426,12 +426,26 @@ def run(spec: RunSpec, workdir: Path) -> dict:
             "failures": st.failures,
             "latency_us": spec.latency_us,
         }
+    traced = daemon_state.get("trace_policy")
+    if traced is not None and traced.trace:
+        m["interval_trace"] = str(write_trace(log_path.with_suffix(".ivl.npz"), traced.trace))
     if ivl is not None:
         snap = ivl.snapshot()
         # What the core says was in effect at the end (its last interval record).
         snap["in_effect"] = snap.pop("queues").get("0", {}).get("in_effect", {})
         m["daemon"] = {"interval": snap}
     return m
+
+
+def write_trace(path: Path, trace: list[tuple[np.ndarray, np.ndarray]]) -> Path:
+    """A behaviour run's rounds -- the records each saw and the levels it chose -- as
+    one file (sim/interval_pool.py turns them into pool episodes)."""
+    np.savez_compressed(
+        path,
+        records=np.concatenate([r for r, _ in trace]),
+        actions=np.concatenate([a for _, a in trace]),
+    )
+    return path
 
 
 def _policy_label(aqm: str, loop: Any) -> tuple[str, str]:
@@ -489,6 +503,9 @@ def _attach_interval_daemon(
     from aqmllm.daemon.interval_policies import parse_spec
 
     policy = parse_spec(spec.aqm[len(INTERVAL_PREFIX) :])
+    if spec.aqm.startswith(INTERVAL_PREFIX + "behaviour:"):
+        policy.start_trace()  # type: ignore[attr-defined]  # a LevelPolicy: a pool collection
+        state["trace_policy"] = policy
     latency_ns = int(spec.latency_us * 1000)
 
     def tick(now_s: float) -> None:

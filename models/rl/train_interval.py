@@ -1,0 +1,132 @@
+"""Train the interval student by IQL on closed-loop pools and save it as a checkpoint.
+
+    python -m aqmllm.models.rl.train_interval --pool P.npz [P2.npz ...] --out DIR
+        [--beta 3] [--critic-steps N] [--policy-steps N] [--seed S]
+
+No teacher here: the student MLP (models/rl/student.py) is the policy IQL
+extracts (ablation (c) of issue 16; the LLM teacher takes the same trainer
+when a GPU makes its steps affordable).  The pools' state schema names the
+feature function and window; the checkpoint records them, the levels table,
+which fallback takes which knob, and where it came from (pools, their
+digests, the trainer's configuration), so the daemon runs exactly the
+states it was trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from aqmllm.bridge.layout import FALLBACKS
+from aqmllm.models.interval_checkpoint import save_interval_checkpoint
+from aqmllm.models.rl import levels
+from aqmllm.models.rl.iql import IQLConfig
+from aqmllm.models.rl.pool import IntervalPool, PoolError, load_interval_pool, merge_interval_pools
+from aqmllm.models.rl.student import IntervalStudent
+from aqmllm.models.rl.trainer import IQLTrainer, TrainPlan
+
+HIDDEN = (64, 64)
+
+
+def usable_by_name() -> dict[str, list[str]]:
+    names = {v: k for k, v in FALLBACKS.items()}
+    return {names[fb]: [levels.KNOB_NAMES[k] for k in knobs] for fb, knobs in levels.USABLE.items()}
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_pools(paths: list[str]) -> IntervalPool:
+    pools = [load_interval_pool(p) for p in paths]
+    return pools[0] if len(pools) == 1 else merge_interval_pools(pools)
+
+
+def train(
+    pool_paths: list[str],
+    out: Path,
+    cfg: IQLConfig,
+    plan: TrainPlan,
+    name: str,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """IQL over the pools; the best-validation student saved under out/checkpoint."""
+    torch.manual_seed(plan.seed)
+    pool = load_pools(pool_paths)
+    schema = pool.state_schema
+    if not schema.get("features") or len(pool.state_shape) != 2:
+        raise PoolError("pool: its state schema names no feature function and window")
+    student = IntervalStudent(pool.state_shape, HIDDEN)
+    trainer = IQLTrainer(pool, student, cfg, plan, out=out / "iql")
+    trainer.resume()
+    result = trainer.run()
+    trainer.load_best()
+    student.eval()
+    training = {
+        "name": name,
+        "trainer": "iql (models/rl/trainer.py), student only: no teacher",
+        "pools": [{"path": str(p), "sha256": digest(Path(p))} for p in pool_paths],
+        "pool_episodes": len(pool.episodes),
+        "pool_steps": len(pool),
+        "iql": asdict(cfg),
+        "plan": asdict(plan),
+        "best_val_policy_loss": result["best_val_policy_loss"],
+        "reward_scale": result["reward_scale"],
+        "seconds": round(result["seconds"], 1),
+        **(extra or {}),
+    }
+    (out / "history.json").write_text(json.dumps(result["history"], indent=1))
+    return save_interval_checkpoint(
+        out / "checkpoint",
+        "interval-student",
+        student.numpy_tensors(),
+        str(schema["features"]),
+        (int(pool.state_shape[0]), int(pool.state_shape[1])),
+        levels.table(),
+        usable_by_name(),
+        architecture={"family": "mlp", "hidden": list(HIDDEN)},
+        training=training,
+    )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="train_interval", description=__doc__.splitlines()[0])
+    ap.add_argument("--pool", nargs="+", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--name", default="interval-student")
+    ap.add_argument("--beta", type=float, default=3.0, help="advantage inverse temperature")
+    ap.add_argument("--expectile", type=float, default=0.7)
+    ap.add_argument("--critic-steps", type=int, default=20000)
+    ap.add_argument("--policy-steps", type=int, default=10000)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    cfg = IQLConfig(beta=a.beta, expectile=a.expectile)
+    plan = TrainPlan(
+        critic_steps=a.critic_steps, policy_steps=a.policy_steps, seed=a.seed,
+        eval_every=1000, checkpoint_every=5000,
+    )  # fmt: skip
+    try:
+        path = train(a.pool, Path(a.out), cfg, plan, a.name)
+    except PoolError as exc:
+        print(f"train_interval: {exc}", file=sys.stderr)
+        return 2
+    print(f"student: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Score interval policies on generated validation pairs, against DualPI2 and static targets.
+
+    python -m aqmllm.sim.interval_validate --valid DIR... --out OUT --aqm interval:model:PATH ...
+
+What selects among the candidates of a closed-loop iteration (issue 16):
+each candidate runs on every (scenario, seed) pair of the validation
+folders -- generated only; a held-out file is refused -- beside DualPI2 and
+DualPI2 at static targets (the frontier the judge holds it to).  Per
+candidate it prints the mean clipped episode score against DualPI2
+(sim/cma_interval.run_score: the CMA objective), how often it beats DualPI2
+by the judge's rule, how often it beats the best static target (chosen on
+these pairs in hindsight, by the same rule), and regressions; a JSON copy
+goes to OUT/validation.json.  Runs are cached in OUT/runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STATICS = ("dualpi2@5ms", "dualpi2@10ms", "dualpi2@20ms")
+
+
+def judge(run: dict | None, ref: dict | None) -> tuple[bool, bool]:
+    """(beats, regression) by the judge's rule; a failed run neither beats nor is spared."""
+    from aqmllm.models.rl.reward import episode_score
+
+    if not run or run.get("status") != "ok" or not ref or ref.get("status") != "ok":
+        return False, True
+    es = episode_score(run, ref)
+    return bool(es.beats), bool(es.regression)
+
+
+def summarise(
+    candidates: list[str], pairs: list[Any], got: dict[tuple[str, Any], dict], statics: list[str]
+) -> dict[str, dict[str, Any]]:
+    from aqmllm.sim.cma_interval import REF_AQM, run_score
+
+    def family(p: Any) -> str:
+        return p.scenario.split("-")[1] if p.scenario.startswith("gen-") else "other"
+
+    # the best static target over these pairs in hindsight: most wins against DualPI2
+    static_wins = {
+        s: sum(judge(got.get((s, p)), got.get((REF_AQM, p)))[0] for p in pairs) for s in statics
+    }
+    best_static = max(statics, key=lambda s: static_wins[s]) if statics else None
+    out: dict[str, dict[str, Any]] = {}
+    for aqm in [*candidates, *statics]:
+        scores = [run_score(got.get((aqm, p)), got.get((REF_AQM, p))) for p in pairs]
+        verdicts = [judge(got.get((aqm, p)), got.get((REF_AQM, p))) for p in pairs]
+        row: dict[str, Any] = {
+            "score": float(np.mean(scores)),
+            "beats_dualpi2": sum(b for b, _ in verdicts) / len(pairs),
+            "regressions": sum(r for _, r in verdicts),
+            "by_family": {
+                f: float(np.mean([s for s, p in zip(scores, pairs, strict=True) if family(p) == f]))
+                for f in sorted({family(p) for p in pairs})
+            },
+        }
+        if best_static is not None and aqm != best_static:
+            row["beats_best_static"] = sum(
+                judge(got.get((aqm, p)), got.get((best_static, p)))[0] for p in pairs
+            ) / len(pairs)
+        out[aqm] = row
+    out["_meta"] = {"pairs": len(pairs), "best_static": best_static, "static_wins": static_wins}
+    return out
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="interval_validate", description=__doc__.splitlines()[0])
+    ap.add_argument("--valid", nargs="+", required=True, help="generated scenario folders")
+    ap.add_argument("--aqm", action="append", required=True, help="a candidate (repeatable)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seeds-per-scenario", type=int, default=2)
+    ap.add_argument("--statics", nargs="*", default=list(STATICS))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--run-timeout", type=float, default=600.0)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from aqmllm.sim.cma_interval import REF_AQM, NS3Runner, pairs_of
+    from aqmllm.sim.ns3.run import split_aqm
+
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        pairs = pairs_of(a.valid, a.seeds_per_scenario)
+        for aqm in [*a.aqm, *a.statics]:
+            split_aqm(aqm)
+    except (ValueError, OSError) as exc:
+        print(f"interval_validate: {exc}", file=sys.stderr)
+        return 2
+    out = Path(a.out)
+    runner = NS3Runner(out, a.workers, a.run_timeout)
+    wanted = [(aqm, p) for aqm in [REF_AQM, *a.statics, *a.aqm] for p in pairs]
+    try:
+        got = runner(wanted)
+    finally:
+        runner.executor.close()
+    table = summarise(a.aqm, pairs, got, a.statics)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "validation.json").write_text(json.dumps(table, indent=1))
+    meta = table.pop("_meta")
+    print(
+        f"{meta['pairs']} pairs; best static on them: {meta['best_static']} {meta['static_wins']}"
+    )
+    print("| policy | score | beats dualpi2 | beats best static | regressions | by family |")
+    print("|---|---|---|---|---|---|")
+    for aqm, r in table.items():
+        fam = ", ".join(f"{f} {v:+.2f}" for f, v in r["by_family"].items())
+        bs = r.get("beats_best_static")
+        print(
+            f"| {aqm} | {r['score']:+.3f} | {r['beats_dualpi2']:.2f} |"
+            f" {'-' if bs is None else f'{bs:.2f}'} | {r['regressions']} | {fam} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
