@@ -141,8 +141,51 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def collect(
+    pairs: Sequence[Any], out: Path, model: str | None, workers: int, run_timeout: float
+) -> dict[str, Any]:
+    """Run every pair under the behaviours (and, with a model, the model itself for its
+    gaps); write OUT/pool.npz.  Returns what happened, and each pair's model score."""
+    from aqmllm.sim.cma_interval import NS3Runner, run_score
+
+    wanted = [(aqm, p) for p in pairs for aqm in behaviour_aqms(p, model)]
+    if model:
+        wanted += [(f"interval:model:{model}", p) for p in pairs]
+    print(f"collecting {len(wanted)} runs: {len(pairs)} pairs", flush=True)
+    t0 = time.time()
+    runner = NS3Runner(out, workers, run_timeout)
+    try:
+        got = runner(wanted)
+    finally:
+        runner.executor.close()
+    traced = [r for (aqm, _), r in got.items() if r and aqm.startswith("interval:behaviour:")]
+    failed = sum(1 for r in got.values() if not r or r.get("status") != "ok")
+    refs = {(p.scenario, p.seed): got[(REF, p)] for p in pairs if got.get((REF, p))}
+    path, n_ep, n_steps = build_pool(traced, refs, out / "pool.npz")
+    gaps = {}
+    if model:
+        for p in pairs:
+            gaps[p.path] = -run_score(got.get((f"interval:model:{model}", p)), got.get((REF, p)))
+    summary = {
+        "pool": str(path),
+        "episodes": n_ep,
+        "steps": n_steps,
+        "runs": len(wanted),
+        "new_runs": runner.runs,
+        "failed": failed,
+        "run_cpu_s": round(runner.cpu_s, 1),
+        "wall_s": round(time.time() - t0, 1),
+        "model_gaps": gaps,
+    }
+    print(
+        f"pool: {path} ({n_ep} episodes, {n_steps} steps; {runner.runs} new runs,"
+        f" {failed} failed, {runner.cpu_s:.0f} s of run CPU, {summary['wall_s']:.0f} s wall)"
+    )
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
-    from aqmllm.sim.cma_interval import NS3Runner, pairs_of
+    from aqmllm.sim.cma_interval import pairs_of
 
     a = parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -153,24 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.model and not Path(a.model).exists():
         print(f"interval_collect: no such model {a.model!r}", file=sys.stderr)
         return 2
-    out = Path(a.out)
-    wanted = [(aqm, p) for p in pairs for aqm in behaviour_aqms(p, a.model)]
-    print(f"collecting {len(wanted)} runs: {len(pairs)} pairs x behaviours", flush=True)
-    t0 = time.time()
-    runner = NS3Runner(out, a.workers, a.run_timeout)
-    try:
-        got = runner(wanted)
-    finally:
-        runner.executor.close()
-    runs = list(got.values())
-    failed = sum(1 for r in runs if not r or r.get("status") != "ok")
-    refs = {(p.scenario, p.seed): got.get((REF, p)) for p in pairs}
-    refs = {k: v for k, v in refs.items() if v}
-    path, n_ep, n_steps = build_pool([r for r in runs if r], refs, out / "pool.npz")
-    print(
-        f"pool: {path} ({n_ep} episodes, {n_steps} steps; {runner.runs} new runs,"
-        f" {failed} failed, {runner.cpu_s:.0f} s of run CPU, {time.time() - t0:.0f} s wall)"
-    )
+    collect(pairs, Path(a.out), a.model, a.workers, a.run_timeout)
     return 0
 
 

@@ -17,8 +17,9 @@ also carries the residual in effect).  Costs, all >= 0, summed and negated:
   L delay       W_L_MEAN * mean + W_L_TAIL * max of L's sojourn in excess of
                 L_TARGET_NS, per ms: the judge asks L p99 <= max(1 ms, ref).
   loss          W_LOSS * AQM drops (enqueue + dequeue) + W_TAIL_DROP * tail
-                drops, both over arrivals: a tail drop is the buffer failing.
-  signal        W_MARK * CE marks over arrivals: marks are the cheap signal,
+                drops, both over the packets handled (arrivals, or departures
+                plus dequeue drops if more): a tail drop is the buffer failing.
+  signal        W_MARK * CE marks over the same count: marks are the cheap signal,
                 not free (every mark slows a sender).
   residual      W_RESIDUAL * |log2 scales| of the residual in effect: a
                 tie-breaker towards the fallback when nothing else differs.
@@ -120,7 +121,14 @@ def demand(records: np.ndarray, nominal_ns: float | np.ndarray | None = None) ->
 def reward_terms(records: np.ndarray, nominal_ns: float | None = None) -> dict[str, np.ndarray]:
     """Each cost (>= 0) per interval record; the reward is minus their sum."""
     check_records(records)
-    arr = np.maximum(_total(records, "arr_pkts"), 1.0)
+    # Shares of the packets the queue handled: arrivals, or departures plus
+    # dequeue drops when a drop storm empties a standing queue faster than
+    # packets arrive (seen: 2879 dequeue drops beside 1 arrival; over arrivals
+    # alone that one interval cost 14 000, the pool's whole reward scale).
+    arr = np.maximum(
+        _total(records, "arr_pkts"),
+        np.maximum(_total(records, "dep_pkts") + _total(records, "drop_deq"), 1.0),
+    )
 
     def present(c: int) -> np.ndarray:
         return cls_field(records, "dep_pkts", c) > 0

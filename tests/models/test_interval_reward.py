@@ -107,6 +107,16 @@ def test_reward_matches_hand_computed_values() -> None:
     assert terms["delay_l"][1] == 0.0 and terms["util"][2] == 0.0
 
 
+def test_a_drop_storm_costs_a_share_of_the_packets_handled_not_of_arrivals() -> None:
+    # A standing queue flushed at dequeue: 2879 drops, 8 departures, 1 arrival
+    # (seen in a pool); over arrivals alone this one interval cost 14 000.
+    rec = R.empty(1)
+    rec["interval_ns"], rec["rate_kbps"] = 16 * MS, 10_000
+    _set(rec, 0, R.CLASS_C, arr_pkts=1, dep_pkts=8, dep_bytes=12000, drop_deq=2879)
+    loss = reward_terms(rec)["loss"][0]
+    assert loss == pytest.approx(5 * 2879 / 2887)
+
+
 def test_unknown_rate_uses_busy_time_and_no_demand_costs_nothing() -> None:
     rec = R.empty(2)
     rec["interval_ns"] = 16 * MS
