@@ -50,8 +50,10 @@ def behaviour_seed(scenario: str, seed: int, name: str, k: int) -> int:
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
-def behaviour_aqms(pair: Any, model: str | None = None) -> list[str]:
-    plan = list(BEHAVIOURS) + ([MODEL_BEHAVIOUR] if model else [])
+def behaviour_aqms(pair: Any, model: str | None = None, base: bool = True) -> list[str]:
+    """The behaviour runs of one pair: the reference (the fallback) always; the classic-based
+    behaviours when ``base``; the model with excursions when there is one."""
+    plan = (list(BEHAVIOURS) if base else [("fallback", 1)]) + ([MODEL_BEHAVIOUR] if model else [])
     out = []
     for name, copies in plan:
         if name == "fallback":
@@ -142,13 +144,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def collect(
-    pairs: Sequence[Any], out: Path, model: str | None, workers: int, run_timeout: float
+    pairs: Sequence[Any],
+    out: Path,
+    model: str | None,
+    workers: int,
+    run_timeout: float,
+    base: bool = True,
+    pool_path: Path | None = None,
 ) -> dict[str, Any]:
     """Run every pair under the behaviours (and, with a model, the model itself for its
-    gaps); write OUT/pool.npz.  Returns what happened, and each pair's model score."""
+    gaps) into OUT/runs; write the pool (OUT/pool.npz unless ``pool_path``).  Without
+    ``base`` only the model's excursions are pooled (the pairs' other behaviours are in
+    an earlier pool).  Returns what happened, and each pair's model gap."""
     from aqmllm.sim.cma_interval import NS3Runner, run_score
 
-    wanted = [(aqm, p) for p in pairs for aqm in behaviour_aqms(p, model)]
+    wanted = [(aqm, p) for p in pairs for aqm in behaviour_aqms(p, model, base)]
     if model:
         wanted += [(f"interval:model:{model}", p) for p in pairs]
     print(f"collecting {len(wanted)} runs: {len(pairs)} pairs", flush=True)
@@ -158,10 +168,11 @@ def collect(
         got = runner(wanted)
     finally:
         runner.executor.close()
-    traced = [r for (aqm, _), r in got.items() if r and aqm.startswith("interval:behaviour:")]
+    pooled = "interval:behaviour:" if base else "interval:behaviour:model-perturbed"
+    traced = [r for (aqm, _), r in got.items() if r and aqm.startswith(pooled)]
     failed = sum(1 for r in got.values() if not r or r.get("status") != "ok")
     refs = {(p.scenario, p.seed): got[(REF, p)] for p in pairs if got.get((REF, p))}
-    path, n_ep, n_steps = build_pool(traced, refs, out / "pool.npz")
+    path, n_ep, n_steps = build_pool(traced, refs, pool_path or out / "pool.npz")
     gaps = {}
     if model:
         for p in pairs:

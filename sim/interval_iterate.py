@@ -82,16 +82,24 @@ def run_iteration(k: int, out: Path, a: argparse.Namespace, prev: dict | None) -
     t0 = time.time()
     model = prev["student"] if prev else None
     focus: dict[str, Path] = {}
-    if prev:  # the previous student's gaps on its own training pairs
+    if prev:  # the previous student's gaps on its own training pairs, and its excursions there
         old = pairs_of(folders(out / f"it{k - 1}" / "train"), 1)
-        got = collect(old, out / f"it{k - 1}" / "collect", model, a.workers, a.run_timeout)
+        got = collect(
+            old, out / f"it{k - 1}" / "collect", model, a.workers, a.run_timeout,
+            base=False, pool_path=it / "collect-old" / "pool.npz",
+        )  # fmt: skip
         focus = focus_files(got["model_gaps"], it)
     for fam in a.families:
         n = FAMILIES[fam][0 if k == 1 else 1]
         generate(fam, scaled(n, a.scale), TRAIN_SEED + k - 1, it / "train" / fam, focus.get(fam))
     pairs = pairs_of(folders(it / "train"), 1)
     summary = collect(pairs, it / "collect", model, a.workers, a.run_timeout)
-    pools = [str(out / f"it{j}" / "collect" / "pool.npz") for j in range(1, k + 1)]
+    pools = [
+        str(out / f"it{j}" / part / "pool.npz")
+        for j in range(1, k + 1)
+        for part in ("collect-old", "collect")
+        if j > 1 or part == "collect"
+    ]
     plan = TrainPlan(critic_steps=a.critic_steps, policy_steps=a.policy_steps, seed=k,
                      eval_every=1000, checkpoint_every=5000)  # fmt: skip
     student = train(pools, it / "student", IQLConfig(beta=a.beta), plan, f"interval-iql-it{k}",
