@@ -52,6 +52,16 @@ def load_pools(paths: list[str]) -> IntervalPool:
     return pools[0] if len(pools) == 1 else merge_interval_pools(pools)
 
 
+def reuse_critic(trainer: IQLTrainer, state_path: Path) -> None:
+    try:
+        s = torch.load(state_path, map_location=trainer.device, weights_only=True)
+        trainer.iql.critic.load_state_dict(s["critic"])
+        trainer.iql.target.net.load_state_dict(s["target"])
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise PoolError(f"{state_path}: cannot reuse its critic: {exc}") from None
+    trainer.phase, trainer.step = "policy", 0
+
+
 def train(
     pool_paths: list[str],
     out: Path,
@@ -59,8 +69,13 @@ def train(
     plan: TrainPlan,
     name: str,
     extra: dict[str, Any] | None = None,
+    critic_from: Path | None = None,
 ) -> Path:
-    """IQL over the pools; the best-validation student saved under out/checkpoint."""
+    """IQL over the pools; the best-validation student saved under out/checkpoint.
+
+    ``critic_from``: a finished run's trainer state (iql/iql_state.pt) whose critic is
+    reused, so only the policy is extracted -- another beta over the same critic.  The
+    plan's seed must be that run's (the same scenarios held back for validation)."""
     torch.manual_seed(plan.seed)
     pool = load_pools(pool_paths)
     schema = pool.state_schema
@@ -68,7 +83,10 @@ def train(
         raise PoolError("pool: its state schema names no feature function and window")
     student = IntervalStudent(pool.state_shape, HIDDEN)
     trainer = IQLTrainer(pool, student, cfg, plan, out=out / "iql")
-    trainer.resume()
+    if critic_from is not None:
+        reuse_critic(trainer, critic_from)
+    else:
+        trainer.resume()
     result = trainer.run()
     trainer.load_best()
     student.eval()
@@ -85,6 +103,8 @@ def train(
         "seconds": round(result["seconds"], 1),
         **(extra or {}),
     }
+    if critic_from is not None:
+        training["critic_from"] = {"path": str(critic_from), "sha256": digest(critic_from)}
     (out / "history.json").write_text(json.dumps(result["history"], indent=1))
     return save_interval_checkpoint(
         out / "checkpoint",
@@ -109,6 +129,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--critic-steps", type=int, default=20000)
     ap.add_argument("--policy-steps", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--critic-from", help="a finished run's iql_state.pt: extract the policy only")
     return ap.parse_args(argv)
 
 
@@ -120,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         eval_every=1000, checkpoint_every=5000,
     )  # fmt: skip
     try:
-        path = train(a.pool, Path(a.out), cfg, plan, a.name)
+        critic = Path(a.critic_from) if a.critic_from else None
+        path = train(a.pool, Path(a.out), cfg, plan, a.name, critic_from=critic)
     except PoolError as exc:
         print(f"train_interval: {exc}", file=sys.stderr)
         return 2

@@ -83,3 +83,24 @@ def test_a_pool_without_a_feature_schema_is_refused(tmp_path: Path, capsys) -> N
     assert "names no feature function" in capsys.readouterr().err
     with pytest.raises(PoolError):
         train([str(tmp_path / "missing.npz")], tmp_path / "o", IQLConfig(), TrainPlan(), "x")
+
+
+def test_another_beta_reuses_a_finished_runs_critic(tmp_path: Path) -> None:
+    import torch
+
+    pool = _pool(tmp_path / "pool.npz")
+    plan = TrainPlan(critic_steps=30, policy_steps=10, eval_every=10, seed=1)
+    train([str(pool)], tmp_path / "a", IQLConfig(batch_size=32), plan, "a")
+    state = tmp_path / "a" / "iql" / "iql_state.pt"
+    path = train(
+        [str(pool)], tmp_path / "b", IQLConfig(batch_size=32, beta=10), plan, "b",
+        critic_from=state,
+    )  # fmt: skip
+    t = json.loads(Path(path).read_text())["training"]
+    assert t["critic_from"] == {"path": str(state), "sha256": digest(state)}
+    assert t["iql"]["beta"] == 10
+    a = torch.load(state, weights_only=True)["critic"]
+    b = torch.load(tmp_path / "b" / "iql" / "iql_state.pt", weights_only=True)["critic"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the critic was not trained again
+    with pytest.raises(PoolError, match="cannot reuse its critic"):
+        train([str(pool)], tmp_path / "c", IQLConfig(), plan, "c", critic_from=pool)
