@@ -107,7 +107,7 @@ def dualpi2_settings(report: dict) -> list[str]:
 
 
 def compare(report: dict, model: str, ref: str) -> dict[str, Any]:
-    from aqmllm.sim.report import MODEL_BASES, base_of
+    from aqmllm.sim.report import is_learned
 
     rows = []
     for scen, by in report["scenarios"].items():
@@ -118,7 +118,7 @@ def compare(report: dict, model: str, ref: str) -> dict[str, Any]:
         dominators = [
             lab
             for lab, runs in by.items()
-            if lab != model and base_of(lab) not in MODEL_BASES and dominates(point(runs), x)
+            if lab != model and not is_learned(lab) and dominates(point(runs), x)
         ]
         rows.append(
             {

@@ -42,6 +42,7 @@ SPREAD = [
     ("util", ("utilisation",)),
 ]
 MODEL_BASES = ("student", "teacher")
+LEARNED_INTERVAL = ("interval:model:", "interval:behaviour:")
 SMOOTH_S = 0.5  # throughput over time: a moving average over windows spanning this long
 
 
@@ -65,6 +66,12 @@ def mean(runs: list[dict], path: tuple[str, ...]) -> float:
 def base_of(label: str) -> str:
     """`dualpi2@10ms` -> dualpi2; `student [policy off 3%]` -> student."""
     return re.split(r"[@ ]", label, maxsplit=1)[0]
+
+
+def is_learned(label: str) -> bool:
+    """A learned policy (per-packet model or interval model/behaviour), not a classic AQM or
+    a setting of one: what "not dominated by any classic AQM" must leave out."""
+    return base_of(label) in MODEL_BASES or label.startswith(LEARNED_INTERVAL)
 
 
 def is_swept(label: str) -> bool:

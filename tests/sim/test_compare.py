@@ -48,6 +48,23 @@ def test_beats_and_dominance_follow_the_definitions() -> None:
     assert res["win_rate"] == 0.5
 
 
+def test_only_classic_aqms_and_their_settings_dominate() -> None:
+    # another learned policy (per-packet or interval model) better on every axis does not
+    # count; a constant residual is a classic with other parameters and does
+    rep = _report(
+        a={
+            "interval:model:m1": (20, 0.9, 0.98),
+            "interval:model:m2": (5, 0.5, 0.99),
+            "interval:behaviour:perturbed,seed=1": (5, 0.5, 0.99),
+            "student": (5, 0.5, 0.99),
+            "interval:constant:target=-1": (6, 0.5, 0.99),
+            "dualpi2": (20, 0.9, 0.98),
+        }
+    )
+    rows = compare(rep, "interval:model:m1", "dualpi2")["rows"]
+    assert rows[0]["dominated_by"] == ["interval:constant:target=-1"]
+
+
 def test_best_static_is_the_setting_the_model_beats_least() -> None:
     ref, table = best_static(REPORT, "student")
     # student beats dualpi2 on a and d, dualpi2@5ms only on c
