@@ -50,18 +50,29 @@ def behaviour_seed(scenario: str, seed: int, name: str, k: int) -> int:
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
-def behaviour_aqms(pair: Any, model: str | None = None, base: bool = True) -> list[str]:
+def behaviour_aqms(
+    pair: Any,
+    model: str | None = None,
+    base: bool = True,
+    plan: Sequence[tuple[str, int]] | None = None,
+    behaviour_model: str | None = None,
+) -> list[str]:
     """The behaviour runs of one pair: the reference (the fallback) always; the classic-based
-    behaviours when ``base``; the model with excursions when there is one."""
-    plan = (list(BEHAVIOURS) if base else [("fallback", 1)]) + ([MODEL_BEHAVIOUR] if model else [])
+    behaviours when ``base`` (or the given plan of (name, copies)); the model with
+    excursions when there is one (``behaviour_model`` names the model of a plan's
+    model-perturbed)."""
+    steps = list(plan) if plan is not None else list(BEHAVIOURS) if base else [("fallback", 1)]
+    steps += [MODEL_BEHAVIOUR] if model else []
+    if all(name != "fallback" for name, _ in steps):
+        steps.insert(0, ("fallback", 1))
     out = []
-    for name, copies in plan:
+    for name, copies in steps:
         if name == "fallback":
             out.append(REF)
             continue
         for k in range(copies):
             s = behaviour_seed(pair.scenario, pair.seed, name, k)
-            extra = f",model={model}" if name == "model-perturbed" else ""
+            extra = f",model={model or behaviour_model}" if name == "model-perturbed" else ""
             out.append(f"interval:behaviour:{name},seed={s}{extra}")
     return out
 
@@ -138,6 +149,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--out", required=True)
     ap.add_argument("--seeds-per-scenario", type=int, default=1)
     ap.add_argument("--model", help="the current interval student (adds model-perturbed)")
+    ap.add_argument(
+        "--behaviours", nargs="+", metavar="NAME:COPIES",
+        help="only these behaviours (and the reference, not pooled) instead of the default plan",
+    )  # fmt: skip
+    ap.add_argument("--behaviour-model", help="model=PATH for model-perturbed in --behaviours")
+    ap.add_argument("--pool", help="the pool's path (default OUT/pool.npz)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--run-timeout", type=float, default=600.0)
     return ap.parse_args(argv)
@@ -151,6 +168,8 @@ def collect(
     run_timeout: float,
     base: bool = True,
     pool_path: Path | None = None,
+    plan: Sequence[tuple[str, int]] | None = None,
+    behaviour_model: str | None = None,
 ) -> dict[str, Any]:
     """Run every pair under the behaviours (and, with a model, the model itself for its
     gaps) into OUT/runs; write the pool (OUT/pool.npz unless ``pool_path``).  Without
@@ -158,7 +177,9 @@ def collect(
     an earlier pool).  Returns what happened, and each pair's model gap."""
     from aqmllm.sim.cma_interval import NS3Runner, run_score
 
-    wanted = [(aqm, p) for p in pairs for aqm in behaviour_aqms(p, model, base)]
+    wanted = [
+        (aqm, p) for p in pairs for aqm in behaviour_aqms(p, model, base, plan, behaviour_model)
+    ]
     if model:
         wanted += [(f"interval:model:{model}", p) for p in pairs]
     print(f"collecting {len(wanted)} runs: {len(pairs)} pairs", flush=True)
@@ -168,7 +189,12 @@ def collect(
         got = runner(wanted)
     finally:
         runner.executor.close()
-    pooled = "interval:behaviour:" if base else "interval:behaviour:model-perturbed"
+    if plan is not None:  # the plan's behaviours only (the reference is in an earlier pool)
+        pooled = tuple(f"interval:behaviour:{n}," for n, _ in plan if n != "fallback")
+    elif base:
+        pooled = ("interval:behaviour:",)
+    else:
+        pooled = ("interval:behaviour:model-perturbed",)
     traced = [r for (aqm, _), r in got.items() if r and aqm.startswith(pooled)]
     failed = sum(1 for r in got.values() if not r or r.get("status") != "ok")
     refs = {(p.scenario, p.seed): got[(REF, p)] for p in pairs if got.get((REF, p))}
@@ -207,7 +233,22 @@ def main(argv: list[str] | None = None) -> int:
     if a.model and not Path(a.model).exists():
         print(f"interval_collect: no such model {a.model!r}", file=sys.stderr)
         return 2
-    collect(pairs, Path(a.out), a.model, a.workers, a.run_timeout)
+    plan = None
+    if a.behaviours:
+        from aqmllm.models.rl.behaviour_spec import BEHAVIOURS as KNOWN
+
+        plan = []
+        for item in a.behaviours:
+            name, _, copies = item.partition(":")
+            if name not in KNOWN or not copies.isdigit() or int(copies) < 1:
+                print(f"interval_collect: {item!r} is not NAME:COPIES with NAME one of"
+                      f" {', '.join(KNOWN)}", file=sys.stderr)  # fmt: skip
+                return 2
+            plan.append((name, int(copies)))
+    collect(
+        pairs, Path(a.out), a.model, a.workers, a.run_timeout,
+        pool_path=Path(a.pool) if a.pool else None, plan=plan, behaviour_model=a.behaviour_model,
+    )  # fmt: skip
     return 0
 
 

@@ -10,9 +10,12 @@ what their fallback accepts, models/rl/policy_api.restrict_to_valid):
 - ``perturbed``           -- DualPI2 with bounded random excursions held for 4-32 intervals;
 - ``perturbed-randomised``-- both: excursions around a randomised classic;
 - ``adaptive-perturbed``  -- the hand-written adaptive target with one-level excursions;
-- ``model-perturbed``     -- an interval checkpoint's greedy levels (``model=PATH``) with
+- ``model-perturbed``     -- an interval checkpoint's greedy levels (``model=PATH``; a
+                             continuous one's values as their nearest levels) with
                              one-level excursions: iteration 2 on collects around the
-                             current student.
+                             current student;
+- ``static-target``       -- DualPI2 at one other target (a level drawn by the seed), held;
+- ``static-target-perturbed`` -- that, with one-level excursions.
 
 The seed fixes every random choice (per queue), so a pool episode can be
 replayed from its scenario, seed and this name.
@@ -24,9 +27,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from aqmllm.models.rl import levels
 from aqmllm.models.rl.adaptive import AdaptiveTarget
 from aqmllm.models.rl.behaviour import Perturbed, randomised_classic
-from aqmllm.models.rl.policy_api import Fallback, IntervalPolicy
+from aqmllm.models.rl.policy_api import (
+    ConstantResidual,
+    Fallback,
+    IntervalPolicy,
+    restrict_to_valid,
+)
 
 FALLBACK = "dualpi2"  # the interval tier's fallback in collection runs
 
@@ -51,7 +60,24 @@ class ModelLevels:
         self.model.bind_history(history)
 
     def act(self, records: np.ndarray) -> np.ndarray:
-        return self.model.levels(records)
+        if not self.model.outputs:
+            return self.model.levels(records)
+        # a continuous student (CMA-ES's): each knob's value as its nearest level
+        values = self.model.values_of(records)
+        out = np.zeros((len(records), levels.N_KNOBS), np.int64)
+        for k in (levels.TARGET, levels.MULT_C, levels.MULT_L):
+            table = np.asarray(levels.KNOBS[k].levels, np.float64)
+            out[:, k] = np.abs(values[:, k, None] - table[None, :]).argmin(axis=1)
+        return restrict_to_valid(out, records["fb_id"])
+
+
+def static_target(seed: int) -> ConstantResidual:
+    """DualPI2 at one other classic target for the whole episode, drawn by the seed: the
+    static sweep the judge holds a policy to, as a behaviour."""
+    rng = np.random.default_rng([seed, 17])
+    base = np.zeros(levels.N_KNOBS, np.int64)
+    base[levels.TARGET] = int(rng.integers(1, levels.N_LEVELS[levels.TARGET]))
+    return ConstantResidual(base, "static-target", {"seed": seed})
 
 
 Maker = Callable[[int, dict[str, str]], IntervalPolicy]
@@ -62,6 +88,8 @@ BEHAVIOURS: dict[str, Maker] = {
     "perturbed-randomised": lambda seed, kw: Perturbed(randomised_classic(FALLBACK, seed), seed),
     "adaptive-perturbed": lambda seed, kw: Perturbed(AdaptiveTarget(), seed, max_shift=1),
     "model-perturbed": lambda seed, kw: Perturbed(ModelLevels(kw["model"]), seed, max_shift=1),
+    "static-target": lambda seed, kw: static_target(seed),
+    "static-target-perturbed": lambda seed, kw: Perturbed(static_target(seed), seed, max_shift=1),
 }
 NEEDS = {"model-perturbed": ("model",)}
 

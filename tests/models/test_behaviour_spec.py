@@ -85,3 +85,45 @@ def test_the_level_policy_traces_what_it_saw_and_chose() -> None:
     values = np.asarray(levels.KNOBS[levels.TARGET].levels)
     want = np.round(values[chosen[:, levels.TARGET]] * 256)
     np.testing.assert_array_equal(outs[-1]["res_log2_target"], want)
+
+
+def test_a_static_target_holds_one_other_target_for_the_episode() -> None:
+    recs = _records(2)
+    a = _levels_over(make_behaviour("static-target,seed=4"), 50, recs)
+    assert len(np.unique(a[..., levels.TARGET])) == 1 and a[0, 0, levels.TARGET] != 0
+    assert not a[..., [levels.MULT_C, levels.MULT_L, levels.STEP]].any()
+    seen = {int(make_behaviour(f"static-target,seed={s}").act(recs)[0, 0]) for s in range(40)}
+    assert seen == set(range(1, levels.N_LEVELS[levels.TARGET]))  # the seed spans the sweep
+
+
+def test_a_continuous_model_behaves_as_its_nearest_levels(tmp_path) -> None:
+    import torch
+    from aqmllm.models.interval_history import IntervalHistory
+    from aqmllm.models.rl.linear_interval import LinearTarget, save_policy
+
+    m = LinearTarget()
+    with torch.no_grad():
+        m.bias[:] = -0.9  # a target x2^-0.9: the nearest level is -1 (x1/2)
+    path = save_policy(m, tmp_path / "lin", {"name": "lin"}).parent
+    pol = make_behaviour(f"model-perturbed,seed=3,model={path}")
+    inner = pol.inner  # type: ignore[attr-defined]
+    recs = _records(2)
+    h = IntervalHistory(window=8)
+    pol.bind_history(h)  # type: ignore[attr-defined]
+    h.update(recs)
+    target = np.asarray(levels.KNOBS[levels.TARGET].levels)
+    got = inner.act(recs)
+    assert target[got[:, levels.TARGET]].tolist() == [-1.0, -1.0]
+    assert not got[:, 1:].any()
+
+
+def test_a_collection_plan_always_runs_the_reference_first() -> None:
+    from aqmllm.sim.cma_interval import Pair
+    from aqmllm.sim.interval_collect import REF, behaviour_aqms
+
+    p = Pair("gen-steady-1-0", "/x.toml", 5)
+    names = behaviour_aqms(p, plan=[("static-target", 2)])
+    assert names[0] == REF and len(names) == 3
+    assert all(n.startswith("interval:behaviour:static-target,seed=") for n in names[1:])
+    with_model = behaviour_aqms(p, plan=[("model-perturbed", 1)], behaviour_model="/m")
+    assert with_model[1].endswith(",model=/m")
