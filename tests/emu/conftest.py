@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from host_figures import HostFigures
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,3 +37,8 @@ def ring_path(tmp_path: Path) -> Iterator[str]:
     path = f"/dev/shm/aqmllm-emutest-{os.getpid()}-{tmp_path.name}"
     yield path
     Path(path).unlink(missing_ok=True)
+
+
+@pytest.fixture
+def host_figures(request: pytest.FixtureRequest) -> HostFigures:
+    return HostFigures("not host_timing" not in (request.config.option.markexpr or ""))
