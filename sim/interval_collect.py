@@ -83,14 +83,12 @@ def replay_features(records: np.ndarray) -> np.ndarray:
     from aqmllm.models.interval_history import IntervalHistory
 
     fn, n = feature_fn(FEATURES)
-    hist = IntervalHistory(window=WINDOW)
+    # a window as long as the episode keeps every record's row; one update adds them
+    # in order, as the daemon's history does record by record
+    hist = IntervalHistory(window=max(len(records), 1))
     hist.track(FEATURES, fn, n)
-    rows = np.zeros((len(records), n), np.float32)
-    qid = records["queue_id"][:1].astype(np.int64)
-    for t in range(len(records)):
-        hist.update(records[t : t + 1])
-        rows[t] = hist.features(FEATURES, qid, 1)[0, -1]
-    return rows
+    hist.update(records)
+    return hist.features(FEATURES, records["queue_id"][:1].astype(np.int64), len(records))[0]
 
 
 def state_schema() -> dict[str, Any]:
@@ -115,7 +113,7 @@ def outcome(run: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any]:
 
 def build_pool(runs: Sequence[dict[str, Any]], refs: dict[tuple[str, int], dict], path: Path):
     """Traced runs -> a format-2 pool at path; returns (pool path, episodes, steps)."""
-    from aqmllm.models.rl.episodes import episode_from_records, split_by_queue
+    from aqmllm.models.rl.episodes import episode_from_records, queue_order
     from aqmllm.models.rl.pool import write_interval_pool
 
     episodes = []
@@ -127,12 +125,11 @@ def build_pool(runs: Sequence[dict[str, Any]], refs: dict[tuple[str, int], dict]
             records, actions = z["records"], z["actions"]
         behaviour = {"name": run["aqm"].removeprefix("interval:behaviour:")}
         res = outcome(run, refs.get((run["scenario"], int(run["seed"]))))
-        for q, recs in split_by_queue(records).items():
-            acts = actions[records["queue_id"] == q]
-            if len(recs) < 2:
+        for idx in queue_order(records).values():
+            if len(idx) < 2:
                 continue
             ep = episode_from_records(
-                recs, acts, lambda r: replay_features(r), WINDOW,
+                records[idx], actions[idx], replay_features, WINDOW,
                 run["scenario"], int(run["seed"]), behaviour,
             )  # fmt: skip
             ep.outcomes = res

@@ -63,11 +63,8 @@ class ModelLevels:
         if not self.model.outputs:
             return self.model.levels(records)
         # a continuous student (CMA-ES's): each knob's value as its nearest level
-        values = self.model.values_of(records)
-        out = np.zeros((len(records), levels.N_KNOBS), np.int64)
-        for k in (levels.TARGET, levels.MULT_C, levels.MULT_L):
-            table = np.asarray(levels.KNOBS[k].levels, np.float64)
-            out[:, k] = np.abs(values[:, k, None] - table[None, :]).argmin(axis=1)
+        v = self.model.values_of(records)
+        out = levels.nearest_levels(v[:, 0], v[:, 1], v[:, 2], v[:, 3])
         return restrict_to_valid(out, records["fb_id"])
 
 

@@ -76,10 +76,16 @@ def episode_from_records(
     )
 
 
-def split_by_queue(records: np.ndarray) -> dict[int, np.ndarray]:
-    """A run's interleaved interval records -> per queue, in sequence order."""
+def queue_order(records: np.ndarray) -> dict[int, np.ndarray]:
+    """A run's interleaved interval records -> per queue, the indices of its records in
+    sequence order (to take companion arrays, such as the chosen actions, alike)."""
     out = {}
     for q in np.unique(records["queue_id"]):
-        mine = records[records["queue_id"] == q]
-        out[int(q)] = mine[np.argsort(mine["seq"], kind="stable")]
+        mine = np.flatnonzero(records["queue_id"] == q)
+        out[int(q)] = mine[np.argsort(records["seq"][mine], kind="stable")]
     return out
+
+
+def split_by_queue(records: np.ndarray) -> dict[int, np.ndarray]:
+    """A run's interleaved interval records -> per queue, in sequence order."""
+    return {q: records[idx] for q, idx in queue_order(records).items()}

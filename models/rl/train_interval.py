@@ -15,7 +15,6 @@ states it was trained on.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from dataclasses import asdict
@@ -24,6 +23,7 @@ from typing import Any
 
 import torch
 from aqmllm.bridge.layout import FALLBACKS
+from aqmllm.models.checkpoint import sha256_hex
 from aqmllm.models.interval_checkpoint import save_interval_checkpoint
 from aqmllm.models.rl import levels
 from aqmllm.models.rl.iql import IQLConfig
@@ -40,11 +40,7 @@ def usable_by_name() -> dict[str, list[str]]:
 
 
 def digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_hex(Path(path).read_bytes())
 
 
 def load_pools(paths: list[str]) -> IntervalPool:
