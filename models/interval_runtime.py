@@ -157,13 +157,18 @@ class IntervalModelPolicy:
     def _fallback_ids(self, records: np.ndarray) -> np.ndarray:
         return np.minimum(records["fb_id"].astype(np.int64), len(self.usable) - 1)
 
-    def values_of(self, records: np.ndarray) -> np.ndarray:
-        """(Q, 4) log2 scales of a continuous student (step column 0), clipped, unusable 0."""
+    def _outputs(self, records: np.ndarray, width: int, what: str) -> np.ndarray:
+        """The model's (Q, width) answer for these records, refused if misshapen or not finite."""
         out = np.asarray(self._forward(self.states(records)), np.float32)
-        if out.shape != (len(records), len(self.outputs)):
-            raise ModelError(f"{self.name}: outputs of shape {out.shape}")
+        if out.shape != (len(records), width):
+            raise ModelError(f"{self.name}: {what} of shape {out.shape}")
         if not np.isfinite(out).all():
             raise ModelError(f"{self.name}: non-finite output")
+        return out
+
+    def values_of(self, records: np.ndarray) -> np.ndarray:
+        """(Q, 4) log2 scales of a continuous student (step column 0), clipped, unusable 0."""
+        out = self._outputs(records, len(self.outputs), "outputs")
         fb = self._fallback_ids(records)
         v = np.zeros((len(records), len(KNOBS)), np.float64)
         for col, (k, lo, hi) in enumerate(self.outputs):
@@ -174,11 +179,7 @@ class IntervalModelPolicy:
         """(Q, 4) greedy level indices, unusable knobs at level 0."""
         if self.outputs:
             raise ModelError(f"{self.name}: a continuous student has no levels")
-        logits = np.asarray(self._forward(self.states(records)), np.float32)
-        if logits.shape != (len(records), sum(self.sizes)):
-            raise ModelError(f"{self.name}: logits of shape {logits.shape}")
-        if not np.isfinite(logits).all():
-            raise ModelError(f"{self.name}: non-finite output")
+        logits = self._outputs(records, sum(self.sizes), "logits")
         fb = self._fallback_ids(records)
         out = np.zeros((len(records), len(KNOBS)), np.int64)
         for k, (o, n) in enumerate(zip(self.offsets, self.sizes, strict=True)):

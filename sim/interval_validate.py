@@ -41,8 +41,9 @@ def summarise(
 ) -> dict[str, dict[str, Any]]:
     from aqmllm.sim.cma_interval import REF_AQM, run_score
 
-    def family(p: Any) -> str:
-        return p.scenario.split("-")[1] if p.scenario.startswith("gen-") else "other"
+    def family(p: Any) -> str:  # generated names: gen-FAMILY-SEED-INDEX
+        parts = p.scenario.split("-")
+        return "-".join(parts[1:-2]) if parts[0] == "gen" and len(parts) > 3 else "other"
 
     # the best static target over these pairs in hindsight: most wins against DualPI2
     static_wins = {
