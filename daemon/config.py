@@ -181,16 +181,26 @@ def _coerce(where: str, spec: Key, value: Any) -> Any:
     return value
 
 
-def _parse_override(text: str) -> tuple[str, str, Any]:
+def _parse_override(text: str) -> tuple[str, str, str]:
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise ConfigError(f"override {text!r}: expected section.key=value")
     name, raw = text.split("=", 1)
     section, key = name.strip().split(".", 1)
+    return section, key, raw
+
+
+def _override_value(spec: Key, raw: str) -> Any:
+    """A --set value for its key: a string key takes the text as written unless it is a
+    quoted TOML string (a CURVE key such as ``6#...`` would otherwise read as the number 6);
+    other keys read it as a TOML value, where '#' is not a comment and a bare word stays a
+    string for the type error."""
+    quoted = raw.strip()[:1] in ("'", '"')
+    if not quoted and (spec.kind is str or "#" in raw):  # no TOML comment cuts a value short
+        return raw
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
+        return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw  # a bare word: take it as a string
-    return section, key, value
+        return raw
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -218,10 +228,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                 f"{source}: {section}.{key}", SCHEMA[section][key], value
             )
     for text in overrides or []:
-        section, key, value = _parse_override(text)
+        section, key, raw = _parse_override(text)
         if section not in SCHEMA or key not in SCHEMA[section]:
             raise ConfigError(f"override {text!r}: unknown key {section}.{key}")
-        values[section][key] = _coerce(f"override {section}.{key}", SCHEMA[section][key], value)
+        spec = SCHEMA[section][key]
+        values[section][key] = _coerce(
+            f"override {section}.{key}", spec, _override_value(spec, raw)
+        )
     cfg = Config(values, source)
     if cfg["inference.policy"] == "model" and not cfg["inference.model"]:
         raise ConfigError(f"{source}: inference.policy = 'model' needs inference.model")

