@@ -29,10 +29,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--aqm",
         action="append",
-        help="student (aqmllmd + model), echo (aqmllmd echoing DualPI2), or a fallback alone:"
+        help="student (aqmllmd + model), echo (aqmllmd echoing DualPI2), interval (aqmllmd's"
+        " interval tier: --interval-model writing residuals on DualPI2), or a fallback alone:"
         f" {', '.join(FALLBACKS)} (default: {' '.join(DEFAULT_AQMS)}; student only with a model)",
     )
     ap.add_argument("--model", help="student checkpoint (default: the shipped one)")
+    ap.add_argument(
+        "--interval-model",
+        help="interval checkpoint for --aqm interval (default: models/shipped/interval/student)",
+    )
     ap.add_argument(
         "--duration", type=positive_float, help="override every scenario's duration (s)"
     )
@@ -58,7 +63,7 @@ def main(argv: list[str]) -> int:
         if not sep or not kind or not cc:
             ap.error(f"--substitute {item!r}: expected KIND=CC, e.g. dctcp=cubic")
         substitute[kind] = cc
-    from aqmllm.sim.emu.daemon_ctl import SHIPPED_STUDENT
+    from aqmllm.sim.emu.daemon_ctl import SHIPPED_INTERVAL, SHIPPED_STUDENT
     from aqmllm.sim.emu.run import EMU_AQMS, emulate
     from aqmllm.sim.emu.topology import EmuError, missing_prerequisites
     from aqmllm.sim.report import write_report
@@ -82,6 +87,13 @@ def main(argv: list[str]) -> int:
         if why:
             print(f"aqmllm emulate: --model: {why}", file=sys.stderr)
             return 2
+    interval_model = None
+    if "interval" in aqms:
+        interval_model = str(Path(args.interval_model or SHIPPED_INTERVAL).resolve())
+        why = interval_model_problem(interval_model)
+        if why:
+            print(f"aqmllm emulate: --interval-model: {why}", file=sys.stderr)
+            return 2
     if args.duration is not None and args.duration < 1:
         ap.error("--duration must be at least 1 s (iperf3's minimum)")
     why = missing_prerequisites()
@@ -99,6 +111,7 @@ def main(argv: list[str]) -> int:
         "scenarios": {},
         "aqms": aqms,
         "model": model if "student" in aqms else None,
+        "interval_model": interval_model,
         "latency_us": "real (measured in the loop)",
         "engine": "emulator",
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -110,8 +123,9 @@ def main(argv: list[str]) -> int:
         print(f"[{k}/{len(runs)}] {sc.name} / {aqm}: {secs:g} s of real traffic", file=sys.stderr)
         try:
             m = emulate(
-                sc, aqm, out / "logs", model, args.duration, args.verdict_timeout_us, substitute
-            )
+                sc, aqm, out / "logs", model, args.duration, args.verdict_timeout_us, substitute,
+                interval_model=interval_model,
+            )  # fmt: skip
         except EmuError as exc:
             print(f"aqmllm emulate: {exc}", file=sys.stderr)
             return 2
@@ -137,6 +151,19 @@ def main(argv: list[str]) -> int:
     md.write_text("\n".join(lines + emulator_sections(report)) + "\n")
     print(f"wrote {out}/report.json, report.csv, report.md and plots ({len(runs)} runs)")
     return 0
+
+
+def interval_model_problem(path: str) -> str | None:
+    """Why aqmllmd's interval tier would refuse this checkpoint, or None."""
+    from aqmllm.daemon.policies import PolicyError
+    from aqmllm.models.checkpoint import ModelError
+    from aqmllm.models.interval_runtime import load_interval_policy
+
+    try:
+        load_interval_policy(path)
+    except (ModelError, PolicyError, OSError) as exc:
+        return str(exc)
+    return None
 
 
 def emulator_sections(report: dict) -> list[str]:

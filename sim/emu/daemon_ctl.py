@@ -23,6 +23,10 @@ from aqmllm.bridge._aqmcore import lib
 from aqmllm.bridge.ring import CELLS, Ring
 
 SHIPPED_STUDENT = Path(__file__).resolve().parents[2] / "models" / "shipped" / "student"
+# the interval tier's shipped policy (issue 16): what `--aqm interval` runs by default
+SHIPPED_INTERVAL = (
+    Path(__file__).resolve().parents[2] / "models" / "shipped" / "interval" / "student"
+)
 _daemons: set[Daemon] = set()
 
 

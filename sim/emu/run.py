@@ -28,7 +28,10 @@ Mapping from the scenario files (sim/scenario.py) to real stacks:
 
 AQMs: the core's fallbacks alone (dualpi2, pie, codel), or ``student`` /
 ``echo``: aqmllmd on the ring (shipped student, or the fallback-echo
-policy) over DualPI2.  The ns-3-only baselines are refused.
+policy) over DualPI2, or ``interval``: aqmllmd's interval tier (an
+interval checkpoint, by default the shipped one) writing residuals on
+DualPI2 from the ring's interval records, no per-packet verdicts.  The
+ns-3-only baselines are refused.
 """
 
 from __future__ import annotations
@@ -65,13 +68,21 @@ PRAGUE = "prague-udp"
 CC = {"cubic": "cubic", "newreno": "reno", "dctcp": PRAGUE, "prague": PRAGUE}
 # A web flow's transfers: its cc as a Linux congestion control (the web client's).
 WEB_CC = {"cubic": "cubic", "newreno": "reno", "dctcp": "dctcp"}
-DAEMON_AQMS = {"student": "model", "echo": "fallback-echo"}
+DAEMON_AQMS = {"student": "model", "echo": "fallback-echo", "interval": "pass"}
 EMU_AQMS = (*DAEMON_AQMS, *FALLBACKS)
 PRAGUE_NOTE = (
     "L4S flows ({kinds}) ran as the Prague-like UDP sender (build/aqmllm-prague-send: ECT(1),"
     " AccECN-like CE feedback, alpha/2 cuts once per round, RTT-independent additive"
     " increase, paced), as this kernel has no DCTCP or TCP Prague"
 )
+
+
+def interval_daemon_settings(model: str | None) -> list[str]:
+    """aqmllmd as the interval tier alone: the model writes residuals every interval."""
+    return [
+        "--set", "inference.mode=interval", "--set", "interval.policy=model",
+        "--set", f"interval.model={model}",
+    ]  # fmt: skip
 
 
 def cc_map(substitute: dict[str, str] | None = None) -> dict[str, str]:
@@ -281,10 +292,12 @@ def emulate(
     verdict_timeout_us: int = 0,
     substitute: dict[str, str] | None = None,
     seed: int | None = None,
+    interval_model: str | None = None,
 ) -> dict[str, Any]:
     """Run one scenario with one AQM on real stacks; metrics as the ns-3 runs give.
 
-    seed: the web flows' schedule (default: the scenario's first seed)."""
+    seed: the web flows' schedule (default: the scenario's first seed);
+    interval_model: the checkpoint ``interval`` runs."""
     if duration:
         sc = replace(
             sc,
@@ -303,6 +316,8 @@ def emulate(
         f"/dev/shm/aqmllm-emu-{os.getpid()}-{time.monotonic_ns()}" if aqm in DAEMON_AQMS else None
     )
     fallback = aqm if aqm in FALLBACKS else "dualpi2"
+    if aqm == "interval" and not interval_model:
+        raise EmuError("the interval AQM needs an interval checkpoint (interval_model)")
     daemon = None
     with EmuTopology(
         int(sc.rate_mbps * 1e6),
@@ -312,6 +327,7 @@ def emulate(
         fallback,
         ring,
         verdict_timeout_us=verdict_timeout_us,
+        export="intervals" if aqm == "interval" else "both",
         workdir=workdir,
         tcp_ecn=2,
     ) as topo:
@@ -323,6 +339,7 @@ def emulate(
                     policy=DAEMON_AQMS[aqm],
                     model=model,
                     log=workdir / f"aqmllmd-{topo.tag}.log",
+                    extra=interval_daemon_settings(interval_model) if aqm == "interval" else None,
                 )
                 daemon.wait_attached()
             flows = Flows(topo, specs)
