@@ -101,6 +101,23 @@ def _per_class(c: np.ndarray, ref_ns: np.ndarray, link_bps: np.ndarray, ivl: np.
     ]
 
 
+# interval-v2's columns, by name (what --ignore-features and the CMA tables read)
+V2_NAMES = [
+    *(f"{c}_{f}" for c in "CL" for f in ("delay", "burst", "signal", "backlog", "arrival")),
+    *("c_slope", "busy", "rate_drop", "fb_prob", "res_mult_c", "res_mult_l", "res_target", "gap"),
+]
+# the residual in effect: the previous action, visible in the state
+RESIDUAL_IN_EFFECT = ["res_mult_c", "res_mult_l", "res_target"]
+
+
+def columns_of(names: list[str]) -> list[int]:
+    """interval-v2 column indices of feature names; ValueError naming an unknown one."""
+    bad = [n for n in names if n not in V2_NAMES]
+    if bad:
+        raise ValueError(f"no interval-v2 feature {bad[0]!r} (features: {', '.join(V2_NAMES)})")
+    return [V2_NAMES.index(n) for n in names]
+
+
 @register("interval-v2", 18)
 def v2_features(recs: np.ndarray, previous: np.ndarray, slow: np.ndarray) -> np.ndarray:
     """Per class C then L: delay over target (L: over 1 ms), burstiness,

@@ -16,6 +16,10 @@ start), and the unclipped utilisation penalty (-1 per 0.5 %) would let one
 such run outweigh the rest of the batch.  A candidate the load-time probe
 refuses, or whose run fails, scores SCORE_MIN on that run.
 
+``--start CHECKPOINT --params PREFIX...`` searches an interval student
+instead (item 6: direct fine-tuning from its trained weights; e.g. its
+last layer's biases, ``net.4.bias``), models/rl/search_space.py.
+
 Selection never looks at a held-out suite: after the last generation the
 search's mean and its best candidate (best on its own generation's batch)
 are run on a separate generated validation set, and the one with the
@@ -39,15 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from aqmllm.models.interval_features import V2_NAMES as FEATURE_NAMES
 
 SCORE_MIN = -4.0
 SCORE_MAX = 2.0
 REF_AQM = "dualpi2"
-# interval-v2's columns (models/interval_features.py), for reading the weights
-FEATURE_NAMES = [
-    *(f"{c}_{f}" for c in "CL" for f in ("delay", "burst", "signal", "backlog", "arrival")),
-    *("c_slope", "busy", "rate_drop", "fb_prob", "res_mult_c", "res_mult_l", "res_target", "gap"),
-]
 
 
 @dataclass(frozen=True)
@@ -176,13 +176,12 @@ class NS3Runner:
         return {w: r for w, r in zip(wanted, records, strict=True)}
 
 
-def _candidate(module: Any, folder: Path, name: str) -> str | None:
+def _candidate(space: Any, module: Any, folder: Path, name: str) -> str | None:
     """Save a candidate and check it loads as the daemon would; its AQM name or None."""
     from aqmllm.daemon.interval_policies import parse_spec
     from aqmllm.daemon.policies import PolicyError
-    from aqmllm.models.rl.linear_interval import save_policy
 
-    save_policy(module, folder, {"name": name, "trainer": "cma-interval"})
+    space.save(module, folder, {"name": name, "trainer": "cma-interval"})
     aqm = f"interval:model:{folder}"
     try:
         parse_spec(aqm.removeprefix("interval:"))
@@ -208,6 +207,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--run-timeout", type=float, default=300.0)
     ap.add_argument("--budget-min", type=float, default=60.0, help="wall budget of the search")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--start", help="an interval student to fine-tune (default: the linear policy)")
+    ap.add_argument("--params", nargs="+", default=[], help="with --start: tensor name prefixes")
+    ap.add_argument("--name", default="cma-interval", help="the final policy's name")
     return ap.parse_args(argv)
 
 
@@ -231,15 +233,16 @@ def _search(
     runner: NS3Runner,
 ) -> dict[str, Any]:
     from aqmllm.models.rl.cma_driver import CMAConfig, CMADriver, searched_parameters, set_vector
-    from aqmllm.models.rl.linear_interval import LinearTarget
+    from aqmllm.models.rl.search_space import linear_space, student_space
 
+    space = student_space(args.start, args.params) if args.start else linear_space()
     t0, cpu0 = time.time(), time.process_time()
     gen_box = {"g": 0}
 
     def objective(modules: list[Any], batch: Sequence[Pair]) -> list[float]:
         g = gen_box["g"]
         names = [
-            _candidate(m, out / "cand" / f"g{g:03d}-c{i:02d}", f"g{g:03d}-c{i:02d}")
+            _candidate(space, m, out / "cand" / f"g{g:03d}-c{i:02d}", f"g{g:03d}-c{i:02d}")
             for i, m in enumerate(modules)
         ]
         return population_scores(names, batch, runner)
@@ -251,9 +254,10 @@ def _search(
         batch_size=args.batch,
         seed=args.seed,
         diagonal=False,
+        params=space.params,
     )
     driver = CMADriver(
-        LinearTarget(), train_pairs, cfg, population_objective=objective, out=out, log=None
+        space.make(), train_pairs, cfg, population_objective=objective, out=out, log=None
     )
     if args.resume:
         driver.resume()
@@ -281,19 +285,17 @@ def _search(
     finalists = {"mean": np.asarray(driver.es.mean, np.float64), "best": driver.best_x}
     names: dict[str, str | None] = {}
     for key, x in finalists.items():
-        m = LinearTarget()
-        set_vector(searched_parameters(m, []), x)
-        names[key] = _candidate(m, out / "finalist" / key, f"cma-interval-{key}")
+        m = space.make()
+        set_vector(searched_parameters(m, space.params), x)
+        names[key] = _candidate(space, m, out / "finalist" / key, f"{args.name}-{key}")
     scores = population_scores(list(names.values()), valid_pairs, runner)
     valid = dict(zip(names, scores, strict=True))
     pick = max(valid, key=lambda k: valid[k])
     final = out / "final"
     if final.exists():
         shutil.rmtree(final)
-    m = LinearTarget()
-    set_vector(searched_parameters(m, []), finalists[pick])
-    from aqmllm.models.rl.linear_interval import save_policy
-
+    m = space.make()
+    set_vector(searched_parameters(m, space.params), finalists[pick])
     summary = {
         "generations": driver.generation,
         "history": driver.history,
@@ -312,23 +314,29 @@ def _search(
         "ns3_cpu_s": round(runner.cpu_s, 1),
         "wall_s": round(time.time() - t0, 1),
         "trainer_cpu_s": round(time.process_time() - cpu0, 1),
-        "parameters": {
+        "space": space.name,
+        "start": space.start,
+        "searched": [n for n, _ in searched_parameters(m, space.params)],
+    }
+    if space.name == "linear":
+        summary["parameters"] = {
             "weight": [float(v) for v in m.weight.detach().numpy().ravel()],
             "bias": float(m.bias.detach().numpy()[0]),
             "features": FEATURE_NAMES,
-        },
-    }
-    save_policy(m, final, {"name": "cma-interval", **{k: summary[k] for k in ("picked", "seed")}})
+        }
+    space.save(m, final, {"name": args.name, **{k: summary[k] for k in ("picked", "seed")}})
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"validation: {valid}; picked {pick}; wrote {final}", flush=True)
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
+    from aqmllm.models.checkpoint import ModelError
+
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         train(args)
-    except ValueError as exc:
+    except (ValueError, ModelError) as exc:
         print(f"cma_interval: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -16,10 +16,24 @@ from aqmllm.models.rl.levels import TOTAL_LEVELS
 
 
 class IntervalStudent(nn.Module):
-    def __init__(self, state_shape: tuple[int, ...], hidden: tuple[int, ...] = (64, 64)) -> None:
+    """``ignore``: feature columns the policy must not read (every row of the window),
+    e.g. the residual in effect -- with persistent behaviours in the pools, a policy
+    that sees its previous action learns to repeat it.  Their first-layer weights are
+    exported as zero, so any forward pass over the full state computes the same."""
+
+    def __init__(
+        self,
+        state_shape: tuple[int, ...],
+        hidden: tuple[int, ...] = (64, 64),
+        ignore: tuple[int, ...] = (),
+    ) -> None:
         super().__init__()
         self.state_shape = tuple(state_shape)
         self.hidden = tuple(hidden)
+        self.ignore = tuple(ignore)
+        mask = torch.ones(self.state_shape)
+        mask[..., list(self.ignore)] = 0.0
+        self.register_buffer("input_mask", mask, persistent=False)
         dims = [math.prod(self.state_shape), *hidden, TOTAL_LEVELS]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(dims, dims[1:], strict=False)):
@@ -29,13 +43,16 @@ class IntervalStudent(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
-        return self.net(states.flatten(1))
+        return self.net((states * self.input_mask).flatten(1))
 
     def numpy_tensors(self) -> dict[str, np.ndarray]:
         linears = [m for m in self.net if isinstance(m, nn.Linear)]
         out = {}
         for i, m in enumerate(linears):
-            out[f"l{i}.weight"] = m.weight.detach().cpu().numpy().T.copy()
+            w = m.weight.detach()
+            if i == 0:
+                w = w * self.input_mask.flatten()[None, :]
+            out[f"l{i}.weight"] = w.cpu().numpy().T.copy()
             out[f"l{i}.bias"] = m.bias.detach().cpu().numpy().copy()
         return out
 

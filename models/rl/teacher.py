@@ -35,6 +35,7 @@ class IntervalTeacherSpec:
     lora_alpha: int = 16
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
     d_enc: int = 128
+    ignore: list[int] = field(default_factory=list)  # feature columns not read (student.py)
 
 
 class IntervalEncoder(nn.Module):
@@ -68,6 +69,9 @@ class IntervalTeacher(nn.Module):
         self.backbone = base
         window, features = spec.state_shape
         self.encoder = IntervalEncoder(window, features, hidden, spec.d_enc)
+        mask = torch.ones(window, features)
+        mask[:, list(spec.ignore)] = 0.0
+        self.register_buffer("input_mask", mask, persistent=False)
         self.head = nn.Linear(hidden, TOTAL_LEVELS)  # the L4S-LM head
         nn.init.zeros_(self.head.weight)  # start uniform: the advantage weights decide
         nn.init.zeros_(self.head.bias)
@@ -78,7 +82,7 @@ class IntervalTeacher(nn.Module):
                 f"teacher: states {tuple(states.shape[1:])},"
                 f" built for {tuple(self.spec.state_shape)}"
             )
-        embeds = self.encoder(states)
+        embeds = self.encoder(states * self.input_mask)
         hidden = self.backbone.get_decoder()(inputs_embeds=embeds).last_hidden_state
         return self.head(hidden[:, -1])
 

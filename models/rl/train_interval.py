@@ -25,6 +25,7 @@ import torch
 from aqmllm.bridge.layout import FALLBACKS
 from aqmllm.models.checkpoint import sha256_hex
 from aqmllm.models.interval_checkpoint import save_interval_checkpoint
+from aqmllm.models.interval_features import columns_of
 from aqmllm.models.rl import levels
 from aqmllm.models.rl.iql import IQLConfig
 from aqmllm.models.rl.pool import IntervalPool, PoolError, load_interval_pool, merge_interval_pools
@@ -66,6 +67,7 @@ def train(
     name: str,
     extra: dict[str, Any] | None = None,
     critic_from: Path | None = None,
+    ignore: list[str] | None = None,
 ) -> Path:
     """IQL over the pools; the best-validation student saved under out/checkpoint.
 
@@ -77,7 +79,8 @@ def train(
     schema = pool.state_schema
     if not schema.get("features") or len(pool.state_shape) != 2:
         raise PoolError("pool: its state schema names no feature function and window")
-    student = IntervalStudent(pool.state_shape, HIDDEN)
+    ignored = columns_of(ignore or [])
+    student = IntervalStudent(pool.state_shape, HIDDEN, tuple(ignored))
     trainer = IQLTrainer(pool, student, cfg, plan, out=out / "iql")
     if critic_from is not None:
         reuse_critic(trainer, critic_from)
@@ -110,9 +113,16 @@ def train(
         (int(pool.state_shape[0]), int(pool.state_shape[1])),
         levels.table(),
         usable_by_name(),
-        architecture={"family": "mlp", "hidden": list(HIDDEN)},
+        architecture=architecture(ignore),
         training=training,
     )
+
+
+def architecture(ignore: list[str] | None) -> dict[str, Any]:
+    arch: dict[str, Any] = {"family": "mlp", "hidden": list(HIDDEN)}
+    if ignore:
+        arch["ignores"] = list(ignore)  # inputs whose first-layer weights are zero
+    return arch
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -126,6 +136,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--policy-steps", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--critic-from", help="a finished run's iql_state.pt: extract the policy only")
+    ap.add_argument(
+        "--ignore-features", nargs="*", default=[], metavar="NAME",
+        help="interval-v2 features the policy must not read (e.g. res_mult_c res_mult_l"
+        " res_target: the residual in effect, i.e. its previous action)",
+    )  # fmt: skip
     return ap.parse_args(argv)
 
 
@@ -137,9 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         eval_every=1000, checkpoint_every=5000,
     )  # fmt: skip
     try:
+        columns_of(a.ignore_features)  # a misspelt name, before the pools load
         critic = Path(a.critic_from) if a.critic_from else None
-        path = train(a.pool, Path(a.out), cfg, plan, a.name, critic_from=critic)
-    except PoolError as exc:
+        path = train(
+            a.pool, Path(a.out), cfg, plan, a.name, critic_from=critic, ignore=a.ignore_features
+        )
+    except (PoolError, ValueError) as exc:
         print(f"train_interval: {exc}", file=sys.stderr)
         return 2
     print(f"student: {path}")
