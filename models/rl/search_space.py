@@ -1,0 +1,91 @@
+"""What CMA-ES searches in closed loop: a module to move, and how a candidate is saved.
+
+Two spaces (issue 16):
+
+- ``linear``: the 19-parameter linear target policy from zero (= DualPI2),
+  models/rl/linear_interval.py -- ablation (c), no teacher;
+- ``student``: an interval-student checkpoint (an MLP over levels, by IQL or
+  distilled from a teacher) as the start, a chosen subset of its tensors
+  moved (item 6: direct fine-tuning from the trained weights).  Candidates
+  keep the start's features, window, levels table and fallbacks, and name
+  the start (path, digest) in their provenance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+from aqmllm.models.checkpoint import ModelError, load_tensors, read_manifest, sha256_hex
+
+
+@dataclass
+class SearchSpace:
+    name: str
+    make: Callable[[], nn.Module]  # a fresh module at the start point
+    save: Callable[[nn.Module, Path, dict[str, Any]], Path]
+    params: list[str] = field(default_factory=list)  # name prefixes; empty: all
+    start: dict[str, Any] = field(default_factory=dict)  # provenance of the start point
+
+
+def linear_space() -> SearchSpace:
+    from aqmllm.models.rl.linear_interval import LinearTarget, save_policy
+
+    return SearchSpace("linear", LinearTarget, save_policy)  # type: ignore[arg-type]
+
+
+def _student_from(tensors: dict[str, np.ndarray], state_shape: tuple[int, int], hidden: list[int]):
+    from aqmllm.models.rl.student import IntervalStudent
+
+    s = IntervalStudent(state_shape, tuple(hidden))
+    linears = [m for m in s.net if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for i, m in enumerate(linears):
+            w, b = tensors.get(f"l{i}.weight"), tensors.get(f"l{i}.bias")
+            if w is None or b is None or w.T.shape != tuple(m.weight.shape):
+                raise ModelError(f"the start's layer {i} does not fit a {hidden} student")
+            m.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+            m.bias.copy_(torch.from_numpy(b))
+    return s
+
+
+def student_space(start: str | Path, params: list[str]) -> SearchSpace:
+    """Fine-tune a level-answering interval student (``params``: e.g. ["net.4."], its last
+    layer); ModelError naming what does not fit."""
+    from aqmllm.models.interval_checkpoint import save_interval_checkpoint
+
+    manifest, folder = read_manifest(start, mode="interval")
+    table = manifest.get("interval", {})
+    arch = manifest.get("architecture", {})
+    if manifest.get("kind") != "interval-student" or "levels" not in table:
+        raise ModelError(f"{folder}: fine-tuning needs an interval student answering with levels")
+    if arch.get("family") != "mlp" or not isinstance(arch.get("hidden"), list):
+        raise ModelError(f"{folder}: its architecture is not an MLP student")
+    tensors = load_tensors(manifest, folder)
+    shape = (int(table["state_shape"][0]), int(table["state_shape"][1]))
+    digest = sha256_hex((folder / "weights.safetensors").read_bytes())
+    provenance = {"path": str(folder), "weights_sha256": digest,
+                  "name": manifest.get("training", {}).get("name")}  # fmt: skip
+
+    def make() -> nn.Module:
+        return _student_from(tensors, shape, arch["hidden"])
+
+    def save(module: nn.Module, out: Path, training: dict[str, Any]) -> Path:
+        return save_interval_checkpoint(
+            out,
+            "interval-student",
+            module.numpy_tensors(),  # type: ignore[operator]
+            str(table["features"]),
+            shape,
+            table["levels"],
+            table["usable"],
+            architecture=arch,
+            training={**training, "fine_tuned_from": provenance},
+        )
+
+    return SearchSpace("student", make, save, list(params), provenance)
