@@ -75,6 +75,14 @@ soak: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
 soak-short: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
 	$(PY) -m aqmllm.sim.emu.soak --seconds 120 --fault-period 15 --segment 30
 
+# Issue 16, item 8: the shipped interval policy against DualPI2 with real TCP
+# (Cubic, Reno, BBR, the Prague-like sender; irtt under load), ~3 min per repeat.
+EMU_VALIDATE_REPEATS ?= 3
+.PHONY: emu-validate
+# make test: nothing (tests/emu/test_emu_interval.py runs the interval AQM briefly).
+emu-validate: $(EXT_STAMP) $(EMU_ROUTER) $(EMU_GENS) emu-deps
+	$(PY) -m aqmllm.sim.emu_validate --repeats $(EMU_VALIDATE_REPEATS) --out $(ROOT)/out/emu-validate
+
 .PHONY: bench-emu
 # make test: nothing.
 bench-emu: $(EXT_STAMP) $(EMU_ROUTER) emu-deps
