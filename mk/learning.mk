@@ -34,11 +34,24 @@ train-cma-interval: $(EXT_STAMP)
 # generated scenarios, three iterations with a Genet focus; the best on validation is
 # LOOP_OUT/final.  About 1.5 hours on 2 cores; resumable (re-run the target).  The
 # held-out judgement is a separate step (make judge-interval).  Not part of make test.
-#   make train-all [LOOP_OUT=out/loop LOOP_ITERATIONS=3 LOOP_WORKERS=2]
+# Then (sim/interval_ship.py), from the selected iteration's pools and critic: a
+# student blind to the residual in effect (1 min), the LLM teachers -- pretrained
+# SmolLM2 + LoRA and the same architecture randomly initialised -- by IQL, each
+# distilled into the student (~25 min each), CMA-ES fine-tuning of that student's
+# last-layer biases in ns-3 (FINETUNE_MIN), every candidate scored on the same
+# validation set, and the pick copied to SHIP_OUT (models/shipped/interval holds
+# the one shipped).
+#   make train-all [LOOP_OUT=out/loop LOOP_ITERATIONS=3 LOOP_WORKERS=2 SHIP_OUT=...]
 LOOP_OUT ?= out/loop
 LOOP_ITERATIONS ?= 3
 LOOP_WORKERS ?= 2
+TEACHER_STEPS ?= 800
+FINETUNE_MIN ?= 42
+SHIP_OUT ?= $(LOOP_OUT)/shipped
 .PHONY: train-all
 train-all: $(EXT_STAMP) core evlog
 	nice -n 10 $(PY) -m aqmllm.sim.interval_iterate --out $(LOOP_OUT) \
 	  --iterations $(LOOP_ITERATIONS) --workers $(LOOP_WORKERS)
+	nice -n 10 $(PY) -m aqmllm.sim.interval_ship --loop $(LOOP_OUT) --ship $(SHIP_OUT) \
+	  --teacher-steps $(TEACHER_STEPS) --finetune-min $(FINETUNE_MIN) --workers $(LOOP_WORKERS) \
+	  --extra cma-interval=models/cma-interval

@@ -16,12 +16,17 @@ TEST_DEPS += evlog
 
 DEMO_AQMS := --aqm dualpi2 --aqm pie --aqm codel --aqm fq-codel --aqm fifo
 
-# The shipped student against DualPI2, PIE, CoDel and FQ-CoDel on the default
-# scenario, with the daemon loop in ns-3 on simulated time.
+# The shipped policies against DualPI2, PIE, CoDel and FQ-CoDel on the default
+# scenario, with the daemon loops in ns-3 on simulated time: the interval tier's
+# student (models/shipped/interval, issue 16) and the per-packet student.
 # make test: nothing (tests/sim runs shorter closed loops itself).
+SHIPPED_INTERVAL := models/shipped/interval/student
 demo: $(EXT_STAMP) core evlog
-	@if [ -f models/shipped/student/manifest.json ]; then aqm="--aqm student"; \
-	  else echo "demo: no shipped student in models/shipped/student; classical AQMs only"; aqm=""; fi; \
+	@aqm=""; \
+	if [ -f $(SHIPPED_INTERVAL)/manifest.json ]; then aqm="--aqm interval:model:$(SHIPPED_INTERVAL)"; \
+	  else echo "demo: no shipped interval student in $(SHIPPED_INTERVAL)"; fi; \
+	if [ -f models/shipped/student/manifest.json ]; then aqm="$$aqm --aqm student"; \
+	  else echo "demo: no shipped per-packet student in models/shipped/student"; fi; \
 	$(VENV)/bin/aqmllm evaluate sim/scenarios/eval/default.toml --out $(DEMO_OUT) $$aqm $(DEMO_AQMS)
 	@echo "demo: report in $(DEMO_OUT)/report.md"
 
