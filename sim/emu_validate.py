@@ -118,7 +118,10 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 f = figures(m)
                 results.setdefault(case, {}).setdefault(aqm, []).append(f)
                 raw.append({"case": case, "aqm": aqm, "repeat": rep, "seed": seed,
-                            "substitute": sub, **f, "notes": m.get("notes", [])})  # fmt: skip
+                            "substitute": sub, **f, "notes": m.get("notes", []),
+                            # what the policy did: residuals taken, and the one in effect at the end
+                            "residuals_accepted": m["ring_counters"].get("res_accepted", 0),
+                            "residual_at_end": m["router"].get("residual")})  # fmt: skip
                 print(
                     f"    util {f['util']:.3f}, C p99 {f['c_p99']:.1f} ms,"
                     f" L p99 {f['l_p99']:.2f} ms, irtt p99 {f['rtt_p99']:.1f} ms",

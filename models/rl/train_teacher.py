@@ -163,7 +163,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--name", default="interval-teacher-student")
     ap.add_argument("--beta", type=float, default=3.0)
     ap.add_argument("--expectile", type=float, default=0.7)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--lora-r", type=int, default=8)
     ap.add_argument("--policy-steps", type=int, default=1200)
     ap.add_argument("--batch-size", type=int, default=64)
