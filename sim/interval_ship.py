@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+SHIPPED_NAMES = {"student", "teacher", "selection.json"}
 LOOP_STUDENT = "loop"
 NO_PREV = "no-prev"
 FINETUNED = "no-prev+cma"
@@ -127,6 +128,12 @@ def ship(choice: Path, ship_dir: Path, selection: dict[str, Any]) -> None:
     from aqmllm.models.checkpoint import sha256_hex
 
     if ship_dir.exists():
+        foreign = sorted(p.name for p in ship_dir.iterdir() if p.name not in SHIPPED_NAMES)
+        if foreign:  # e.g. --ship models/shipped: never delete what this did not write
+            raise ValueError(
+                f"{ship_dir} holds {', '.join(foreign[:3])}, which a previous ship did not"
+                " write; give an empty or earlier --ship folder"
+            )
         shutil.rmtree(ship_dir)
     ship_dir.mkdir(parents=True)
     shutil.copytree(choice, ship_dir / "student")

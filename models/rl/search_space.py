@@ -39,10 +39,15 @@ def linear_space() -> SearchSpace:
     return SearchSpace("linear", LinearTarget, save_policy)  # type: ignore[arg-type]
 
 
-def _student_from(tensors: dict[str, np.ndarray], state_shape: tuple[int, int], hidden: list[int]):
+def _student_from(
+    tensors: dict[str, np.ndarray], state_shape: tuple[int, int], arch: dict[str, Any]
+):
+    from aqmllm.models.interval_features import columns_of
     from aqmllm.models.rl.student import IntervalStudent
 
-    s = IntervalStudent(state_shape, tuple(hidden))
+    hidden = arch["hidden"]
+    # a blind start stays blind whatever tensors the search moves
+    s = IntervalStudent(state_shape, tuple(hidden), tuple(columns_of(arch.get("ignores", []))))
     linears = [m for m in s.net if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for i, m in enumerate(linears):
@@ -73,7 +78,7 @@ def student_space(start: str | Path, params: list[str]) -> SearchSpace:
                   "name": manifest.get("training", {}).get("name")}  # fmt: skip
 
     def make() -> nn.Module:
-        return _student_from(tensors, shape, arch["hidden"])
+        return _student_from(tensors, shape, arch)
 
     def save(module: nn.Module, out: Path, training: dict[str, Any]) -> Path:
         return save_interval_checkpoint(

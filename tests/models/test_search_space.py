@@ -45,6 +45,19 @@ def test_the_student_space_starts_at_the_checkpoint(tmp_path: Path) -> None:
     parse_spec(f"model:{folder}")  # loads and passes the probe as the daemon would
 
 
+def test_a_blind_start_stays_blind_whatever_the_search_moves(tmp_path: Path) -> None:
+    blind = Path(__file__).resolve().parents[2] / "models" / "ablation" / "no-prev"
+    space = student_space(blind, ["net.0.weight"])
+    m = space.make()
+    params = searched_parameters(m, space.params)
+    set_vector(params, get_vector(params) + 0.5)  # every first-layer weight moves
+    folder = space.save(m, tmp_path / "cand", {"name": "cand"}).parent
+    w = load_file(str(folder / "weights.safetensors"))["l0.weight"]  # (4 x 18) x 64
+    assert np.all(w.reshape(4, 18, -1)[:, 14:17] == 0) and np.all(w.reshape(4, 18, -1)[:, 0] != 0)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["architecture"]["ignores"] == ["res_mult_c", "res_mult_l", "res_target"]
+
+
 def test_only_a_level_answering_mlp_student_can_be_fine_tuned(tmp_path: Path) -> None:
     linear = save_policy(LinearTarget(), tmp_path / "lin", {"name": "lin"}).parent
     with pytest.raises(ModelError, match="interval student answering with levels"):

@@ -39,7 +39,12 @@ def test_shipping_copies_the_student_and_its_teacher_with_digests(tmp_path: Path
     teacher = _checkpoint(tmp_path / "t", {"name": "teacher"})
     student = _checkpoint(tmp_path / "s", {"name": "s", "teacher": {"path": str(teacher)}})
     out = tmp_path / "ship"
-    (out / "stale").mkdir(parents=True)
+    (out / "per-packet").mkdir(parents=True)  # e.g. --ship models/shipped by mistake
+    with pytest.raises(ValueError, match="holds per-packet, which a previous ship did not write"):
+        ship(student, out, {"picked": "s"})
+    assert (out / "per-packet").exists()
+    (out / "per-packet").rmdir()
+    (out / "student").mkdir()  # an earlier ship's: replaced
     ship(student, out, {"picked": "s"})
     assert sorted(p.name for p in out.iterdir()) == ["selection.json", "student", "teacher"]
     sel = json.loads((out / "selection.json").read_text())
