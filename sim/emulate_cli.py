@@ -154,14 +154,13 @@ def main(argv: list[str]) -> int:
 
 
 def interval_model_problem(path: str) -> str | None:
-    """Why aqmllmd's interval tier would refuse this checkpoint, or None."""
+    """Why aqmllmd's interval tier would refuse this checkpoint (its own spec parser), or None."""
+    from aqmllm.daemon.interval_policies import parse_spec
     from aqmllm.daemon.policies import PolicyError
-    from aqmllm.models.checkpoint import ModelError
-    from aqmllm.models.interval_runtime import load_interval_policy
 
     try:
-        load_interval_policy(path)
-    except (ModelError, PolicyError, OSError) as exc:
+        parse_spec(f"model:{path}")
+    except PolicyError as exc:
         return str(exc)
     return None
 

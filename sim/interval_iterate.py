@@ -130,6 +130,11 @@ def validate(out: Path, candidates: list[str], a: argparse.Namespace) -> dict[st
     return json.loads((out / "validation" / "validation.json").read_text())
 
 
+def best_iteration(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The iteration the loop selects: the best validation score."""
+    return max(rows, key=lambda r: r["validation"]["score"])
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| iteration | new pairs | pool episodes (new) | steps (new) | runs | validation score"
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(1, a.iterations + 1):
         rows.append(run_iteration(k, out, a, rows[-1] if rows else None))
         print(table(rows), flush=True)
-    best = max(rows, key=lambda r: r["validation"]["score"])
+    best = best_iteration(rows)
     final = out / "final"
     if final.exists():
         shutil.rmtree(final)

@@ -47,10 +47,12 @@ FINETUNED = "no-prev+cma"
 
 
 def selected_iteration(loop: Path) -> dict[str, Any]:
+    from aqmllm.sim.interval_iterate import best_iteration
+
     rows = json.loads((loop / "iterations.json").read_text())
     if not rows:
         raise ValueError(f"{loop}/iterations.json: no iteration")
-    return max(rows, key=lambda r: r["validation"]["score"])
+    return best_iteration(rows)
 
 
 def critic_of(student: Path) -> Path:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import torch.nn as nn
 from aqmllm.models.checkpoint import ModelError, load_tensors, read_manifest, sha256_hex
 
@@ -45,17 +44,13 @@ def _student_from(
     from aqmllm.models.interval_features import columns_of
     from aqmllm.models.rl.student import IntervalStudent
 
-    hidden = arch["hidden"]
     # a blind start stays blind whatever tensors the search moves
-    s = IntervalStudent(state_shape, tuple(hidden), tuple(columns_of(arch.get("ignores", []))))
-    linears = [m for m in s.net if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        for i, m in enumerate(linears):
-            w, b = tensors.get(f"l{i}.weight"), tensors.get(f"l{i}.bias")
-            if w is None or b is None or w.T.shape != tuple(m.weight.shape):
-                raise ModelError(f"the start's layer {i} does not fit a {hidden} student")
-            m.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
-            m.bias.copy_(torch.from_numpy(b))
+    ignored = tuple(columns_of(arch.get("ignores", [])))
+    s = IntervalStudent(state_shape, tuple(arch["hidden"]), ignored)
+    try:
+        s.load_numpy_tensors(tensors)
+    except ValueError as exc:
+        raise ModelError(f"the start: {exc}") from None
     return s
 
 

@@ -56,6 +56,17 @@ class IntervalStudent(nn.Module):
             out[f"l{i}.bias"] = m.bias.detach().cpu().numpy().copy()
         return out
 
+    @torch.no_grad()
+    def load_numpy_tensors(self, tensors: dict[str, np.ndarray]) -> None:
+        """The inverse of :meth:`numpy_tensors`; ValueError naming a layer that does not fit."""
+        linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        for i, m in enumerate(linears):
+            w, b = tensors.get(f"l{i}.weight"), tensors.get(f"l{i}.bias")
+            if w is None or b is None or w.T.shape != tuple(m.weight.shape):
+                raise ValueError(f"layer {i} does not fit a {list(self.hidden)} student")
+            m.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+            m.bias.copy_(torch.from_numpy(np.asarray(b)))
+
 
 def numpy_logits(tensors: dict[str, np.ndarray], states: np.ndarray) -> np.ndarray:
     """The same forward pass in numpy (float32), as a daemon would run it."""

@@ -49,6 +49,44 @@ def load_pools(paths: list[str]) -> IntervalPool:
     return pools[0] if len(pools) == 1 else merge_interval_pools(pools)
 
 
+def load_training_pool(paths: list[str]) -> IntervalPool:
+    """The merged pools, refused when their schema cannot name the student's states."""
+    pool = load_pools(paths)
+    if not pool.state_schema.get("features") or len(pool.state_shape) != 2:
+        raise PoolError("pool: its state schema names no feature function and window")
+    return pool
+
+
+def pool_provenance(pool: IntervalPool, paths: list[str]) -> dict[str, Any]:
+    """What a checkpoint's training record says of its pools: each by path and SHA-256."""
+    return {
+        "pools": [{"path": str(p), "sha256": digest(Path(p))} for p in paths],
+        "pool_episodes": len(pool.episodes),
+        "pool_steps": len(pool),
+    }
+
+
+def save_student(
+    folder: Path,
+    student: IntervalStudent,
+    pool: IntervalPool,
+    ignore: list[str] | None,
+    training: dict[str, Any],
+) -> Path:
+    """A sealed interval-student checkpoint over the pool's states and the levels table."""
+    return save_interval_checkpoint(
+        folder,
+        "interval-student",
+        student.numpy_tensors(),
+        str(pool.state_schema["features"]),
+        (int(pool.state_shape[0]), int(pool.state_shape[1])),
+        levels.table(),
+        usable_by_name(),
+        architecture=architecture(ignore),
+        training=training,
+    )
+
+
 def reuse_critic(trainer: IQLTrainer, state_path: Path) -> None:
     try:
         s = torch.load(state_path, map_location=trainer.device, weights_only=True)
@@ -75,10 +113,7 @@ def train(
     reused, so only the policy is extracted -- another beta over the same critic.  The
     plan's seed must be that run's (the same scenarios held back for validation)."""
     torch.manual_seed(plan.seed)
-    pool = load_pools(pool_paths)
-    schema = pool.state_schema
-    if not schema.get("features") or len(pool.state_shape) != 2:
-        raise PoolError("pool: its state schema names no feature function and window")
+    pool = load_training_pool(pool_paths)
     ignored = columns_of(ignore or [])
     student = IntervalStudent(pool.state_shape, HIDDEN, tuple(ignored))
     trainer = IQLTrainer(pool, student, cfg, plan, out=out / "iql")
@@ -92,9 +127,7 @@ def train(
     training = {
         "name": name,
         "trainer": "iql (models/rl/trainer.py), student only: no teacher",
-        "pools": [{"path": str(p), "sha256": digest(Path(p))} for p in pool_paths],
-        "pool_episodes": len(pool.episodes),
-        "pool_steps": len(pool),
+        **pool_provenance(pool, pool_paths),
         "iql": asdict(cfg),
         "plan": asdict(plan),
         "best_val_policy_loss": result["best_val_policy_loss"],
@@ -105,17 +138,7 @@ def train(
     if critic_from is not None:
         training["critic_from"] = {"path": str(critic_from), "sha256": digest(critic_from)}
     (out / "history.json").write_text(json.dumps(result["history"], indent=1))
-    return save_interval_checkpoint(
-        out / "checkpoint",
-        "interval-student",
-        student.numpy_tensors(),
-        str(schema["features"]),
-        (int(pool.state_shape[0]), int(pool.state_shape[1])),
-        levels.table(),
-        usable_by_name(),
-        architecture=architecture(ignore),
-        training=training,
-    )
+    return save_student(out / "checkpoint", student, pool, ignore, training)
 
 
 def architecture(ignore: list[str] | None) -> dict[str, Any]:

@@ -31,10 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from aqmllm.models.checkpoint import ModelError, sha256_hex
-from aqmllm.models.interval_checkpoint import save_interval_checkpoint
+from aqmllm.models.checkpoint import ModelError
 from aqmllm.models.interval_features import columns_of
-from aqmllm.models.rl import levels
 from aqmllm.models.rl.distill import distill, teacher_log_probs
 from aqmllm.models.rl.iql import IQLConfig
 from aqmllm.models.rl.pool import PoolError
@@ -42,10 +40,11 @@ from aqmllm.models.rl.student import IntervalStudent
 from aqmllm.models.rl.teacher import IntervalTeacher, IntervalTeacherSpec, save_interval_teacher
 from aqmllm.models.rl.train_interval import (
     HIDDEN,
-    architecture,
     digest,
-    load_pools,
+    load_training_pool,
+    pool_provenance,
     reuse_critic,
+    save_student,
     usable_by_name,
 )
 from aqmllm.models.rl.trainer import IQLTrainer, TrainPlan
@@ -60,10 +59,8 @@ def distill_rows(n_rows: int, n: int, seed: int) -> np.ndarray:
 def train(a: argparse.Namespace) -> dict[str, Path]:
     out = Path(a.out)
     torch.manual_seed(a.seed)
-    pool = load_pools(a.pool)
+    pool = load_training_pool(a.pool)
     schema = pool.state_schema
-    if not schema.get("features") or len(pool.state_shape) != 2:
-        raise PoolError("pool: its state schema names no feature function and window")
     shape = (int(pool.state_shape[0]), int(pool.state_shape[1]))
     ignored = columns_of(a.ignore_features)
     spec = IntervalTeacherSpec(list(shape), backbone=a.backbone, lora_r=a.lora_r, ignore=ignored)
@@ -82,11 +79,8 @@ def train(a: argparse.Namespace) -> dict[str, Path]:
     trainer.load_best()
     teacher.eval()
     teacher_s = time.perf_counter() - t0
-    pools = [{"path": str(p), "sha256": digest(Path(p))} for p in a.pool]
     common = {
-        "pools": pools,
-        "pool_episodes": len(pool.episodes),
-        "pool_steps": len(pool),
+        **pool_provenance(pool, a.pool),
         "critic_from": {"path": a.critic_from, "sha256": digest(Path(a.critic_from))},
     }
     teacher_path = save_interval_teacher(
@@ -118,17 +112,13 @@ def train(a: argparse.Namespace) -> dict[str, Path]:
     student = IntervalStudent(shape, HIDDEN, tuple(ignored))
     losses = distill(student, states, valid, target, steps=a.distill_steps, seed=a.seed)
     student.eval()
-    teacher_digest = sha256_hex((teacher_path.parent / "weights.safetensors").read_bytes())
-    student_path = save_interval_checkpoint(
+    teacher_digest = digest(teacher_path.parent / "weights.safetensors")
+    student_path = save_student(
         out / "student",
-        "interval-student",
-        student.numpy_tensors(),
-        str(schema["features"]),
-        shape,
-        levels.table(),
-        usable_by_name(),
-        architecture=architecture(a.ignore_features),
-        training={
+        student,
+        pool,
+        a.ignore_features,
+        {
             "name": a.name,
             "trainer": "distilled (models/rl/distill.py, per-knob KL) from an IQL teacher",
             "teacher": {
