@@ -16,6 +16,8 @@ start), and the unclipped utilisation penalty (-1 per 0.5 %) would let one
 such run outweigh the rest of the batch.  A candidate the load-time probe
 refuses, or whose run fails, scores SCORE_MIN on that run.
 
+``--space integral`` searches the integrating form instead (a step on the
+target scale in effect each interval; zero holds it), the same 19 numbers.
 ``--start CHECKPOINT --params PREFIX...`` searches an interval student
 instead (item 6: direct fine-tuning from its trained weights; e.g. its
 last layer's biases, ``net.4.bias``), models/rl/search_space.py.
@@ -207,7 +209,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--run-timeout", type=float, default=300.0)
     ap.add_argument("--budget-min", type=float, default=60.0, help="wall budget of the search")
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--start", help="an interval student to fine-tune (default: the linear policy)")
+    ap.add_argument(
+        "--space",
+        choices=("linear", "integral"),
+        default="linear",
+        help="without --start: the absolute (linear) or the integrating target policy",
+    )
+    ap.add_argument(
+        "--features", nargs="+", default=[], help="with --space integral: the searched inputs"
+    )
+    ap.add_argument("--start", help="an interval student to fine-tune (default: --space)")
     ap.add_argument("--params", nargs="+", default=[], help="with --start: tensor name prefixes")
     ap.add_argument("--name", default="cma-interval", help="the final policy's name")
     return ap.parse_args(argv)
@@ -233,9 +244,12 @@ def _search(
     runner: NS3Runner,
 ) -> dict[str, Any]:
     from aqmllm.models.rl.cma_driver import CMAConfig, CMADriver, searched_parameters, set_vector
-    from aqmllm.models.rl.search_space import linear_space, student_space
+    from aqmllm.models.rl.search_space import integral_space, linear_space, student_space
 
-    space = student_space(args.start, args.params) if args.start else linear_space()
+    if args.start:
+        space = student_space(args.start, args.params)
+    else:
+        space = integral_space(args.features) if args.space == "integral" else linear_space()
     t0, cpu0 = time.time(), time.process_time()
     gen_box = {"g": 0}
 
@@ -318,11 +332,11 @@ def _search(
         "start": space.start,
         "searched": [n for n, _ in searched_parameters(m, space.params)],
     }
-    if space.name == "linear":
+    if space.name in ("linear", "integral"):
         summary["parameters"] = {
             "weight": [float(v) for v in m.weight.detach().numpy().ravel()],
             "bias": float(m.bias.detach().numpy()[0]),
-            "features": FEATURE_NAMES,
+            "features": list(getattr(m, "features", FEATURE_NAMES)),
         }
     space.save(m, final, {"name": args.name, **{k: summary[k] for k in ("picked", "seed")}})
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

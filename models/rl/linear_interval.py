@@ -76,3 +76,85 @@ def save_policy(module: LinearTarget, folder: str | Path, training: dict[str, An
         architecture=ARCHITECTURE,
         training=training,
     )
+
+
+# --- the integrating form ---------------------------------------------------
+#
+# The linear policy answers an absolute target scale, so holding a setting
+# needs the features to say so in every interval; the search found that hard
+# (docs/learning/cma-interval.md: sigma never contracted).  The integrating
+# form moves the target scale in effect by a small step each interval:
+#
+#     target_log2 = clip(res_target + (b + w . features) / RATE_SCALE, -2, +1)
+#
+# so its fixed points are where b + w . x = 0 (a learned set point, e.g. on
+# the busy fraction), and zero parameters hold the residual in effect: from
+# DualPI2's zero it stays DualPI2.  One searched unit is 1/RATE_SCALE octave
+# per interval per feature unit (about 1.5 octaves a second at 16 ms), so
+# CMA-ES's sigma means the same for every parameter.  It exports as the same
+# one-layer student: weight = e_res_target + w / RATE_SCALE.
+
+RATE_SCALE = 32.0
+RES_TARGET_COLUMN = 16  # interval-v2's "res_target": the scale in effect, in octaves
+INTEGRAL_ARCHITECTURE = {
+    "name": "integral-target",
+    "inputs": N_FEATURES,
+    "outputs": list(OUTPUTS),
+    "rate_scale": RATE_SCALE,
+}
+
+
+class IntegralTarget(nn.Module):
+    """The searched module of the integrating form (zero: hold what is in effect).
+
+    ``features`` names the interval-v2 columns it may read (default: all but
+    the target in effect, which is the integrator itself); the others carry
+    zero weight and are not searched, so CMA-ES moves len(features) + 1
+    numbers."""
+
+    def __init__(self, features: tuple[str, ...] | None = None) -> None:
+        from aqmllm.models.interval_features import V2_NAMES, columns_of
+
+        super().__init__()
+        names = tuple(n for n in V2_NAMES if n != "res_target") if features is None else features
+        if "res_target" in names:
+            raise ValueError("res_target is the integrator itself: it cannot be a searched input")
+        self.features = names
+        self.register_buffer("columns", torch.tensor(columns_of(list(names)), dtype=torch.long))
+        self.weight = nn.Parameter(torch.zeros(len(names), len(OUTPUTS), dtype=torch.float64))
+        self.bias = nn.Parameter(torch.zeros(len(OUTPUTS), dtype=torch.float64))
+
+    def exported(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of the one-layer map over all 18 features that the daemon runs."""
+        w = torch.zeros((N_FEATURES, len(OUTPUTS)), dtype=torch.float64)
+        w[RES_TARGET_COLUMN, 0] = 1.0
+        w = w.index_add(0, self.columns, self.weight / RATE_SCALE)
+        return w, self.bias / RATE_SCALE
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        lo, hi = OUTPUTS["target"]
+        w, b = self.exported()
+        return torch.clamp(features @ w + b, lo, hi)
+
+
+def save_integral_policy(
+    module: IntegralTarget, folder: str | Path, training: dict[str, Any]
+) -> Path:
+    w, b = module.exported()
+    arch = {**INTEGRAL_ARCHITECTURE, "searched_features": list(module.features)}
+    tensors = {
+        "l0.weight": w.detach().cpu().numpy().astype(np.float32),
+        "l0.bias": b.detach().cpu().numpy().astype(np.float32),
+    }
+    return save_interval_checkpoint(
+        folder,
+        "interval-student",
+        tensors,
+        FEATURES,
+        (1, N_FEATURES),
+        levels=None,
+        outputs=OUTPUTS,
+        usable=USABLE,
+        architecture=arch,
+        training=training,
+    )

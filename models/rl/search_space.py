@@ -1,9 +1,11 @@
 """What CMA-ES searches in closed loop: a module to move, and how a candidate is saved.
 
-Two spaces (issue 16):
+Three spaces (issue 16):
 
 - ``linear``: the 19-parameter linear target policy from zero (= DualPI2),
   models/rl/linear_interval.py -- ablation (c), no teacher;
+- ``integral``: the same 19 parameters as a step on the target scale in
+  effect each interval (zero holds it: from DualPI2's zero, DualPI2);
 - ``student``: an interval-student checkpoint (an MLP over levels, by IQL or
   distilled from a teacher) as the start, a chosen subset of its tensors
   moved (item 6: direct fine-tuning from the trained weights).  Candidates
@@ -36,6 +38,20 @@ def linear_space() -> SearchSpace:
     from aqmllm.models.rl.linear_interval import LinearTarget, save_policy
 
     return SearchSpace("linear", LinearTarget, save_policy)  # type: ignore[arg-type]
+
+
+def integral_space(features: list[str] | None = None) -> SearchSpace:
+    """The integrating target policy over ``features`` (default: every interval-v2
+    column but the target in effect); ValueError naming an unknown feature."""
+    from aqmllm.models.rl.linear_interval import IntegralTarget, save_integral_policy
+
+    names = tuple(features) if features else None
+    IntegralTarget(names)  # an unknown or forbidden name fails here, before any run
+
+    def make() -> nn.Module:
+        return IntegralTarget(names)
+
+    return SearchSpace("integral", make, save_integral_policy)  # type: ignore[arg-type]
 
 
 def _student_from(

@@ -147,3 +147,53 @@ def test_the_trainer_refuses_held_out_suites() -> None:
     root = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "eval"
     with pytest.raises(ValueError, match="held-out"):
         cma_interval.pairs_of([str(root)], 1)
+
+
+def test_the_integrating_policy_steps_the_target_in_effect(tmp_path: Path) -> None:
+    from aqmllm.models.interval_features import V2_NAMES
+    from aqmllm.models.rl.linear_interval import (
+        RATE_SCALE,
+        RES_TARGET_COLUMN,
+        IntegralTarget,
+        save_integral_policy,
+    )
+
+    assert V2_NAMES[RES_TARGET_COLUMN] == "res_target"
+    recs = _records()
+    recs["res_log2_target"] = [-Q8 // 2, -Q8 // 2, 0]  # half an octave down in effect
+    # zero parameters hold what is in effect: DualPI2's -0.5 stays -0.5, never 0
+    save_integral_policy(IntegralTarget(), tmp_path / "hold", {"name": "hold"})
+    assert _residuals(tmp_path / "hold", recs)["res_log2_target"].tolist() == [-Q8 // 2, 0, 0]
+    m = IntegralTarget()
+    with torch.no_grad():
+        m.weight[11, 0] = -8.0  # busy fraction 0.5: -4 units = -4/32 octave this interval
+    save_integral_policy(m, tmp_path / "p", {"name": "p"})
+    step = round(-4 / RATE_SCALE * Q8)
+    assert _residuals(tmp_path / "p", recs)["res_log2_target"].tolist() == [-Q8 // 2 + step, 0, 0]
+    # the module the search moves computes what the daemon runs, clip included
+    x = torch.zeros((1, N_FEATURES), dtype=torch.float64)
+    x[0, RES_TARGET_COLUMN], x[0, 11] = -1.98, 0.5
+    with torch.no_grad():
+        assert float(m(x)) == -2.0
+
+
+def test_the_integrating_policy_searches_only_the_named_inputs(tmp_path: Path) -> None:
+    from aqmllm.models.rl.linear_interval import RATE_SCALE, IntegralTarget, save_integral_policy
+    from aqmllm.models.rl.search_space import integral_space
+
+    space = integral_space(["busy", "gap"])
+    m = space.make()
+    assert sum(p.numel() for p in m.parameters()) == 3  # two weights and the bias
+    with torch.no_grad():
+        m.weight[:, 0] = torch.tensor([-8.0, 16.0])
+        m.bias[0] = 2.0
+    save_integral_policy(m, tmp_path / "p", {"name": "p"})
+    recs = _records(1)
+    recs["flags"] = layout.INTERVAL_FLAGS["gap"]
+    # (2 - 8 x 0.5 + 16 x 1) / 32 octave up from zero
+    want = round((2.0 - 4.0 + 16.0) / RATE_SCALE * Q8)
+    assert _residuals(tmp_path / "p", recs)["res_log2_target"].tolist() == [want]
+    for bad, why in ((["res_target"], "integrator itself"), (["nope"], "no interval-v2 feature")):
+        with pytest.raises(ValueError, match=why):
+            integral_space(bad)
+    assert IntegralTarget().weight.shape == (N_FEATURES - 1, 1)
