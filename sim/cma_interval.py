@@ -218,6 +218,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument(
         "--features", nargs="+", default=[], help="with --space integral: the searched inputs"
     )
+    ap.add_argument(
+        "--standardise-from",
+        nargs="+",
+        default=[],
+        help="with --space integral: behaviour pools whose states centre and scale the inputs",
+    )
     ap.add_argument("--start", help="an interval student to fine-tune (default: --space)")
     ap.add_argument("--params", nargs="+", default=[], help="with --start: tensor name prefixes")
     ap.add_argument("--name", default="cma-interval", help="the final policy's name")
@@ -249,7 +255,11 @@ def _search(
     if args.start:
         space = student_space(args.start, args.params)
     else:
-        space = integral_space(args.features) if args.space == "integral" else linear_space()
+        space = (
+            integral_space(args.features, args.standardise_from)
+            if args.space == "integral"
+            else linear_space()
+        )
     t0, cpu0 = time.time(), time.process_time()
     gen_box = {"g": 0}
 

@@ -110,26 +110,45 @@ class IntegralTarget(nn.Module):
     ``features`` names the interval-v2 columns it may read (default: all but
     the target in effect, which is the integrator itself); the others carry
     zero weight and are not searched, so CMA-ES moves len(features) + 1
-    numbers."""
+    numbers.  ``center`` and ``scale`` standardise those inputs (by default
+    0 and 1; :func:`pool_standardisation` takes them from behaviour pools), so
+    a searched weight means 1/RATE_SCALE octave per interval per spread of its
+    feature, and the zero step sits at the centre: with the bias alone it
+    drifts, with a weight alone it holds where the feature is typical."""
 
-    def __init__(self, features: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        features: tuple[str, ...] | None = None,
+        center: tuple[float, ...] | None = None,
+        scale: tuple[float, ...] | None = None,
+    ) -> None:
         from aqmllm.models.interval_features import V2_NAMES, columns_of
 
         super().__init__()
         names = tuple(n for n in V2_NAMES if n != "res_target") if features is None else features
         if "res_target" in names:
             raise ValueError("res_target is the integrator itself: it cannot be a searched input")
+        cols = columns_of(list(names))
+        center = center if center is not None else (0.0,) * len(names)
+        scale = scale if scale is not None else (1.0,) * len(names)
+        if len(center) != len(names) or len(scale) != len(names) or min(scale, default=1) <= 0:
+            raise ValueError("standardisation: one centre and one positive scale per feature")
         self.features = names
-        self.register_buffer("columns", torch.tensor(columns_of(list(names)), dtype=torch.long))
+        self.register_buffer("columns", torch.tensor(cols, dtype=torch.long))
+        self.register_buffer("center", torch.tensor(center, dtype=torch.float64))
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float64))
         self.weight = nn.Parameter(torch.zeros(len(names), len(OUTPUTS), dtype=torch.float64))
         self.bias = nn.Parameter(torch.zeros(len(OUTPUTS), dtype=torch.float64))
 
     def exported(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(weight, bias) of the one-layer map over all 18 features that the daemon runs."""
+        """(weight, bias) of the one-layer map over all 18 features that the daemon runs:
+        res_target + (b + w . (x - center) / scale) / RATE_SCALE."""
+        per_unit = self.weight / self.scale[:, None]
         w = torch.zeros((N_FEATURES, len(OUTPUTS)), dtype=torch.float64)
         w[RES_TARGET_COLUMN, 0] = 1.0
-        w = w.index_add(0, self.columns, self.weight / RATE_SCALE)
-        return w, self.bias / RATE_SCALE
+        w = w.index_add(0, self.columns, per_unit / RATE_SCALE)
+        b = (self.bias - self.center @ per_unit) / RATE_SCALE
+        return w, b
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         lo, hi = OUTPUTS["target"]
@@ -137,11 +156,40 @@ class IntegralTarget(nn.Module):
         return torch.clamp(features @ w + b, lo, hi)
 
 
+def pool_standardisation(
+    pools: list[str | Path], features: tuple[str, ...]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(center, scale) of features over the newest state row of behaviour pools:
+    the median, and the 10-90 % range over 2.56 (a standard deviation where the
+    feature is normal; the tails of signal and rate features are heavy), or the
+    standard deviation where that range is empty, or 1 for a constant."""
+    from aqmllm.models.interval_features import columns_of
+
+    cols = columns_of(list(features))
+    rows = []
+    for p in pools:
+        with np.load(p, allow_pickle=False) as z:
+            if "states" not in z.files:
+                raise ValueError(f"{p}: not a behaviour pool (no states)")
+            rows.append(np.asarray(z["states"][:, -1, :], np.float64)[:, cols])
+    x = np.concatenate(rows)
+    lo, med, hi = np.percentile(x, [10, 50, 90], axis=0)
+    spread = (hi - lo) / 2.56
+    spread = np.where(spread > 1e-6, spread, x.std(axis=0))
+    spread = np.where(spread > 1e-6, spread, 1.0)
+    return tuple(float(v) for v in med), tuple(float(v) for v in spread)
+
+
 def save_integral_policy(
     module: IntegralTarget, folder: str | Path, training: dict[str, Any]
 ) -> Path:
     w, b = module.exported()
-    arch = {**INTEGRAL_ARCHITECTURE, "searched_features": list(module.features)}
+    arch = {
+        **INTEGRAL_ARCHITECTURE,
+        "searched_features": list(module.features),
+        "center": [float(v) for v in module.center],
+        "scale": [float(v) for v in module.scale],
+    }
     tensors = {
         "l0.weight": w.detach().cpu().numpy().astype(np.float32),
         "l0.bias": b.detach().cpu().numpy().astype(np.float32),

@@ -40,18 +40,26 @@ def linear_space() -> SearchSpace:
     return SearchSpace("linear", LinearTarget, save_policy)  # type: ignore[arg-type]
 
 
-def integral_space(features: list[str] | None = None) -> SearchSpace:
+def integral_space(
+    features: list[str] | None = None, pools: list[str] | None = None
+) -> SearchSpace:
     """The integrating target policy over ``features`` (default: every interval-v2
-    column but the target in effect); ValueError naming an unknown feature."""
-    from aqmllm.models.rl.linear_interval import IntegralTarget, save_integral_policy
+    column but the target in effect), standardised over ``pools`` when given;
+    ValueError naming an unknown feature or a file that is not a pool."""
+    from aqmllm.models.rl.linear_interval import (
+        IntegralTarget,
+        pool_standardisation,
+        save_integral_policy,
+    )
 
-    names = tuple(features) if features else None
-    IntegralTarget(names)  # an unknown or forbidden name fails here, before any run
+    names = IntegralTarget(tuple(features) if features else None).features  # checks the names
+    center, scale = pool_standardisation(list(pools), names) if pools else (None, None)
+    start = {"standardised_over": list(pools or []), "center": center, "scale": scale}
 
     def make() -> nn.Module:
-        return IntegralTarget(names)
+        return IntegralTarget(names, center, scale)
 
-    return SearchSpace("integral", make, save_integral_policy)  # type: ignore[arg-type]
+    return SearchSpace("integral", make, save_integral_policy, start=start)  # type: ignore[arg-type]
 
 
 def _student_from(

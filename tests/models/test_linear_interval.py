@@ -197,3 +197,31 @@ def test_the_integrating_policy_searches_only_the_named_inputs(tmp_path: Path) -
         with pytest.raises(ValueError, match=why):
             integral_space(bad)
     assert IntegralTarget().weight.shape == (N_FEATURES - 1, 1)
+
+
+def test_pool_standardisation_centres_the_step_where_the_pools_sit(tmp_path: Path) -> None:
+    from aqmllm.models.interval_features import V2_NAMES
+    from aqmllm.models.rl.linear_interval import RATE_SCALE, save_integral_policy
+    from aqmllm.models.rl.search_space import integral_space
+
+    busy = V2_NAMES.index("busy")
+    states = np.zeros((11, 4, N_FEATURES), np.float32)
+    states[:, -1, busy] = np.linspace(0.0, 1.0, 11)  # median 0.5, 10-90 % range 0.8
+    states[:, 0, busy] = 9.0  # older rows of the window are not the newest record
+    np.savez(tmp_path / "pool.npz", states=states)
+    space = integral_space(["busy", "gap"], [str(tmp_path / "pool.npz")])
+    assert space.start["center"] == pytest.approx((0.5, 0.0))
+    assert space.start["scale"] == pytest.approx((0.8 / 2.56, 1.0))  # gap is constant: 1
+    m = space.make()
+    with torch.no_grad():
+        m.weight[0, 0] = -4.0
+    save_integral_policy(m, tmp_path / "p", {"name": "p"})
+    # the records are half busy: at the pools' median the step is zero
+    assert _residuals(tmp_path / "p", _records(1))["res_log2_target"].tolist() == [0]
+    recs = _records(1)
+    recs["busy_ns"] = recs["interval_ns"]  # fully busy: 0.5 above the median
+    want = round(-4.0 * 0.5 / (0.8 / 2.56) / RATE_SCALE * Q8)
+    assert _residuals(tmp_path / "p", recs)["res_log2_target"].tolist() == [want]
+    np.savez(tmp_path / "junk.npz", other=np.zeros(3))
+    with pytest.raises(ValueError, match="not a behaviour pool"):
+        integral_space(["busy"], [str(tmp_path / "junk.npz")])
