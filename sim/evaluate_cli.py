@@ -135,9 +135,22 @@ def jobs_for(scenarios, aqms: list[str], args: argparse.Namespace, out: Path, mo
             keep_log=args.keep_logs,
         )
         for s in scenarios
-        for seed in s.seeds
+        for seed in seeds_of(s.seeds, args.seeds)
         for aqm in aqms
     ]
+
+
+SEED_STRIDE = 1000
+
+
+def seeds_of(own: tuple[int, ...], n: int | None) -> list[int]:
+    """A scenario's seeds for this campaign: its own; with --seeds N, the first N of its
+    own followed by derived ones (its largest + 1000, + 2000, ...), so runs of its own
+    seeds are reused and a judge can shrink the seed-to-seed spread of short runs."""
+    if n is None:
+        return list(own)
+    extra = [max(own) + SEED_STRIDE * k for k in range(1, n - len(own) + 1)]
+    return [*own[:n], *extra]
 
 
 def build_report(records: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
@@ -233,6 +246,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument(
         "--duration", type=positive_float, help="override every scenario's duration (s)"
+    )
+    ap.add_argument(
+        "--seeds",
+        type=positive_int,
+        help="seeds per scenario: its own, then derived ones (default: its own)",
     )
     ap.add_argument("--workers", type=positive_int, default=2, help="local run workers (processes)")
     ap.add_argument("--executor", choices=("local", "dask"), default="local")

@@ -41,6 +41,7 @@ def _bad_model(tmp_path: Path) -> Path:
         (["--executor", "dask"], "--executor dask needs --address"),
         (["--address", "tcp://x:1"], "--address is for --executor dask"),
         (["--run-timeout", "0"], "--run-timeout: '0' is not a positive number"),
+        (["--seeds", "0"], "--seeds: '0' is not a positive integer"),
     ],
 )
 def test_bad_arguments_stop_before_any_run(
@@ -91,3 +92,13 @@ def test_sweep_adds_each_classic_aqm_over_its_target(no_runs: list, tmp_path: Pa
     # the default settings (DualPI2/PIE 15 ms, CoDel 5 ms, FQ-CoDel) run once, under their names
     assert {"dualpi2", "pie", "codel", "fq-codel", "student"} <= set(args.aqms)
     assert args.model_policy  # the shipped student was loaded once, up front
+
+
+def test_seeds_extends_a_scenarios_own_seeds_and_keeps_them_first() -> None:
+    assert evaluate_cli.seeds_of((101, 102), None) == [101, 102]
+    assert evaluate_cli.seeds_of((101, 102), 5) == [101, 102, 1102, 2102, 3102]
+    assert evaluate_cli.seeds_of((11, 21, 31), 2) == [11, 21]
+    # derived seeds never repeat one of the scenario's own
+    for own in ((1, 2), (5,), (7, 1007)):
+        got = evaluate_cli.seeds_of(own, 6)
+        assert len(set(got)) == 6 and list(got[: len(own)]) == list(own)
