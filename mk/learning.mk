@@ -33,7 +33,7 @@ train-cma-interval: $(EXT_STAMP)
 # pools collected in ns-3 under behaviour policies -> IQL student -> validation on
 # generated scenarios, three iterations with a Genet focus; the best on validation is
 # LOOP_OUT/final.  About 1.5 hours on 2 cores; resumable (re-run the target).  The
-# held-out judgement is a separate step (make judge-interval).  Not part of make test.
+# held-out judgement is a separate step (make judge-interval, below).  Not part of make test.
 # Then (sim/interval_ship.py), from the selected iteration's pools and critic: a
 # student blind to the residual in effect (1 min), the LLM teachers -- pretrained
 # SmolLM2 + LoRA and the same architecture randomly initialised -- by IQL, each
@@ -55,3 +55,28 @@ train-all: $(EXT_STAMP) core evlog
 	nice -n 10 $(PY) -m aqmllm.sim.interval_ship --loop $(LOOP_OUT) --ship $(SHIP_OUT) \
 	  --teacher-steps $(TEACHER_STEPS) --finetune-min $(FINETUNE_MIN) --workers $(LOOP_WORKERS) \
 	  --extra cma-interval=models/cma-interval
+
+# The held-out judgement of interval policies (issue 16), run once after a pick, never
+# to choose one: the three held-out suites through the classic AQMs, their target
+# sweep, DualPI2 at 14 and 16 ms (the judge's noise floor: docs/evaluation/
+# noise-floor.md) and each JUDGE_MODELS as interval:model:PATH; then `aqmllm compare`
+# against DualPI2 and against the best static DualPI2 target.  JUDGE_SEEDS=N runs N
+# seeds per scenario (its own first; the suites' files are not edited).  Resumable.
+#   make judge-interval [JUDGE_MODELS="models/shipped/interval/student ..." JUDGE_SEEDS=6]
+JUDGE_MODELS ?= models/shipped/interval/student models/cma-interval
+JUDGE_OUT ?= out/judge$(JUDGE_SEEDS)
+JUDGE_WORKERS ?= 2
+JUDGE_CLASSIC := dualpi2 pie codel fifo ns3-pie ns3-codel fq-codel ns3-red cobalt \
+  dualpi2@14ms dualpi2@16ms
+.PHONY: judge-interval
+judge-interval: $(EXT_STAMP) core evlog
+	nice -n 5 $(VENV)/bin/aqmllm evaluate sim/scenarios/eval sim/scenarios/rfc7928 \
+	  sim/scenarios/l4s-stress --sweep $(if $(JUDGE_SEEDS),--seeds $(JUDGE_SEEDS)) \
+	  $(addprefix --aqm ,$(JUDGE_CLASSIC)) $(addprefix --aqm interval:model:,$(JUDGE_MODELS)) \
+	  --workers $(JUDGE_WORKERS) --resume --out $(JUDGE_OUT)
+	for m in dualpi2@14ms $(addprefix interval:model:,$(JUDGE_MODELS)); do \
+	  for ref in dualpi2 best-static; do \
+	    echo "== $$m against $$ref"; \
+	    $(VENV)/bin/aqmllm compare $(JUDGE_OUT) --model $$m --ref $$ref | tail -4; \
+	  done; \
+	done

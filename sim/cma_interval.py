@@ -348,7 +348,9 @@ def _search(
             "bias": float(m.bias.detach().numpy()[0]),
             "features": list(getattr(m, "features", FEATURE_NAMES)),
         }
-    space.save(m, final, {"name": args.name, **{k: summary[k] for k in ("picked", "seed")}})
+    # the pick's provenance: what it searched, on which generated folders, from where
+    keys = ("picked", "seed", "space", "start", "train", "valid", "generations")
+    space.save(m, final, {"name": args.name, **{k: summary[k] for k in keys}})
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"validation: {valid}; picked {pick}; wrote {final}", flush=True)
     return summary
