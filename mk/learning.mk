@@ -80,3 +80,4 @@ judge-interval: $(EXT_STAMP) core evlog
 	    $(VENV)/bin/aqmllm compare $(JUDGE_OUT) --model $$m --ref $$ref | tail -4; \
 	  done; \
 	done
+	$(if $(JUDGE_SEEDS),$(VENV)/bin/aqmllm compare $(JUDGE_OUT) --null | tail -2)

@@ -15,6 +15,9 @@ A dimension either side lacks (no L traffic in the scenario) is left out.
 The table ends with `name: value` lines, the last the win rate (scenarios
 X beats over scenarios compared).  Exit status 0 whatever the outcome.
 
+`--null`: the judge's noise floor instead -- every AQM in the report against
+itself on two halves of its seeds (sim/judge_noise.py).
+
 `--ref best-static`: the single DualPI2 target (every `dualpi2` and
 `dualpi2@T` setting in the report) chosen in hindsight as the hardest for X
 over the whole report: the one X beats on the fewest scenarios, ties broken
@@ -180,10 +183,25 @@ def render(res: dict[str, Any], model: str, ref: str) -> list[str]:
     return lines
 
 
+def _print_null(report: dict) -> int:
+    from aqmllm.sim.judge_noise import render_null, self_null
+
+    rows = self_null(report)
+    if not rows:
+        raise CompareError("--null: no AQM has two runs of a scenario to split (use --seeds)")
+    print("\n".join(render_null(rows)))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="aqmllm compare", description=__doc__.splitlines()[0])
     ap.add_argument("report", help="report.json of `aqmllm evaluate`, or its folder")
-    ap.add_argument("--model", required=True, help="the candidate's AQM label, e.g. student")
+    ap.add_argument("--model", help="the candidate's AQM label, e.g. student")
+    ap.add_argument(
+        "--null",
+        action="store_true",
+        help="instead: every AQM against itself on two halves of its seeds (the noise floor)",
+    )
     ap.add_argument("--ref", default="dualpi2", help="reference label, or best-static")
     ap.add_argument("--json", help="also write the comparison to this file")
     add_version(ap)
@@ -200,6 +218,10 @@ def main(argv: list[str]) -> int:
             raise CompareError(f"{path}: not a JSON report: {exc}") from None
         if not isinstance(report, dict) or "scenarios" not in report:
             raise CompareError(f"{path}: not a report of `aqmllm evaluate`")
+        if args.null:
+            return _print_null(report)
+        if not args.model:
+            raise CompareError("--model LABEL is needed (or --null for the noise floor)")
         labels = {k for by in report["scenarios"].values() for k in by}
         if args.model not in labels:
             raise CompareError(

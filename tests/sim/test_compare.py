@@ -85,3 +85,56 @@ def test_cli_prints_a_table_and_ends_with_name_value_lines(
     assert "--model teacher: not in the report" in capsys.readouterr().err
     assert main([str(tmp_path / "none.json"), "--model", "student"]) == 2
     assert "no such report" in capsys.readouterr().err
+
+
+def _seeded(seed: int, c99: float, util: float) -> dict:
+    return {"seed": seed, **_run(c99, None, util)}
+
+
+def test_null_judges_each_aqm_against_itself_on_seed_halves(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from aqmllm.sim.judge_noise import self_null
+
+    report = {
+        "scenarios": {
+            # identical halves: no win either way, no bound broken
+            "same": {"dualpi2": [_seeded(s, 20, 0.99) for s in (1, 2, 3, 4)]},
+            # seeds 3-4 have lower C p99 at 3 points less utilisation: a bound broken,
+            # and no win either way (one is lower in delay, the other in utilisation)
+            "chaos": {
+                "dualpi2": [
+                    _seeded(1, 30, 0.99),
+                    _seeded(2, 30, 0.99),
+                    _seeded(3, 20, 0.96),
+                    _seeded(4, 20, 0.96),
+                ],  # fmt: skip
+            },
+            # seed order, not run order, makes the halves (seeds 3-4 win); a lone run
+            # is not judged
+            "order": {
+                "dualpi2": [
+                    _seeded(4, 10, 0.99),
+                    _seeded(1, 20, 0.99),
+                    _seeded(3, 10, 0.99),
+                    _seeded(2, 20, 0.99),
+                ],  # fmt: skip
+                "codel": [_seeded(1, 5, 0.9)],
+            },
+        }
+    }
+    (row,) = self_null(report)
+    assert row["aqm"] == "dualpi2" and row["scenarios"] == 3
+    assert (row["beats"], row["reverse_beats"], row["bounds"]) == (1, 0, 1)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    assert main([str(path), "--null"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == ["null_beats_max: 1", "null_bounds_max: 1"]
+    assert "| dualpi2 | 3 | 1 | 0 | 1 |" in "\n".join(out)
+    lone = {"scenarios": {"x": {"dualpi2": [_seeded(1, 5, 0.9)]}}}
+    path.write_text(json.dumps(lone))
+    assert main([str(path), "--null"]) == 2
+    assert "no AQM has two runs" in capsys.readouterr().err
+    assert main([str(path)]) == 2
+    assert "--model LABEL is needed" in capsys.readouterr().err
