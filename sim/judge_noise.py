@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 import numpy as np
+from aqmllm.sim.judge_rule import beats, point
 
 # the goal's hard bounds (issue 16): utilisation 2 points below, C p99 20 % above
 BOUND_UTIL = 0.02
@@ -32,8 +33,6 @@ def broken_bound(x: dict[str, float], ref: dict[str, float]) -> bool:
 def self_null(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per AQM label: scenarios judged, second half's wins over the first and the
     reverse, bounds broken, and the spread of the utilisation difference (points)."""
-    from aqmllm.sim.compare_cli import beats, point
-
     labels = sorted({k for by in report["scenarios"].values() for k in by})
     rows = []
     for label in labels:
