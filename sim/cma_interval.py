@@ -17,7 +17,9 @@ such run outweigh the rest of the batch.  A candidate the load-time probe
 refuses, or whose run fails, scores SCORE_MIN on that run.
 
 ``--space integral`` searches the integrating form instead (a step on the
-target scale in effect each interval; zero holds it), the same 19 numbers.
+target scale in effect each interval; zero holds it), over every input or a
+named subset (``--features``), standardised over behaviour pools when
+``--standardise-from`` names them.
 ``--start CHECKPOINT --params PREFIX...`` searches an interval student
 instead (item 6: direct fine-tuning from its trained weights; e.g. its
 last layer's biases, ``net.4.bias``), models/rl/search_space.py.
@@ -232,6 +234,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
 
+    if (args.features or args.standardise_from) and (args.start or args.space != "integral"):
+        raise ValueError("--features and --standardise-from are for --space integral only")
     out = Path(args.out)
     train_pairs = pairs_of(args.train, args.seeds_per_scenario)
     valid_pairs = pairs_of(args.valid, args.valid_seeds)

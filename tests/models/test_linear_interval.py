@@ -149,6 +149,20 @@ def test_the_trainer_refuses_held_out_suites() -> None:
         cma_interval.pairs_of([str(root)], 1)
 
 
+def test_integral_options_without_the_integral_space_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    base = ["--train", str(tmp_path), "--valid", str(tmp_path), "--out", str(tmp_path / "o")]
+    for extra in (
+        ["--features", "busy"],
+        ["--space", "integral", "--start", "x", "--features", "gap"],
+    ):
+        assert cma_interval.main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert "are for --space integral only" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_integrating_policy_steps_the_target_in_effect(tmp_path: Path) -> None:
     from aqmllm.models.interval_features import V2_NAMES
     from aqmllm.models.rl.linear_interval import (
