@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
-from aqmllm.models.interval_features import feature_fn
+from aqmllm.models.interval_features import V2_NAMES, feature_fn
 from aqmllm.models.interval_runtime import OUTPUT_BOUNDS, save_interval_checkpoint
 
 FEATURES = "interval-v2"
@@ -55,27 +55,41 @@ def n_parameters() -> int:
     return sum(p.numel() for p in LinearTarget().parameters())
 
 
-def tensors_of(module: LinearTarget) -> dict[str, np.ndarray]:
+def _tensors(weight: torch.Tensor, bias: torch.Tensor) -> dict[str, np.ndarray]:
     """The interval-student MLP's tensors (one layer: l0.weight in x out, l0.bias)."""
     return {
-        "l0.weight": module.weight.detach().cpu().numpy().astype(np.float32),
-        "l0.bias": module.bias.detach().cpu().numpy().astype(np.float32),
+        "l0.weight": weight.detach().cpu().numpy().astype(np.float32),
+        "l0.bias": bias.detach().cpu().numpy().astype(np.float32),
     }
 
 
-def save_policy(module: LinearTarget, folder: str | Path, training: dict[str, Any]) -> Path:
+def tensors_of(module: LinearTarget) -> dict[str, np.ndarray]:
+    return _tensors(module.weight, module.bias)
+
+
+def _save_one_layer(
+    folder: str | Path,
+    tensors: dict[str, np.ndarray],
+    architecture: dict[str, Any],
+    training: dict[str, Any],
+) -> Path:
+    """Both forms are the same one-layer continuous interval student on disk."""
     return save_interval_checkpoint(
         folder,
         "interval-student",
-        tensors_of(module),
+        tensors,
         FEATURES,
         (1, N_FEATURES),
         levels=None,
         outputs=OUTPUTS,
         usable=USABLE,
-        architecture=ARCHITECTURE,
+        architecture=architecture,
         training=training,
     )
+
+
+def save_policy(module: LinearTarget, folder: str | Path, training: dict[str, Any]) -> Path:
+    return _save_one_layer(folder, tensors_of(module), ARCHITECTURE, training)
 
 
 # --- the integrating form ---------------------------------------------------
@@ -85,17 +99,19 @@ def save_policy(module: LinearTarget, folder: str | Path, training: dict[str, An
 # (docs/learning/cma-interval.md: sigma never contracted).  The integrating
 # form moves the target scale in effect by a small step each interval:
 #
-#     target_log2 = clip(res_target + (b + w . features) / RATE_SCALE, -2, +1)
+#     target_log2 = clip(res_target + (b + w . (x - c) / s) / RATE_SCALE, -2, +1)
 #
-# so its fixed points are where b + w . x = 0 (a learned set point, e.g. on
+# (c, s: the inputs' standardisation, 0 and 1 unless taken from pools), so
+# its fixed points are where b + w . (x - c) / s = 0 (a learned set point, e.g. on
 # the busy fraction), and zero parameters hold the residual in effect: from
 # DualPI2's zero it stays DualPI2.  One searched unit is 1/RATE_SCALE octave
-# per interval per feature unit (about 1.5 octaves a second at 16 ms), so
+# per interval per unit of standardised input (about 1.5 octaves a second at
+# 16 ms), so
 # CMA-ES's sigma means the same for every parameter.  It exports as the same
-# one-layer student: weight = e_res_target + w / RATE_SCALE.
+# one-layer student: weight = e_res_target + w / (s RATE_SCALE).
 
 RATE_SCALE = 32.0
-RES_TARGET_COLUMN = 16  # interval-v2's "res_target": the scale in effect, in octaves
+RES_TARGET_COLUMN = V2_NAMES.index("res_target")  # the scale in effect, in octaves
 INTEGRAL_ARCHITECTURE = {
     "name": "integral-target",
     "inputs": N_FEATURES,
@@ -122,7 +138,7 @@ class IntegralTarget(nn.Module):
         center: tuple[float, ...] | None = None,
         scale: tuple[float, ...] | None = None,
     ) -> None:
-        from aqmllm.models.interval_features import V2_NAMES, columns_of
+        from aqmllm.models.interval_features import columns_of
 
         super().__init__()
         names = tuple(n for n in V2_NAMES if n != "res_target") if features is None else features
@@ -164,14 +180,18 @@ def pool_standardisation(
     feature is normal; the tails of signal and rate features are heavy), or the
     standard deviation where that range is empty, or 1 for a constant."""
     from aqmllm.models.interval_features import columns_of
+    from aqmllm.models.rl.pool import PoolError, load_interval_pool
 
     cols = columns_of(list(features))
     rows = []
     for p in pools:
-        with np.load(p, allow_pickle=False) as z:
-            if "states" not in z.files:
-                raise ValueError(f"{p}: not a behaviour pool (no states)")
-            rows.append(np.asarray(z["states"][:, -1, :], np.float64)[:, cols])
+        try:
+            pool = load_interval_pool(p)
+        except PoolError as exc:
+            raise ValueError(f"not a behaviour pool: {exc}") from None
+        if pool.state_schema.get("features") != FEATURES:
+            raise ValueError(f"{p}: its states are not {FEATURES} features")
+        rows.append(np.asarray(pool.states[:, -1, :], np.float64)[:, cols])
     x = np.concatenate(rows)
     lo, med, hi = np.percentile(x, [10, 50, 90], axis=0)
     spread = (hi - lo) / 2.56
@@ -190,19 +210,4 @@ def save_integral_policy(
         "center": [float(v) for v in module.center],
         "scale": [float(v) for v in module.scale],
     }
-    tensors = {
-        "l0.weight": w.detach().cpu().numpy().astype(np.float32),
-        "l0.bias": b.detach().cpu().numpy().astype(np.float32),
-    }
-    return save_interval_checkpoint(
-        folder,
-        "interval-student",
-        tensors,
-        FEATURES,
-        (1, N_FEATURES),
-        levels=None,
-        outputs=OUTPUTS,
-        usable=USABLE,
-        architecture=arch,
-        training=training,
-    )
+    return _save_one_layer(folder, _tensors(w, b), arch, training)

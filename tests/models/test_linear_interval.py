@@ -213,6 +213,26 @@ def test_the_integrating_policy_searches_only_the_named_inputs(tmp_path: Path) -
     assert IntegralTarget().weight.shape == (N_FEATURES - 1, 1)
 
 
+def _write_v2_pool(path: Path, states: np.ndarray, features: str = "interval-v2") -> None:
+    from aqmllm.models.rl import levels
+    from aqmllm.models.rl.pool import IntervalEpisode, write_interval_pool
+    from aqmllm.models.rl.records import FB_DUALPI2
+
+    n = len(states)
+    episode = IntervalEpisode(
+        states=states,
+        actions=np.zeros((n, levels.N_KNOBS), np.uint8),
+        rewards=np.zeros(n, np.float32),
+        next_states=states,
+        valid=levels.valid_mask(np.full(n, FB_DUALPI2)),
+        scenario="toy",
+        seed=1,
+        behaviour={"name": "toy"},
+    )
+    schema = {"features": features, "window": states.shape[1], "n_features": states.shape[2]}
+    write_interval_pool(path, [episode], schema)
+
+
 def test_pool_standardisation_centres_the_step_where_the_pools_sit(tmp_path: Path) -> None:
     from aqmllm.models.interval_features import V2_NAMES
     from aqmllm.models.rl.linear_interval import RATE_SCALE, save_integral_policy
@@ -222,7 +242,7 @@ def test_pool_standardisation_centres_the_step_where_the_pools_sit(tmp_path: Pat
     states = np.zeros((11, 4, N_FEATURES), np.float32)
     states[:, -1, busy] = np.linspace(0.0, 1.0, 11)  # median 0.5, 10-90 % range 0.8
     states[:, 0, busy] = 9.0  # older rows of the window are not the newest record
-    np.savez(tmp_path / "pool.npz", states=states)
+    _write_v2_pool(tmp_path / "pool.npz", states)
     space = integral_space(["busy", "gap"], [str(tmp_path / "pool.npz")])
     assert space.start["center"] == pytest.approx((0.5, 0.0))
     assert space.start["scale"] == pytest.approx((0.8 / 2.56, 1.0))  # gap is constant: 1
@@ -239,6 +259,9 @@ def test_pool_standardisation_centres_the_step_where_the_pools_sit(tmp_path: Pat
     np.savez(tmp_path / "junk.npz", other=np.zeros(3))
     with pytest.raises(ValueError, match="not a behaviour pool"):
         integral_space(["busy"], [str(tmp_path / "junk.npz")])
+    _write_v2_pool(tmp_path / "other.npz", states, features="issue15-smoke")
+    with pytest.raises(ValueError, match="not interval-v2 features"):
+        integral_space(["busy"], [str(tmp_path / "other.npz")])
 
 
 def test_the_committed_integrating_policy_loads_and_names_generated_data_only() -> None:
