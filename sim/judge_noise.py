@@ -15,19 +15,17 @@ import math
 from typing import Any
 
 import numpy as np
+from aqmllm.models.rl.reward import REGRESSION_C, REGRESSION_UTIL
 from aqmllm.sim.judge_rule import beats, point
-
-# the goal's hard bounds (issue 16): utilisation 2 points below, C p99 20 % above
-BOUND_UTIL = 0.02
-BOUND_C = 1.2
 
 
 def broken_bound(x: dict[str, float], ref: dict[str, float]) -> bool:
-    """x is worse than ref beyond the goal's hard bounds."""
-    if x["util"] < ref["util"] - BOUND_UTIL:
+    """x is worse than ref beyond the goal's hard bounds (issue 16: utilisation 2 points
+    below, C p99 20 % above), the same bounds the episode score calls a regression."""
+    if x["util"] < ref["util"] - REGRESSION_UTIL:
         return True
     c, rc = x["C p99"], ref["C p99"]
-    return not math.isnan(c) and not math.isnan(rc) and c > BOUND_C * rc
+    return not math.isnan(c) and not math.isnan(rc) and c > REGRESSION_C * rc
 
 
 def self_null(report: dict[str, Any]) -> list[dict[str, Any]]:
