@@ -15,8 +15,9 @@ import math
 from typing import Any
 
 import numpy as np
-from aqmllm.models.rl.reward import REGRESSION_C, REGRESSION_UTIL
 from aqmllm.sim.judge_rule import beats, point
+
+from aqmllm.goal import REGRESSION_C, REGRESSION_UTIL
 
 
 def broken_bound(x: dict[str, float], ref: dict[str, float]) -> bool:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-UTIL_SLACK = 0.005
-L_FLOOR_MS = 1.0
+from aqmllm.goal import L_FLOOR_MS, UTIL_SLACK
+
 FIGS = {"C p99": ("C", "delay_p99_ms"), "L p99": ("L", "delay_p99_ms"), "util": ("utilisation",)}
 
 

@@ -53,6 +53,8 @@ from typing import Any
 import numpy as np
 from aqmllm.models.rl.records import CLASS_C, CLASS_L, Q8, check_records, cls_field
 
+from aqmllm.goal import L_FLOOR_MS, REGRESSION_C, REGRESSION_UTIL, UTIL_SLACK
+
 W_UTIL = 100.0
 C_SCALE_NS = 10e6
 W_C_MEAN = 0.5
@@ -66,13 +68,9 @@ W_MARK = 0.5
 W_RESIDUAL = 0.02
 GAP_FACTOR = 2.0
 
-UTIL_SLACK = 0.005  # the judge's utilisation tolerance
-L_FLOOR_MS = 1.0  # the judge's L p99 floor
 K_UTIL = 1.0
 K_L = 1.0
 K_REGRESSION = 1.0
-REGRESSION_UTIL = 0.02
-REGRESSION_C = 1.2
 MIN_DELAY_MS = 0.1  # delays below this are equal (log of a ratio stays finite)
 
 WEIGHTS = {
