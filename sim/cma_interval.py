@@ -83,20 +83,52 @@ def batch_score(
     return float(np.mean([run_score(r, f) for r, f in zip(runs, refs, strict=True)]))
 
 
+# A batch item: one pair, scored run by run, or a group of one scenario's seeds
+# (--average-seeds), scored once on the means over its seeds, as the judge does.
+Item = Pair | tuple[Pair, ...]
+
+
+def seed_mean(runs: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The judge's point of one scenario (sim/judge_rule.py: means over seeds of
+    utilisation, C p99 and L p99) shaped as a run; None if any run is missing or
+    failed, so a group is never judged on the seeds that happened to finish."""
+    from aqmllm.sim.judge_rule import point
+
+    if not runs or any(not r or r.get("status") != "ok" for r in runs):
+        return None
+    pt = point([r for r in runs if r])
+    out: dict[str, Any] = {"status": "ok", "utilisation": pt["util"]}
+    for cls, name in (("C", "C p99"), ("L", "L p99")):
+        out[cls] = {} if np.isnan(pt[name]) else {"delay_p99_ms": pt[name]}
+    return out
+
+
+def item_pairs(item: Item) -> tuple[Pair, ...]:
+    return item if isinstance(item, tuple) else (item,)
+
+
 RunFn = Callable[[list[tuple[str, Pair]]], dict[tuple[str, Pair], dict[str, Any]]]
 
 
 def population_scores(
-    candidates: list[str | None], batch: Sequence[Pair], run: RunFn
+    candidates: list[str | None], batch: Sequence[Item], run: RunFn
 ) -> list[float]:
-    """Scores of candidates (interval AQM names; None: refused before any run)
-    on one batch, DualPI2 run (or reused) on the same pairs."""
-    wanted = [(REF_AQM, p) for p in batch]
-    wanted += [(aqm, p) for aqm in candidates if aqm is not None for p in batch]
+    """Scores of candidates (AQM names; None: refused before any run) on one
+    batch, DualPI2 run (or reused) on the same pairs: the mean over items of the
+    clipped score, a group's on its seed means against DualPI2's on the same seeds."""
+    pairs = [p for item in batch for p in item_pairs(item)]
+    wanted = [(REF_AQM, p) for p in pairs]
+    wanted += [(aqm, p) for aqm in candidates if aqm is not None for p in pairs]
     got = run(wanted)
-    refs = [got.get((REF_AQM, p)) for p in batch]
+
+    def score(aqm: str, item: Item) -> float:
+        if isinstance(item, Pair):
+            return run_score(got.get((aqm, item)), got.get((REF_AQM, item)))
+        mine = seed_mean([got.get((aqm, p)) for p in item])
+        return run_score(mine, seed_mean([got.get((REF_AQM, p)) for p in item]))
+
     return [
-        SCORE_MIN if aqm is None else batch_score([got.get((aqm, p)) for p in batch], refs)
+        SCORE_MIN if aqm is None else float(np.mean([score(aqm, i) for i in batch]))
         for aqm in candidates
     ]
 
@@ -109,6 +141,25 @@ def pairs_of(folders: Sequence[str], seeds_per_scenario: int) -> list[Pair]:
     if held:
         raise ValueError(f"{held[0]} is in a held-out suite: never train or select on it")
     return [Pair(s.name, s.path, seed) for s in scenarios for seed in s.seeds[:seeds_per_scenario]]
+
+
+def groups_of(folders: Sequence[str], seeds: int) -> list[tuple[Pair, ...]]:
+    """One group per generated scenario: its own seeds first, then derived ones
+    (sim/evaluate_cli.py seeds_of, as the judge's --seeds), `seeds` in all."""
+    from aqmllm.sim.evaluate_cli import seeds_of
+
+    if seeds < 1:
+        raise ValueError(f"a group needs at least 1 seed, got {seeds}")
+    by_scenario: dict[str, list[Pair]] = {}
+    for p in pairs_of(folders, 1 << 30):  # the held-out refusal, in one place
+        by_scenario.setdefault(p.path, []).append(p)
+    return [
+        tuple(
+            Pair(own[0].scenario, path, seed)
+            for seed in seeds_of(tuple(q.seed for q in own), seeds)
+        )
+        for path, own in by_scenario.items()
+    ]
 
 
 class KeptWorkers:
@@ -206,6 +257,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--sigma", type=float, default=0.3, help="initial step (log2 per feature unit)")
     ap.add_argument("--seeds-per-scenario", type=int, default=1, help="training seeds")
     ap.add_argument("--valid-seeds", type=int, default=2, help="validation seeds per scenario")
+    ap.add_argument(
+        "--average-seeds",
+        type=int,
+        metavar="K",
+        help="score each scenario once on its means over K seeds (own, then derived) instead"
+        " of run by run; validation averages over max(K, --valid-seeds)",
+    )
+    ap.add_argument(
+        "--probe",
+        nargs="+",
+        default=[],
+        metavar="AQM",
+        help="fixed AQMs (e.g. dualpi2@14ms) scored on the validation set beside the finalists:"
+        " the objective's own floor",
+    )
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--run-timeout", type=float, default=300.0)
@@ -236,9 +302,19 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     if (args.features or args.standardise_from) and (args.start or args.space != "integral"):
         raise ValueError("--features and --standardise-from are for --space integral only")
+    from aqmllm.sim.ns3.run import split_aqm
+
+    for aqm in args.probe:
+        split_aqm(aqm)
     out = Path(args.out)
-    train_pairs = pairs_of(args.train, args.seeds_per_scenario)
-    valid_pairs = pairs_of(args.valid, args.valid_seeds)
+    train_pairs: list[Item]
+    valid_pairs: list[Item]
+    if args.average_seeds is None:
+        train_pairs = list(pairs_of(args.train, args.seeds_per_scenario))
+        valid_pairs = list(pairs_of(args.valid, args.valid_seeds))
+    else:
+        train_pairs = list(groups_of(args.train, args.average_seeds))
+        valid_pairs = list(groups_of(args.valid, max(args.average_seeds, args.valid_seeds)))
     runner = NS3Runner(out, args.workers, args.run_timeout)
     try:
         return _search(args, out, train_pairs, valid_pairs, runner)
@@ -249,8 +325,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 def _search(
     args: argparse.Namespace,
     out: Path,
-    train_pairs: list[Pair],
-    valid_pairs: list[Pair],
+    train_pairs: list[Item],
+    valid_pairs: list[Item],
     runner: NS3Runner,
 ) -> dict[str, Any]:
     from aqmllm.models.rl.cma_driver import CMAConfig, CMADriver, searched_parameters, set_vector
@@ -267,7 +343,7 @@ def _search(
     t0, cpu0 = time.time(), time.process_time()
     gen_box = {"g": 0}
 
-    def objective(modules: list[Any], batch: Sequence[Pair]) -> list[float]:
+    def objective(modules: list[Any], batch: Sequence[Item]) -> list[float]:
         g = gen_box["g"]
         names = [
             _candidate(space, m, out / "cand" / f"g{g:03d}-c{i:02d}", f"g{g:03d}-c{i:02d}")
@@ -289,9 +365,10 @@ def _search(
     )
     if args.resume:
         driver.resume()
+    unit = "pairs" if args.average_seeds is None else f"scenarios of {args.average_seeds} seeds"
     print(
-        f"cma-interval: {driver.dim} parameters, {len(train_pairs)} training pairs,"
-        f" {len(valid_pairs)} validation pairs, popsize {driver.es.popsize}, batch {args.batch}",
+        f"cma-interval: {driver.dim} parameters, {len(train_pairs)} training {unit},"
+        f" {len(valid_pairs)} validation {unit}, popsize {driver.es.popsize}, batch {args.batch}",
         flush=True,
     )
     budget_s = args.budget_min * 60
@@ -316,8 +393,9 @@ def _search(
         m = space.make()
         set_vector(searched_parameters(m, space.params), x)
         names[key] = _candidate(space, m, out / "finalist" / key, f"{args.name}-{key}")
-    scores = population_scores(list(names.values()), valid_pairs, runner)
+    scores = population_scores([*names.values(), *args.probe], valid_pairs, runner)
     valid = dict(zip(names, scores, strict=True))
+    probe = dict(zip(args.probe, scores[len(names) :], strict=True))
     pick = max(valid, key=lambda k: valid[k])
     final = out / "final"
     if final.exists():
@@ -328,7 +406,9 @@ def _search(
         "generations": driver.generation,
         "history": driver.history,
         "validation": valid,
+        "probe": probe,
         "picked": pick,
+        "average_seeds": args.average_seeds,
         "train_pairs": len(train_pairs),
         "valid_pairs": len(valid_pairs),
         "train": list(args.train),
@@ -353,10 +433,10 @@ def _search(
             "features": list(getattr(m, "features", FEATURE_NAMES)),
         }
     # the pick's provenance: what it searched, on which generated folders, from where
-    keys = ("picked", "seed", "space", "start", "train", "valid", "generations")
+    keys = ("picked", "seed", "space", "start", "train", "valid", "generations", "average_seeds")
     space.save(m, final, {"name": args.name, **{k: summary[k] for k in keys}})
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"validation: {valid}; picked {pick}; wrote {final}", flush=True)
+    print(f"validation: {valid}; probe: {probe}; picked {pick}; wrote {final}", flush=True)
     return summary
 
 
