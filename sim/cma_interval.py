@@ -394,7 +394,7 @@ def _search(
         set_vector(searched_parameters(m, space.params), x)
         names[key] = _candidate(space, m, out / "finalist" / key, f"{args.name}-{key}")
     scores = population_scores([*names.values(), *args.probe], valid_pairs, runner)
-    valid = dict(zip(names, scores, strict=True))
+    valid = dict(zip(names, scores[: len(names)], strict=True))
     probe = dict(zip(args.probe, scores[len(names) :], strict=True))
     pick = max(valid, key=lambda k: valid[k])
     final = out / "final"
@@ -418,6 +418,8 @@ def _search(
         "sigma0": args.sigma,
         "seed": args.seed,
         "score_clip": [SCORE_MIN, SCORE_MAX],
+        # the generations' wall across resumes; runs, CPU and wall below are this invocation's
+        "search_s": round(sum(float(h["seconds"]) for h in driver.history), 1),
         "ns3_runs": runner.runs,
         "ns3_cpu_s": round(runner.cpu_s, 1),
         "wall_s": round(time.time() - t0, 1),

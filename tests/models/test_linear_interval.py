@@ -353,3 +353,40 @@ def test_bad_seed_groups_and_probes_are_refused_before_any_run(
         err = capsys.readouterr().err
         assert says in err and "Traceback" not in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_search_validates_its_finalists_and_scores_probes_on_the_same_groups(
+    tmp_path: Path,
+) -> None:
+    # a whole (tiny) search on a fake runner: no ns-3.  DualPI2 holds C p99 at 20 ms;
+    # the probe at 10 ms; every candidate at 15 ms, so all but the probe score log(4/3)
+    g = [tuple(Pair(f"s{i}", f"s{i}.toml", k) for k in (1, 2)) for i in range(3)]
+    asked: list = []
+
+    class FakeRunner:  # NS3Runner's face: called with jobs, counts runs and CPU
+        runs, cpu_s = 0, 0.0
+
+        def __call__(self, wanted: list) -> dict:
+            asked.extend(wanted)
+            self.runs += len(wanted)
+            c = {"dualpi2": 20.0, "dualpi2@10ms": 10.0}
+            return {(aqm, p): _run(0.99, c.get(aqm, 15.0)) for aqm, p in wanted}
+
+    fake_run = FakeRunner()
+    out = tmp_path / "o"
+    args = cma_interval.parse_args(
+        ["--train", "x", "--valid", "y", "--out", str(out), "--generations", "1"]
+        + ["--popsize", "3", "--batch", "2", "--average-seeds", "2", "--probe", "dualpi2@10ms"]
+    )
+    summary = cma_interval._search(args, out, g, g[:2], fake_run)  # type: ignore[arg-type]
+    assert summary["validation"] == {
+        "mean": pytest.approx(np.log(4 / 3)),
+        "best": pytest.approx(np.log(4 / 3)),
+    }
+    assert summary["probe"] == {"dualpi2@10ms": pytest.approx(np.log(2.0))}
+    assert summary["average_seeds"] == 2 and summary["generations"] == 1
+    # the probe ran on the validation groups only, every seed of them
+    probed = sorted((p.scenario, p.seed) for a, p in asked if a == "dualpi2@10ms")
+    assert probed == [("s0", 1), ("s0", 2), ("s1", 1), ("s1", 2)]
+    manifest = json.loads((out / "final" / "manifest.json").read_text())
+    assert manifest["training"]["average_seeds"] == 2
