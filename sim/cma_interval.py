@@ -16,6 +16,13 @@ start), and the unclipped utilisation penalty (-1 per 0.5 %) would let one
 such run outweigh the rest of the batch.  A candidate the load-time probe
 refuses, or whose run fails, scores SCORE_MIN on that run.
 
+``--average-seeds K`` scores each scenario once instead, on its means over K
+seeds (its own, then the judge's derived ones) against DualPI2's means on the
+same seeds: the judge's point.  Run by run, DualPI2 alone scores 0 and any
+other trajectory pays for chaos; on 4-seed means a setting next to DualPI2
+loses half as much (sim/objective_floor.py measures it).  ``--probe AQM...``
+scores fixed settings on the validation set beside the finalists.
+
 ``--space integral`` searches the integrating form instead (a step on the
 target scale in effect each interval; zero holds it), over every input or a
 named subset (``--features``), standardised over behaviour pools when
@@ -74,15 +81,6 @@ def run_score(run: dict[str, Any] | None, ref: dict[str, Any] | None) -> float:
     return float(np.clip(s, SCORE_MIN, SCORE_MAX)) if np.isfinite(s) else SCORE_MIN
 
 
-def batch_score(
-    runs: Sequence[dict[str, Any] | None], refs: Sequence[dict[str, Any] | None]
-) -> float:
-    """The candidate's objective: the mean clipped score over its batch (higher is better)."""
-    if not runs or len(runs) != len(refs):
-        raise ValueError(f"{len(runs)} runs against {len(refs)} references")
-    return float(np.mean([run_score(r, f) for r, f in zip(runs, refs, strict=True)]))
-
-
 # A batch item: one pair, scored run by run, or a group of one scenario's seeds
 # (--average-seeds), scored once on the means over its seeds, as the judge does.
 Item = Pair | tuple[Pair, ...]
@@ -116,6 +114,8 @@ def population_scores(
     """Scores of candidates (AQM names; None: refused before any run) on one
     batch, DualPI2 run (or reused) on the same pairs: the mean over items of the
     clipped score, a group's on its seed means against DualPI2's on the same seeds."""
+    if not batch:
+        raise ValueError("a batch of no scenarios scores nothing")
     pairs = [p for item in batch for p in item_pairs(item)]
     wanted = [(REF_AQM, p) for p in pairs]
     wanted += [(aqm, p) for aqm in candidates if aqm is not None for p in pairs]

@@ -17,7 +17,7 @@ from aqmllm.models.interval_history import IntervalHistory
 from aqmllm.models.interval_runtime import load_interval_policy
 from aqmllm.models.rl.linear_interval import N_FEATURES, LinearTarget, n_parameters, save_policy
 from aqmllm.sim import cma_interval
-from aqmllm.sim.cma_interval import Pair, batch_score, population_scores, run_score
+from aqmllm.sim.cma_interval import Pair, population_scores, run_score
 
 Q8 = layout.RES_Q8_ONE
 
@@ -117,9 +117,8 @@ def test_the_objective_is_the_clipped_mean_score_against_dualpi2() -> None:
     assert run_score(_run(0.69, 10.0), ref) == cma_interval.SCORE_MIN
     assert run_score({"status": "failed"}, ref) == cma_interval.SCORE_MIN
     assert run_score(None, ref) == cma_interval.SCORE_MIN
-    assert batch_score([_run(0.99, 10.0), ref], [ref, ref]) == pytest.approx(np.log(2.0) / 2)
-    with pytest.raises(ValueError):
-        batch_score([], [])
+    with pytest.raises(ValueError, match="no scenarios"):
+        population_scores(["x"], [], lambda wanted: {})
 
 
 def test_population_scores_pair_each_candidate_with_dualpi2_on_the_same_runs() -> None:
