@@ -133,7 +133,9 @@ def population_scores(
     ]
 
 
-def pairs_of(folders: Sequence[str], seeds_per_scenario: int) -> list[Pair]:
+def pairs_of(folders: Sequence[str], seeds_per_scenario: int | None) -> list[Pair]:
+    """(scenario, seed) pairs of generated folders, the first seeds_per_scenario of
+    each scenario's own seeds (None: all); a held-out file is refused."""
     from aqmllm.sim.scenario import is_held_out, load_scenarios
 
     scenarios = load_scenarios(list(folders))
@@ -151,7 +153,7 @@ def groups_of(folders: Sequence[str], seeds: int) -> list[tuple[Pair, ...]]:
     if seeds < 1:
         raise ValueError(f"a group needs at least 1 seed, got {seeds}")
     by_scenario: dict[str, list[Pair]] = {}
-    for p in pairs_of(folders, 1 << 30):  # the held-out refusal, in one place
+    for p in pairs_of(folders, None):  # the held-out refusal, in one place
         by_scenario.setdefault(p.path, []).append(p)
     return [
         tuple(

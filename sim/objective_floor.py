@@ -21,16 +21,33 @@ from typing import Any
 
 import numpy as np
 
+Got = dict[Any, dict[str, Any]]
+
+
+def _cached(got: Got) -> Any:
+    """population_scores' run function over runs already made."""
+    return lambda wanted: {w: got[w] for w in wanted if w in got}
+
+
+def _util_diffs(aqm: str, group: tuple[Any, ...], got: Got) -> list[float]:
+    """Per seed: the setting's utilisation minus DualPI2's (points), where both ran."""
+    from aqmllm.sim.cma_interval import REF_AQM
+
+    ok = [(got.get((aqm, p)), got.get((REF_AQM, p))) for p in group]
+    return [
+        100 * (m["utilisation"] - r["utilisation"])
+        for m, r in ok
+        if m and r and m.get("status") == "ok" and r.get("status") == "ok"
+    ]
+
 
 def floor_table(
-    aqms: list[str], groups: list[tuple[Any, ...]], got: dict[Any, dict[str, Any]]
+    aqms: list[str], groups: list[tuple[Any, ...]], got: Got
 ) -> dict[str, dict[str, float]]:
     """{objective: {aqm: score}}: run by run and on seed means, over the first k seeds."""
     from aqmllm.sim.cma_interval import population_scores
 
-    def run(wanted: list[Any]) -> dict[Any, dict[str, Any]]:
-        return {w: got[w] for w in wanted if w in got}
-
+    run = _cached(got)
     k_max = min(len(g) for g in groups)
     out: dict[str, dict[str, float]] = {}
     for k in sorted({1, 2, k_max} & set(range(1, k_max + 1))):
@@ -46,26 +63,14 @@ def floor_table(
     return out
 
 
-def spread(
-    aqm: str, groups: list[tuple[Any, ...]], got: dict[Any, dict[str, Any]]
-) -> dict[str, float]:
+def spread(aqm: str, groups: list[tuple[Any, ...]], got: Got) -> dict[str, float]:
     """How far one setting's runs stray from DualPI2's on the same seeds: the standard
     deviation and the worst of the per-seed utilisation difference (points), and the
     share of scenarios whose seed-mean score is below -1 (one regression's worth)."""
-    from aqmllm.sim.cma_interval import REF_AQM, population_scores
+    from aqmllm.sim.cma_interval import population_scores
 
-    du = [
-        100 * (got[(aqm, p)]["utilisation"] - got[(REF_AQM, p)]["utilisation"])
-        for g in groups
-        for p in g
-        if got.get((aqm, p), {}).get("status") == "ok"
-        and got.get((REF_AQM, p), {}).get("status") == "ok"
-    ]
-
-    def run(wanted: list[Any]) -> dict[Any, dict[str, Any]]:
-        return {w: got[w] for w in wanted if w in got}
-
-    per_group = [population_scores([aqm], [g], run)[0] for g in groups]
+    du = [d for g in groups for d in _util_diffs(aqm, g, got)]
+    per_group = [population_scores([aqm], [g], _cached(got))[0] for g in groups]
     return {
         "util_diff_sd_pts": float(np.std(du)) if du else float("nan"),
         "util_diff_worst_pts": float(min(du)) if du else float("nan"),
@@ -73,7 +78,7 @@ def spread(
     }
 
 
-def explain(aqm: str, groups: list[tuple[Any, ...]], got: dict[Any, dict[str, Any]]) -> list[str]:
+def explain(aqm: str, groups: list[tuple[Any, ...]], got: Got) -> list[str]:
     """One line per scenario: utilisation per seed and the seed means' score terms."""
     from aqmllm.models.rl.reward import episode_score
     from aqmllm.sim.cma_interval import REF_AQM, seed_mean
@@ -87,7 +92,7 @@ def explain(aqm: str, groups: list[tuple[Any, ...]], got: dict[Any, dict[str, An
         if mine is None or ref is None:
             lines.append(f"{g[0].scenario}: a run failed")
             continue
-        du = [100 * (got[(aqm, p)]["utilisation"] - got[(REF_AQM, p)]["utilisation"]) for p in g]
+        du = _util_diffs(aqm, g, got)
         e = episode_score(mine, ref)
         c, rc = mine["C"].get("delay_p99_ms"), ref["C"].get("delay_p99_ms")
         lines.append(

@@ -148,20 +148,6 @@ def test_the_trainer_refuses_held_out_suites() -> None:
         cma_interval.pairs_of([str(root)], 1)
 
 
-def test_integral_options_without_the_integral_space_are_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    base = ["--train", str(tmp_path), "--valid", str(tmp_path), "--out", str(tmp_path / "o")]
-    for extra in (
-        ["--features", "busy"],
-        ["--space", "integral", "--start", "x", "--features", "gap"],
-    ):
-        assert cma_interval.main([*base, *extra]) == 2
-        err = capsys.readouterr().err
-        assert "are for --space integral only" in err and "Traceback" not in err
-    assert not (tmp_path / "o").exists()
-
-
 def test_the_integrating_policy_steps_the_target_in_effect(tmp_path: Path) -> None:
     from aqmllm.models.interval_features import V2_NAMES
     from aqmllm.models.rl.linear_interval import (
@@ -355,18 +341,26 @@ def test_groups_take_own_seeds_first_then_the_judges_derived_ones(tmp_path: Path
         cma_interval.groups_of([str(held)], 4)
 
 
-def test_bad_seed_groups_and_probes_are_refused_before_any_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    base = ["--train", str(tmp_path), "--valid", str(tmp_path), "--out", str(tmp_path / "o")]
-    for extra, says in (
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--features", "busy"], "are for --space integral only"),
+        (
+            ["--space", "integral", "--start", "x", "--features", "gap"],
+            "are for --space integral only",
+        ),
         (["--average-seeds", "0"], "at least 1 seed"),
         (["--probe", "nosuch@5ms"], "unknown AQM 'nosuch'"),
         (["--probe", "fifo@5ms"], "takes no target"),
-    ):
-        assert cma_interval.main([*base, *extra]) == 2
-        err = capsys.readouterr().err
-        assert says in err and "Traceback" not in err, err
+    ],
+)
+def test_bad_options_are_refused_in_one_sentence_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str], says: str
+) -> None:
+    base = ["--train", str(tmp_path), "--valid", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert cma_interval.main([*base, *extra]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err, err
     assert not (tmp_path / "o").exists()
 
 

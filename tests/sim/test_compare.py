@@ -104,21 +104,17 @@ def test_null_judges_each_aqm_against_itself_on_seed_halves(
             # and no win either way (one is lower in delay, the other in utilisation)
             "chaos": {
                 "dualpi2": [
-                    _seeded(1, 30, 0.99),
-                    _seeded(2, 30, 0.99),
-                    _seeded(3, 20, 0.96),
-                    _seeded(4, 20, 0.96),
-                ],  # fmt: skip
+                    _seeded(*r)
+                    for r in ((1, 30, 0.99), (2, 30, 0.99), (3, 20, 0.96), (4, 20, 0.96))
+                ],
             },
             # seed order, not run order, makes the halves (seeds 3-4 win); a lone run
             # is not judged
             "order": {
                 "dualpi2": [
-                    _seeded(4, 10, 0.99),
-                    _seeded(1, 20, 0.99),
-                    _seeded(3, 10, 0.99),
-                    _seeded(2, 20, 0.99),
-                ],  # fmt: skip
+                    _seeded(*r)
+                    for r in ((4, 10, 0.99), (1, 20, 0.99), (3, 10, 0.99), (2, 20, 0.99))
+                ],
                 "codel": [_seeded(1, 5, 0.9)],
             },
         }
