@@ -94,13 +94,19 @@ def test_ce_marks_reach_the_receiver_and_udp_ect1_is_l4s(emu_env: Path, tmp_path
     assert (deq["cls"][datagram] == 1).all()
     assert (deq["cls"][~datagram] == 0).all()
     # The receiver lost what the AQM dropped, no more: no marked packet was
-    # discarded. It sees a drop only as a gap before a later datagram, so the
-    # datagrams dropped after the last one delivered are not in its count.
-    # A couple fewer is allowed: a datagram dropped on arrival while the last
-    # delivered one still waited is newer than it, and so is unseen too.
+    # discarded. It sees a drop only as a gap before a later datagram it
+    # received, so the datagrams dropped after the last one it received are not
+    # in its count. That is the AQM's R-th delivered datagram, R the receiver's
+    # count: those delivered after it were still in the delay line or the
+    # socket when iperf3 stopped counting. A couple fewer is allowed: a datagram
+    # dropped on arrival while that one still waited is newer than it, and so
+    # is unseen too.
     is_dg = log["bytes"] == UDP_PAYLOAD + 28
     dg_drops = np.isin(log["event"], DROP_EVENTS) & is_dg
-    last_deq = int(np.flatnonzero(np.isin(log["event"], (EV_SERVED, EV_MARKED)) & is_dg)[-1])
+    delivered = np.flatnonzero(np.isin(log["event"], (EV_SERVED, EV_MARKED)) & is_dg)
+    received = res.rx_bytes // UDP_PAYLOAD
+    assert 0 < received <= len(delivered), (received, len(delivered))
+    last_deq = int(delivered[received - 1])
     unseen = int(dg_drops[last_deq:].sum())
     seen = int(dg_drops.sum()) - unseen
     assert seen - 2 <= res.lost_packets <= seen, (res.lost_packets, seen, unseen, drops, marks)
