@@ -57,6 +57,19 @@ def _daemon(topo: EmuTopology) -> Daemon:
     return d
 
 
+def _stats_once_alive(topo: EmuTopology, within_s: float = 10.0) -> dict:
+    """The router's stats once it sees a live daemon, polled: liveness is a heartbeat
+    fresher than the verdict timeout, so one sample on a slow host (Python starting
+    late, the daemon descheduled for a few ms) can miss a daemon that is deciding.
+    The last sample if it never does."""
+    end = time.monotonic() + within_s
+    st = topo.stats()
+    while st["daemon_alive"] != 1 and time.monotonic() < end:
+        time.sleep(0.2)
+        st = topo.stats()
+    return st
+
+
 def _fell_back_after(st: dict, t_ns: int) -> float:
     for t, alive in st["alive_transitions"]:
         if t >= t_ns and alive == 0:
@@ -131,13 +144,9 @@ def test_restart_after_kill_takes_over(topo: EmuTopology, host_figures: HostFigu
     d2 = _daemon(topo)
     try:
         assert read_header(topo.ring or "")["daemon_pid"] == d2.pid
-        # The new daemon decides once it is up: poll for it (a slow host
-        # starts Python late) rather than trusting a fixed second.
-        end = time.monotonic() + 10.0
-        after = topo.stats()
-        while after["daemon_alive"] != 1 and time.monotonic() < end:
-            time.sleep(0.2)
-            after = topo.stats()
+        # The new daemon decides once it is up: poll for it rather than
+        # trusting a fixed second.
+        _stats_once_alive(topo)
         time.sleep(0.5)
         after = topo.stats()
         results = flows.wait(timeout=30)
@@ -162,7 +171,7 @@ def test_garbage_verdicts_are_rejected_and_counted(
     try:
         time.sleep(1.0)
         results = flows.wait(timeout=30)
-        st = topo.stats()
+        st = _stats_once_alive(topo)
     finally:
         d2.terminate()
     rc = counters_by_name(st["ring_counters"])
