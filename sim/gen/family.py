@@ -13,6 +13,10 @@ value (no UDP, no capacity step, no web load...).  Distributions:
     any numeric one may add  p_off = 0.6        the latent takes its off value
                                                 with that probability
 
+A file may start from another family, ``extends = "wide"``: it takes that
+family's keys and latents and overrides the ones it names (the long
+families differ from their bases only in episode length).
+
 A *point* is one draw: a flat dict latent -> value.  Scenarios are built
 from points (sim/gen/build.py), and the focus sampler perturbs points
 within the family's support (``perturb``).
@@ -210,7 +214,51 @@ def _parse_dist(where: str, key: str, raw: Any) -> Dist:
     return Dist(name, float(bounds[0]), float(bounds[1]), p_off=float(p_off), off=off)
 
 
+def _read_family_file(name_or_path: str | Path) -> tuple[dict[str, Any], Path]:
+    p = Path(name_or_path)
+    if p.suffix != ".toml":
+        p = FAMILY_DIR / f"{name_or_path}.toml"
+        if not p.exists():
+            known = ", ".join(family_names()) or "none"
+            raise FamilyError(f"no scenario family {str(name_or_path)!r} (known: {known})")
+    try:
+        return tomllib.loads(p.read_text()), p
+    except FileNotFoundError:
+        raise FamilyError(f"{p}: no such family file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise FamilyError(f"{p}: not valid TOML: {exc}") from None
+
+
+def _inherit(data: dict[str, Any], path: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``data`` over the family it extends: top-level keys and latents it names win."""
+    base_name = data.get("extends")
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str) or Path(base_name).suffix:
+        raise FamilyError(f"{path}.extends: expected the name of a family in {FAMILY_DIR.name}/")
+    if base_name in chain:
+        raise FamilyError(f"{path}.extends: families extend each other in a cycle ({base_name})")
+    try:
+        raw, base_path = _read_family_file(base_name)
+    except FamilyError as exc:
+        raise FamilyError(f"{path}.extends: {exc}") from None
+    base = _inherit(raw, str(base_path), (*chain, base_name))
+    _parse_resolved(base, str(base_path))  # a fault in the base is named in its own file
+    latents = data.get("latents", {})
+    if not isinstance(latents, dict):
+        raise FamilyError(f"{path}.latents: expected a table")
+    merged = {**base, **{k: v for k, v in data.items() if k != "extends"}}
+    merged["latents"] = {**base.get("latents", {}), **latents}
+    if "name" not in data:
+        merged["name"] = Path(path).stem
+    return merged
+
+
 def parse_family(data: dict[str, Any], path: str) -> Family:
+    return _parse_resolved(_inherit(data, path, (str(data.get("name", Path(path).stem)),)), path)
+
+
+def _parse_resolved(data: dict[str, Any], path: str) -> Family:
     allowed = {
         "name",
         "description",
@@ -253,18 +301,7 @@ def parse_family(data: dict[str, Any], path: str) -> Family:
 
 def load_family(name_or_path: str | Path) -> Family:
     """A family by name (sim/scenarios/families/NAME.toml) or by file path."""
-    p = Path(name_or_path)
-    if p.suffix != ".toml":
-        p = FAMILY_DIR / f"{name_or_path}.toml"
-        if not p.exists():
-            known = ", ".join(family_names()) or "none"
-            raise FamilyError(f"no scenario family {str(name_or_path)!r} (known: {known})")
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise FamilyError(f"{p}: no such family file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise FamilyError(f"{p}: not valid TOML: {exc}") from None
+    data, p = _read_family_file(name_or_path)
     return parse_family(data, str(p))
 
 

@@ -31,6 +31,59 @@ def test_families_ship_and_parse() -> None:
         assert fam.name == name and fam.description
 
 
+@pytest.mark.parametrize("base", ["steady", "dynamics", "overload", "web-mix", "wide"])
+def test_long_families_are_their_base_with_only_the_length_changed(base: str) -> None:
+    long, short = load_family(f"{base}-long"), load_family(base)
+    assert long.name == f"{base}-long" and long.description != short.description
+    assert long.scenario_keys == short.scenario_keys
+    assert long.seeds_per_scenario == short.seeds_per_scenario
+    assert long.start_jitter_ms == short.start_jitter_ms
+    changed = {k for k in short.dists if long.dists[k] != short.dists[k]}
+    assert changed == {"duration_s"}
+    assert (long.dists["duration_s"].lo, long.dists["duration_s"].hi) == (20.0, 30.0)
+
+
+def _family_dir(tmp_path: Path, monkeypatch, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (tmp_path / f"{name}.toml").write_text(text)
+    monkeypatch.setattr("aqmllm.sim.gen.family.FAMILY_DIR", tmp_path)
+
+
+def test_extends_overrides_keys_and_latents_it_names(tmp_path: Path, monkeypatch) -> None:
+    _family_dir(
+        tmp_path,
+        monkeypatch,
+        {
+            "base": 'description = "b"\nseeds_per_scenario = 3\n[latents]\n'
+            "rate_mbps = {uniform = [5, 10]}\nc_count = {int = [1, 4]}\n",
+            "child": 'extends = "base"\nseeds_per_scenario = 5\n[latents]\nc_count = 7\n',
+        },
+    )
+    fam = load_family("child")
+    assert fam.name == "child" and fam.description == "b" and fam.seeds_per_scenario == 5
+    assert (fam.dists["rate_mbps"].lo, fam.dists["rate_mbps"].hi) == (5.0, 10.0)
+    assert fam.dists["c_count"].values == (7,)
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"a": 'extends = "b"\n', "b": 'extends = "a"\n'}, "in a cycle"),
+        ({"a": 'extends = "a"\n'}, "in a cycle"),
+        ({"a": 'extends = "nope"\n'}, "extends: no scenario family 'nope'"),
+        ({"a": 'extends = "x.toml"\n'}, "expected the name of a family"),
+        ({"a": "extends = 3\n"}, "expected the name of a family"),
+        ({"a": 'extends = "b"\n', "b": "[latents]\nspeed = 3\n"}, "b.toml.latents: unknown"),
+    ],
+)
+def test_bad_extends_is_refused_in_one_sentence(
+    tmp_path: Path, monkeypatch, files: dict[str, str], message: str
+) -> None:
+    _family_dir(tmp_path, monkeypatch, files)
+    with pytest.raises(FamilyError, match=message):
+        load_family("a")
+
+
 def test_same_arguments_same_files_and_prefix_stable(tmp_path: Path) -> None:
     fam = load_family("wide")
     held = _no_held(tmp_path)
