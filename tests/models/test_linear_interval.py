@@ -266,20 +266,29 @@ def test_the_committed_integrating_policy_loads_and_names_generated_data_only() 
     assert summary["train_pairs"] > 0 and summary["valid_pairs"] > 0
 
 
-def test_the_committed_seed_mean_policy_loads_and_was_averaged_over_generated_seeds() -> None:
+@pytest.mark.parametrize(
+    ("name", "data", "probes", "generations"),
+    [
+        ("cma-seedmean", "out/loop/", {"dualpi2@14ms", "dualpi2@16ms", "dualpi2@10ms"}, 10),
+        ("cma-long", "out/long/", {"dualpi2@14ms", "dualpi2@16ms"}, 2),
+    ],
+)
+def test_the_committed_seed_mean_policies_load_and_were_averaged_over_generated_seeds(
+    name: str, data: str, probes: set[str], generations: int
+) -> None:
     from aqmllm.models.checkpoint import read_manifest
 
-    folder = Path(__file__).resolve().parents[2] / "models" / "ablation" / "cma-seedmean"
-    assert parse_spec(f"model:{folder}").name == "cma-seedmean"
+    folder = Path(__file__).resolve().parents[2] / "models" / "ablation" / name
+    assert parse_spec(f"model:{folder}").name == name
     manifest, _ = read_manifest(folder, mode="interval")
     assert manifest["architecture"]["name"] == "linear-target"
     assert manifest["training"]["average_seeds"] == 4
     summary = json.loads((folder / "search-summary.json").read_text())
-    assert all(f.startswith("out/loop/") for f in [*summary["train"], *summary["valid"]])
+    assert all(f.startswith(data) for f in [*summary["train"], *summary["valid"]])
     # the pick is the finalist with the higher validation score; the probes ride beside
     assert summary["picked"] == max(summary["validation"], key=summary["validation"].get)
-    assert set(summary["probe"]) == {"dualpi2@14ms", "dualpi2@16ms", "dualpi2@10ms"}
-    assert len(summary["history"]) == summary["generations"] == 10
+    assert set(summary["probe"]) == probes
+    assert len(summary["history"]) == summary["generations"] == generations
 
 
 def test_a_group_is_scored_once_on_its_seed_means_as_the_judge_does() -> None:
