@@ -255,7 +255,8 @@ def _inherit(data: dict[str, Any], path: str, chain: tuple[str, ...] = ()) -> di
 
 
 def parse_family(data: dict[str, Any], path: str) -> Family:
-    return _parse_resolved(_inherit(data, path, (str(data.get("name", Path(path).stem)),)), path)
+    # the chain holds file stems, as ``extends`` names them: a file extending itself is a cycle
+    return _parse_resolved(_inherit(data, path, (Path(path).stem,)), path)
 
 
 def _parse_resolved(data: dict[str, Any], path: str) -> Family:

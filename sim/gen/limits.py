@@ -4,8 +4,8 @@ Numeric latents: (lo, hi) their support must lie in.  String latents: the
 values they may take.  The envelope is issue 16's (capacity 2-200 Mbit/s,
 base RTTs 5-200 ms, 1-16 flows per class, capacity steps x0.2-x5,
 unresponsive UDP up to 1.5x the link), with durations of 6-30 s: the base
-families keep to 6-12 s so an ns-3 episode stays cheap, and a long family
-(wide-long) matches the held-out suites' 10-25 s, where short episodes are
+families keep to 6-12 s so an ns-3 episode stays cheap, and the long ones
+(*-long) match the held-out suites' 10-25 s, where short episodes are
 mostly slow start.  Codepoints the base scenario keys cannot express
 (ECT(1) UDP, web flows) need ``scenario_keys = "extended"``.
 """

@@ -70,6 +70,7 @@ def test_extends_overrides_keys_and_latents_it_names(tmp_path: Path, monkeypatch
     [
         ({"a": 'extends = "b"\n', "b": 'extends = "a"\n'}, "in a cycle"),
         ({"a": 'extends = "a"\n'}, "in a cycle"),
+        ({"a": 'name = "foo"\nextends = "a"\n'}, "a.toml.extends: .* cycle"),
         ({"a": 'extends = "nope"\n'}, "extends: no scenario family 'nope'"),
         ({"a": 'extends = "x.toml"\n'}, "expected the name of a family"),
         ({"a": "extends = 3\n"}, "expected the name of a family"),
