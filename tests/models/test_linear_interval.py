@@ -267,14 +267,15 @@ def test_the_committed_integrating_policy_loads_and_names_generated_data_only() 
 
 
 @pytest.mark.parametrize(
-    ("name", "data", "probes", "generations"),
+    ("name", "data", "probes", "generations", "seeds"),
     [
-        ("cma-seedmean", "out/loop/", {"dualpi2@14ms", "dualpi2@16ms", "dualpi2@10ms"}, 10),
-        ("cma-long", "out/long/", {"dualpi2@14ms", "dualpi2@16ms"}, 2),
+        ("cma-seedmean", "out/loop/", {"dualpi2@14ms", "dualpi2@16ms", "dualpi2@10ms"}, 10, 4),
+        ("cma-long", "out/long/", {"dualpi2@14ms", "dualpi2@16ms"}, 2, 4),
+        ("cma-long2", "out/long/", {"dualpi2@14ms", "dualpi2@16ms"}, 9, 2),
     ],
 )
 def test_the_committed_seed_mean_policies_load_and_were_averaged_over_generated_seeds(
-    name: str, data: str, probes: set[str], generations: int
+    name: str, data: str, probes: set[str], generations: int, seeds: int
 ) -> None:
     from aqmllm.models.checkpoint import read_manifest
 
@@ -282,7 +283,7 @@ def test_the_committed_seed_mean_policies_load_and_were_averaged_over_generated_
     assert parse_spec(f"model:{folder}").name == name
     manifest, _ = read_manifest(folder, mode="interval")
     assert manifest["architecture"]["name"] == "linear-target"
-    assert manifest["training"]["average_seeds"] == 4
+    assert manifest["training"]["average_seeds"] == seeds
     summary = json.loads((folder / "search-summary.json").read_text())
     assert all(f.startswith(data) for f in [*summary["train"], *summary["valid"]])
     # the pick is the finalist with the higher validation score; the probes ride beside
