@@ -14,6 +14,8 @@ This is issue 16's causal ``FeatureFn`` (records (T,) -> (T, F)) in the
 form a daemon can afford: per record, with the previous record for slopes
 and the EWMAs for what is older than the window.  ``interval-v2`` is the
 schema for training (issue 15's list, every feature scale-free);
+``interval-v3`` adds what says where a lower target is free (idle time,
+the C standing queue, the capacity's trend, from the slow context);
 ``issue15-smoke`` is a smaller set the interval tier's own tests and
 benchmarks use.
 """
@@ -25,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 from aqmllm.bridge import layout
 from aqmllm.models.checkpoint import ModelError
+from aqmllm.models.interval_history import SLOW_NAMES
 
 FeatureFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 FEATURES: dict[str, tuple[FeatureFn, int]] = {}
@@ -110,12 +113,18 @@ V2_NAMES = [
 RESIDUAL_IN_EFFECT = ["res_mult_c", "res_mult_l", "res_target"]
 
 
-def columns_of(names: list[str]) -> list[int]:
-    """interval-v2 column indices of feature names; ValueError naming an unknown one."""
-    bad = [n for n in names if n not in V2_NAMES]
+def columns_of(names: list[str], schema: str = "interval-v2") -> list[int]:
+    """Column indices of feature names in a named schema (interval-v2 or interval-v3);
+    ValueError naming an unknown one."""
+    known = NAMES.get(schema)
+    if known is None:
+        raise ValueError(
+            f"no column names for feature schema {schema!r} (named: {', '.join(NAMES)})"
+        )
+    bad = [n for n in names if n not in known]
     if bad:
-        raise ValueError(f"no interval-v2 feature {bad[0]!r} (features: {', '.join(V2_NAMES)})")
-    return [V2_NAMES.index(n) for n in names]
+        raise ValueError(f"no {schema} feature {bad[0]!r} (features: {', '.join(known)})")
+    return [known.index(n) for n in names]
 
 
 @register("interval-v2", 18)
@@ -160,3 +169,41 @@ def v2_features(recs: np.ndarray, previous: np.ndarray, slow: np.ndarray) -> np.
         ],
         axis=1,
     ).astype(np.float32)
+
+
+# interval-v3: interval-v2's columns, then what says where a lower target is
+# free (issue 16, ablation.md "the next lever"): the link's idle time over the
+# last 1 s and 8 s, the C class's standing queue (its sojourn trough) over the
+# same windows against the target in effect, and the capacity's trend.
+V3_EXTRA = ["idle_1s", "idle_8s", "c_trough_1s", "c_trough_8s", "rate_trend"]
+V3_NAMES = [*V2_NAMES, *V3_EXTRA]
+NAMES = {"interval-v2": V2_NAMES, "interval-v3": V3_NAMES}
+_IDLE_REF = 0.01  # idle time in units of 1 % of the link: the judge's scale for utilisation
+_TREND_MAX = 4.0  # octaves: a x0.2..x5 step is within it; a start from nothing is not
+
+
+@register("interval-v3", len(V3_NAMES))
+def v3_features(recs: np.ndarray, previous: np.ndarray, slow: np.ndarray) -> np.ndarray:
+    """interval-v2's 18 columns, then: idle time over the last 1 s and 8 s
+    (log2(1 + idle / 1 %): 1 at 1 % idle, the half-point of the judge's
+    utilisation margin), the C sojourn trough over 1 s and 8 s over the target
+    in effect (log2(1 + trough / target): the standing queue that a lower
+    target takes away without idling the link, 0 where the queue runs dry),
+    and log2 of the 1 s over the 8 s dequeue rate (the capacity's trend,
+    clipped to +-4 octaves; 0 until both are known)."""
+    col = {n: i for i, n in enumerate(SLOW_NAMES)}
+    target = np.maximum(recs["target_ns"].astype(np.float64), 1.0)
+    idle = [np.clip(1.0 - slow[:, col[f"busy_{t}"]], 0.0, 1.0) for t in ("1s", "8s")]
+    trough = [np.maximum(slow[:, col[f"trough_c_ns_{t}"]], 0.0) for t in ("1s", "8s")]
+    r1, r8 = slow[:, col["rate_bps_1s"]], slow[:, col["rate_bps_8s"]]
+    both = (r1 > 0) & (r8 > 0)
+    trend = np.where(both, np.log2(np.maximum(r1, 1.0) / np.maximum(r8, 1.0)), 0.0)
+    extra = np.stack(
+        [
+            *(np.log2(1.0 + i / _IDLE_REF) for i in idle),
+            *(np.log2(1.0 + t / target) for t in trough),
+            np.clip(trend, -_TREND_MAX, _TREND_MAX),
+        ],
+        axis=1,
+    )
+    return np.concatenate([v2_features(recs, previous, slow), extra.astype(np.float32)], axis=1)

@@ -5,7 +5,12 @@ For each queue: its last W interval records (a ring buffer, oldest first
 when read) and slow context the window cannot hold (PLAN-interval.md):
 exponentially weighted means of the busy fraction, each class's mean
 sojourn and the dequeue rate at 1 s and 8 s time constants, weighted by
-each record's own length (an idle gap moves them by its length).
+each record's own length (an idle gap moves them by its length), and the
+C class's sojourn trough at the same time constants: it falls at once to a
+record's mean sojourn below it and rises towards later ones as a mean
+does, so it stays near the lowest C delay of the last second or eight --
+the standing queue, the part of the delay a lower target could take away
+without the queue running dry (issue 16, interval-v3).
 
 Feature code reads it through :meth:`window` and :meth:`slow`, or, cheaper,
 registers a per-record feature function with :meth:`track` (see
@@ -29,7 +34,9 @@ TAUS_S = (1.0, 8.0)
 ITEM = layout.INTERVAL_DTYPE.itemsize
 RAW = np.dtype((np.void, ITEM))  # records moved as bytes: far cheaper than field by field
 # The slow context's columns: each quantity at each time constant.
-SLOW_QUANTITIES = ("busy", "delay_c_ns", "delay_l_ns", "rate_bps")
+SLOW_QUANTITIES = ("busy", "delay_c_ns", "delay_l_ns", "rate_bps", "trough_c_ns")
+# quantities that fall at once and rise as a mean (troughs), by index
+TROUGHS = (SLOW_QUANTITIES.index("trough_c_ns"),)
 SLOW_NAMES = tuple(f"{q}_{int(t)}s" for q in SLOW_QUANTITIES for t in TAUS_S)
 
 
@@ -44,6 +51,7 @@ def _instant(recs: np.ndarray) -> np.ndarray:
             cls["sojourn_mean_ns"][:, layout.CLASS_C].astype(np.float64),
             cls["sojourn_mean_ns"][:, layout.CLASS_L].astype(np.float64),
             dep * 8e9 / ivl,
+            cls["sojourn_mean_ns"][:, layout.CLASS_C].astype(np.float64),
         ],
         axis=1,
     )
@@ -132,7 +140,11 @@ class IntervalHistory:
                 a = 1.0 - np.exp(-dt[idx] / tau)
                 a = np.where(fresh, 1.0, a)[:, None]
                 cols = slice(t, len(SLOW_NAMES), len(TAUS_S))
-                self._slow[qq, cols] += a * (inst[idx] - self._slow[qq, cols])
+                old = self._slow[qq, cols]
+                new = old + a * (inst[idx] - old)
+                for k in TROUGHS:
+                    new[:, k] = np.minimum(new[:, k], inst[idx, k])
+                self._slow[qq, cols] = new
             for fn, rows in self._tracked.values():
                 rows[qq, (self._pos[qq] - 1) % self.window_len] = fn(
                     recs[idx], prev, self._slow[qq]

@@ -23,6 +23,9 @@ other trajectory pays for chaos; on 4-seed means a setting next to DualPI2
 loses half as much (sim/objective_floor.py measures it).  ``--probe AQM...``
 scores fixed settings on the validation set beside the finalists.
 
+``--schema interval-v3 --features NAME...`` searches the linear policy over
+a subset of interval-v3's columns (idle time, the C standing queue and the
+capacity's trend among them: what says where a lower target is free).
 ``--space integral`` searches the integrating form instead (a step on the
 target scale in effect each interval; zero holds it), over every input or a
 named subset (``--features``), standardised over behaviour pools when
@@ -286,7 +289,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="without --start: the absolute (linear) or the integrating target policy",
     )
     ap.add_argument(
-        "--features", nargs="+", default=[], help="with --space integral: the searched inputs"
+        "--features", nargs="+", default=[], help="without --start: the searched inputs"
+    )
+    ap.add_argument(
+        "--schema",
+        choices=("interval-v2", "interval-v3"),
+        help="with --space linear: the feature schema the policy reads (default interval-v2;"
+        " v3 adds idle time, the C standing queue and the capacity's trend)",
     )
     ap.add_argument(
         "--standardise-from",
@@ -302,12 +311,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
 
-    if (args.features or args.standardise_from) and (args.start or args.space != "integral"):
-        raise ValueError("--features and --standardise-from are for --space integral only")
+    if args.standardise_from and (args.start or args.space != "integral"):
+        raise ValueError("--standardise-from is for --space integral only")
+    if args.features and args.start:
+        raise ValueError("--features names a linear or integral policy's inputs, not --start's")
+    if args.schema and (args.start or args.space != "linear"):
+        raise ValueError("--schema is for --space linear only")
     from aqmllm.sim.ns3.run import split_aqm
 
     for aqm in args.probe:
         split_aqm(aqm)
+    space = _space(args)  # an unknown schema or feature, before any scenario, run or folder
     out = Path(args.out)
     train_pairs: list[Item]
     valid_pairs: list[Item]
@@ -319,9 +333,20 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         valid_pairs = list(groups_of(args.valid, max(args.average_seeds, args.valid_seeds)))
     runner = NS3Runner(out, args.workers, args.run_timeout)
     try:
-        return _search(args, out, train_pairs, valid_pairs, runner)
+        return _search(args, out, train_pairs, valid_pairs, runner, space)
     finally:
         runner.executor.close()
+
+
+def _space(args: argparse.Namespace) -> Any:
+    """What the options ask to search; ValueError or ModelError naming what does not fit."""
+    from aqmllm.models.rl.search_space import integral_space, linear_space, student_space
+
+    if args.start:
+        return student_space(args.start, args.params)
+    if args.space == "integral":
+        return integral_space(args.features, args.standardise_from)
+    return linear_space(args.schema, args.features)
 
 
 def _search(
@@ -330,18 +355,11 @@ def _search(
     train_pairs: list[Item],
     valid_pairs: list[Item],
     runner: NS3Runner,
+    space: Any = None,
 ) -> dict[str, Any]:
     from aqmllm.models.rl.cma_driver import CMAConfig, CMADriver, searched_parameters, set_vector
-    from aqmllm.models.rl.search_space import integral_space, linear_space, student_space
 
-    if args.start:
-        space = student_space(args.start, args.params)
-    else:
-        space = (
-            integral_space(args.features, args.standardise_from)
-            if args.space == "integral"
-            else linear_space()
-        )
+    space = space or _space(args)
     t0, cpu0 = time.time(), time.process_time()
     gen_box = {"g": 0}
 
@@ -435,6 +453,7 @@ def _search(
             "weight": [float(v) for v in m.weight.detach().numpy().ravel()],
             "bias": float(m.bias.detach().numpy()[0]),
             "features": list(getattr(m, "features", FEATURE_NAMES)),
+            "schema": getattr(m, "schema", "interval-v2"),
         }
     # the pick's provenance: what it searched, on which generated folders, from where
     keys = ("picked", "seed", "space", "start", "train", "valid", "generations", "average_seeds")

@@ -8,7 +8,9 @@ DualPI2's classic target, clipped to the kernel's range (x1/4..x2):
     target_log2 = clip(b + w . features, -2, +1)
 
 19 parameters (18 weights and a bias), so CMA-ES makes progress on a
-budget of a few hundred ns-3 runs.  Zero parameters write zero residuals:
+budget of a few hundred ns-3 runs; or fewer, over a named subset of the
+``interval-v3`` columns (which add idle time, the standing queue and the
+capacity's trend: what says where a lower target is free).  Zero parameters write zero residuals:
 the search starts at DualPI2 itself.  The target scale is the knob that
 moves delay (DualPI2's PI integrator cancels a constant multiplier on its
 probability); one of its features is the target scale in effect, so a
@@ -39,16 +41,37 @@ ARCHITECTURE = {"name": "linear-target", "inputs": N_FEATURES, "outputs": list(O
 
 
 class LinearTarget(nn.Module):
-    """The searched module: its parameters are what CMA-ES moves (zero: DualPI2)."""
+    """The searched module: its parameters are what CMA-ES moves (zero: DualPI2).
 
-    def __init__(self) -> None:
+    ``schema`` is the feature schema it reads (interval-v2, or interval-v3 with
+    what says where a lower target is free); ``features`` the columns it may
+    weigh (default: all of them, in the schema's order), so CMA-ES moves
+    len(features) + 1 numbers and the others carry zero weight."""
+
+    def __init__(self, schema: str = FEATURES, features: tuple[str, ...] | None = None) -> None:
+        from aqmllm.models.interval_features import NAMES, columns_of
+
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(N_FEATURES, len(OUTPUTS), dtype=torch.float64))
+        if schema not in NAMES:
+            raise ValueError(f"the linear policy reads interval-v2 or interval-v3, not {schema!r}")
+        names = tuple(NAMES[schema]) if features is None else tuple(features)
+        if not names:
+            raise ValueError("the linear policy needs at least one feature")
+        self.schema, self.features = schema, names
+        self.n_inputs = feature_fn(schema)[1]
+        self.register_buffer("columns", torch.tensor(columns_of(list(names), schema)))
+        self.weight = nn.Parameter(torch.zeros(len(names), len(OUTPUTS), dtype=torch.float64))
         self.bias = nn.Parameter(torch.zeros(len(OUTPUTS), dtype=torch.float64))
+
+    def exported(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight over every column of the schema, bias): the one layer the daemon runs."""
+        w = torch.zeros((self.n_inputs, len(OUTPUTS)), dtype=torch.float64)
+        return w.index_add(0, self.columns, self.weight), self.bias
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         lo, hi = OUTPUTS["target"]
-        return torch.clamp(features @ self.weight + self.bias, lo, hi)
+        w, b = self.exported()
+        return torch.clamp(features @ w + b, lo, hi)
 
 
 def n_parameters() -> int:
@@ -64,7 +87,7 @@ def _tensors(weight: torch.Tensor, bias: torch.Tensor) -> dict[str, np.ndarray]:
 
 
 def tensors_of(module: LinearTarget) -> dict[str, np.ndarray]:
-    return _tensors(module.weight, module.bias)
+    return _tensors(*module.exported())
 
 
 def _save_one_layer(
@@ -72,14 +95,15 @@ def _save_one_layer(
     tensors: dict[str, np.ndarray],
     architecture: dict[str, Any],
     training: dict[str, Any],
+    schema: str = FEATURES,
 ) -> Path:
     """Both forms are the same one-layer continuous interval student on disk."""
     return save_interval_checkpoint(
         folder,
         "interval-student",
         tensors,
-        FEATURES,
-        (1, N_FEATURES),
+        schema,
+        (1, feature_fn(schema)[1]),
         levels=None,
         outputs=OUTPUTS,
         usable=USABLE,
@@ -89,7 +113,12 @@ def _save_one_layer(
 
 
 def save_policy(module: LinearTarget, folder: str | Path, training: dict[str, Any]) -> Path:
-    return _save_one_layer(folder, tensors_of(module), ARCHITECTURE, training)
+    from aqmllm.models.interval_features import NAMES
+
+    arch = {**ARCHITECTURE, "inputs": module.n_inputs}
+    if list(module.features) != NAMES[module.schema]:  # a subset: say which columns it weighs
+        arch["searched_features"] = list(module.features)
+    return _save_one_layer(folder, tensors_of(module), arch, training, module.schema)
 
 
 # --- the integrating form ---------------------------------------------------

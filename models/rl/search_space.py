@@ -3,7 +3,8 @@
 Three spaces (issue 16):
 
 - ``linear``: the 19-parameter linear target policy from zero (= DualPI2),
-  models/rl/linear_interval.py -- ablation (c), no teacher;
+  models/rl/linear_interval.py -- ablation (c), no teacher; or the same
+  over a named subset of interval-v3's columns;
 - ``integral``: the same 19 parameters as a step on the target scale in
   effect each interval (zero holds it: from DualPI2's zero, DualPI2);
 - ``student``: an interval-student checkpoint (an MLP over levels, by IQL or
@@ -34,10 +35,20 @@ class SearchSpace:
     start: dict[str, Any] = field(default_factory=dict)  # provenance of the start point
 
 
-def linear_space() -> SearchSpace:
-    from aqmllm.models.rl.linear_interval import LinearTarget, save_policy
+def linear_space(schema: str | None = None, features: list[str] | None = None) -> SearchSpace:
+    """The absolute linear target policy over a feature schema's columns (default:
+    all of interval-v2's) or a named subset; ValueError naming an unknown one."""
+    from aqmllm.models.rl.linear_interval import FEATURES, LinearTarget, save_policy
 
-    return SearchSpace("linear", LinearTarget, save_policy)  # type: ignore[arg-type]
+    chosen = schema or FEATURES
+    names = tuple(features) if features else None
+    LinearTarget(chosen, names)  # checks the schema and the names before any run
+    start = {"schema": chosen, "features": list(names)} if schema or features else {}
+
+    def make() -> nn.Module:
+        return LinearTarget(chosen, names)
+
+    return SearchSpace("linear", make, save_policy, start=start)  # type: ignore[arg-type]
 
 
 def integral_space(

@@ -18,6 +18,7 @@ from aqmllm.models.interval_runtime import load_interval_policy
 from aqmllm.models.rl.linear_interval import N_FEATURES, LinearTarget, n_parameters, save_policy
 from aqmllm.sim import cma_interval
 from aqmllm.sim.cma_interval import Pair, population_scores, run_score
+from safetensors.numpy import load_file
 
 Q8 = layout.RES_Q8_ONE
 
@@ -354,11 +355,11 @@ def test_groups_take_own_seeds_first_then_the_judges_derived_ones(tmp_path: Path
 @pytest.mark.parametrize(
     ("extra", "says"),
     [
-        (["--features", "busy"], "are for --space integral only"),
-        (
-            ["--space", "integral", "--start", "x", "--features", "gap"],
-            "are for --space integral only",
-        ),
+        (["--standardise-from", "pool"], "is for --space integral only"),
+        (["--start", "x", "--features", "gap"], "not --start's"),
+        (["--space", "integral", "--schema", "interval-v3"], "for --space linear only"),
+        (["--schema", "interval-v3", "--features", "busy", "idle_2s"], "no interval-v3 feature"),
+        (["--features", "idle_1s"], "no interval-v2 feature 'idle_1s'"),
         (["--average-seeds", "0"], "at least 1 seed"),
         (["--probe", "nosuch@5ms"], "unknown AQM 'nosuch'"),
         (["--probe", "fifo@5ms"], "takes no target"),
@@ -409,3 +410,41 @@ def test_the_search_validates_its_finalists_and_scores_probes_on_the_same_groups
     assert probed == [("s0", 1), ("s0", 2), ("s1", 1), ("s1", 2)]
     manifest = json.loads((out / "final" / "manifest.json").read_text())
     assert manifest["training"]["average_seeds"] == 2
+
+
+def test_a_linear_policy_over_named_v3_columns_weighs_only_those(tmp_path: Path) -> None:
+    from aqmllm.models.interval_features import V3_NAMES, feature_fn
+    from aqmllm.models.rl.search_space import linear_space
+
+    space = linear_space("interval-v3", ["idle_1s", "c_trough_1s"])
+    m = space.make()
+    assert sum(p.numel() for p in m.parameters()) == 3  # two weights and the bias
+    with torch.no_grad():
+        m.weight[:, 0] = torch.tensor([0.25, -0.5])
+        m.bias[0] = -1.0
+    folder = save_policy(m, tmp_path / "v3", {"name": "v3"}).parent
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["interval"]["features"] == "interval-v3"
+    assert manifest["interval"]["state_shape"] == [1, len(V3_NAMES)]
+    assert manifest["architecture"]["searched_features"] == ["idle_1s", "c_trough_1s"]
+    w = load_file(str(folder / "weights.safetensors"))["l0.weight"][:, 0]
+    assert np.flatnonzero(w).tolist() == [V3_NAMES.index("idle_1s"), V3_NAMES.index("c_trough_1s")]
+    recs = _records(1)  # half busy, so 50 % idle over the last second: log2(1 + 50)
+    recs["cls"]["sojourn_mean_ns"][0, layout.CLASS_C] = 15_000_000  # trough = target: 1
+    fn, _ = feature_fn("interval-v3")
+    h = IntervalHistory(window=1)
+    h.update(recs)
+    x = fn(recs, np.zeros(1, layout.INTERVAL_DTYPE), h.slow(np.array([0])))
+    with torch.no_grad():
+        want = float(m(torch.from_numpy(x.astype(np.float64))))
+    assert want == pytest.approx(-1.0 + 0.25 * np.log2(51.0) - 0.5, rel=1e-6)
+    got = _residuals(folder, recs)["res_log2_target"].tolist()
+    assert got == [round(want * Q8)]
+    assert parse_spec(f"model:{folder}").name == "v3"  # the daemon's loader takes it
+    for schema, names, why in (
+        ("interval-v9", None, "interval-v2 or interval-v3"),
+        ("interval-v3", ["idle_2s"], "no interval-v3 feature 'idle_2s'"),
+        (None, ["idle_1s"], "no interval-v2 feature 'idle_1s'"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            linear_space(schema, names)
