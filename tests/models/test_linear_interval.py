@@ -13,6 +13,7 @@ from aqmllm.bridge import layout
 from aqmllm.daemon.interval_policies import parse_spec
 from aqmllm.daemon.policies import PolicyError
 from aqmllm.models.checkpoint import ModelError, seal_checkpoint
+from aqmllm.models.interval_features import NAMES
 from aqmllm.models.interval_history import IntervalHistory
 from aqmllm.models.interval_runtime import load_interval_policy
 from aqmllm.models.rl.linear_interval import N_FEATURES, LinearTarget, n_parameters, save_policy
@@ -273,6 +274,7 @@ def test_the_committed_integrating_policy_loads_and_names_generated_data_only() 
         ("cma-seedmean", "out/loop/", {"dualpi2@14ms", "dualpi2@16ms", "dualpi2@10ms"}, 10, 4),
         ("cma-long", "out/long/", {"dualpi2@14ms", "dualpi2@16ms"}, 2, 4),
         ("cma-long2", "out/long/", {"dualpi2@14ms", "dualpi2@16ms"}, 9, 2),
+        ("cma-v3", "out/long/", {"dualpi2@14ms", "dualpi2@16ms"}, 16, 2),
     ],
 )
 def test_the_committed_seed_mean_policies_load_and_were_averaged_over_generated_seeds(
@@ -291,6 +293,15 @@ def test_the_committed_seed_mean_policies_load_and_were_averaged_over_generated_
     assert summary["picked"] == max(summary["validation"], key=summary["validation"].get)
     assert set(summary["probe"]) == probes
     assert len(summary["history"]) == summary["generations"] == generations
+    # the schema it was searched in is the one it loads with
+    schema = summary["parameters"].get("schema", "interval-v2")
+    assert manifest["interval"]["features"] == schema
+    searched = manifest["architecture"].get("searched_features")
+    if searched is not None:  # a subset: every other column's weight is exactly zero
+        weight = load_file(str(folder / "weights.safetensors"))["l0.weight"][:, 0]
+        names = NAMES[schema]
+        assert searched == summary["parameters"]["features"]
+        assert [n for n, w in zip(names, weight, strict=True) if w != 0] == searched
 
 
 def test_a_group_is_scored_once_on_its_seed_means_as_the_judge_does() -> None:
