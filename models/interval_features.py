@@ -180,6 +180,7 @@ V3_NAMES = [*V2_NAMES, *V3_EXTRA]
 NAMES = {"interval-v2": V2_NAMES, "interval-v3": V3_NAMES}
 _IDLE_REF = 0.01  # idle time in units of 1 % of the link: the judge's scale for utilisation
 _TREND_MAX = 4.0  # octaves: a x0.2..x5 step is within it; a start from nothing is not
+_SLOW = {n: i for i, n in enumerate(SLOW_NAMES)}  # slow-context column by name
 
 
 @register("interval-v3", len(V3_NAMES))
@@ -191,11 +192,10 @@ def v3_features(recs: np.ndarray, previous: np.ndarray, slow: np.ndarray) -> np.
     target takes away without idling the link, 0 where the queue runs dry),
     and log2 of the 1 s over the 8 s dequeue rate (the capacity's trend,
     clipped to +-4 octaves; 0 until both are known)."""
-    col = {n: i for i, n in enumerate(SLOW_NAMES)}
     target = np.maximum(recs["target_ns"].astype(np.float64), 1.0)
-    idle = [np.clip(1.0 - slow[:, col[f"busy_{t}"]], 0.0, 1.0) for t in ("1s", "8s")]
-    trough = [np.maximum(slow[:, col[f"trough_c_ns_{t}"]], 0.0) for t in ("1s", "8s")]
-    r1, r8 = slow[:, col["rate_bps_1s"]], slow[:, col["rate_bps_8s"]]
+    idle = [np.clip(1.0 - slow[:, _SLOW[f"busy_{t}"]], 0.0, 1.0) for t in ("1s", "8s")]
+    trough = [np.maximum(slow[:, _SLOW[f"trough_c_ns_{t}"]], 0.0) for t in ("1s", "8s")]
+    r1, r8 = slow[:, _SLOW["rate_bps_1s"]], slow[:, _SLOW["rate_bps_8s"]]
     both = (r1 > 0) & (r8 > 0)
     trend = np.where(both, np.log2(np.maximum(r1, 1.0) / np.maximum(r8, 1.0)), 0.0)
     extra = np.stack(

@@ -45,13 +45,14 @@ def _instant(recs: np.ndarray) -> np.ndarray:
     ivl = np.maximum(recs["interval_ns"].astype(np.float64), 1.0)
     cls = recs["cls"]
     dep = cls["dep_bytes"].astype(np.float64).sum(axis=1)
+    delay_c = cls["sojourn_mean_ns"][:, layout.CLASS_C].astype(np.float64)
     return np.stack(
         [
             recs["busy_ns"] / ivl,
-            cls["sojourn_mean_ns"][:, layout.CLASS_C].astype(np.float64),
+            delay_c,
             cls["sojourn_mean_ns"][:, layout.CLASS_L].astype(np.float64),
             dep * 8e9 / ivl,
-            cls["sojourn_mean_ns"][:, layout.CLASS_C].astype(np.float64),
+            delay_c,  # the trough's instant value: the same mean, kept by a minimum
         ],
         axis=1,
     )
