@@ -28,8 +28,9 @@ a subset of interval-v3's columns (idle time, the C standing queue and the
 capacity's trend among them: what says where a lower target is free).
 ``--space integral`` searches the integrating form instead (a step on the
 target scale in effect each interval; zero holds it), over every input or a
-named subset (``--features``), standardised over behaviour pools when
-``--standardise-from`` names them.
+named subset (``--features``, of ``--schema``'s columns), standardised over
+behaviour pools when ``--standardise-from`` names them; ``--ceiling 0``
+keeps its target at or below the classic one.
 ``--start CHECKPOINT --params PREFIX...`` searches an interval student
 instead (item 6: direct fine-tuning from its trained weights; e.g. its
 last layer's biases, ``net.4.bias``), models/rl/search_space.py.
@@ -294,8 +295,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument(
         "--schema",
         choices=("interval-v2", "interval-v3"),
-        help="with --space linear: the feature schema the policy reads (default interval-v2;"
+        help="the feature schema the linear or integrating policy reads (default interval-v2;"
         " v3 adds idle time, the C standing queue and the capacity's trend)",
+    )
+    ap.add_argument(
+        "--ceiling",
+        type=float,
+        help="with --space integral: the highest target scale it may answer, in octaves"
+        " (default +1, the kernel's; 0 never raises the target above the classic one)",
     )
     ap.add_argument(
         "--standardise-from",
@@ -315,8 +322,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("--standardise-from is for --space integral only")
     if args.features and args.start:
         raise ValueError("--features names a linear or integral policy's inputs, not --start's")
-    if args.schema and (args.start or args.space != "linear"):
-        raise ValueError("--schema is for --space linear only")
+    if args.schema and args.start:
+        raise ValueError("--schema names a linear or integral policy's features, not --start's")
+    if args.ceiling is not None and (args.start or args.space != "integral"):
+        raise ValueError("--ceiling is for --space integral only")
     from aqmllm.sim.ns3.run import split_aqm
 
     for aqm in args.probe:
@@ -345,7 +354,7 @@ def _space(args: argparse.Namespace) -> Any:
     if args.start:
         return student_space(args.start, args.params)
     if args.space == "integral":
-        return integral_space(args.features, args.standardise_from)
+        return integral_space(args.features, args.standardise_from, args.schema, args.ceiling)
     return linear_space(args.schema, args.features)
 
 
@@ -455,6 +464,8 @@ def _search(
             "features": list(getattr(m, "features", FEATURE_NAMES)),
             "schema": getattr(m, "schema", "interval-v2"),
         }
+        if space.name == "integral":
+            summary["parameters"]["ceiling"] = float(m.ceiling)
     # the pick's provenance: what it searched, on which generated folders, from where
     keys = ("picked", "seed", "space", "start", "train", "valid", "generations", "average_seeds")
     space.save(m, final, {"name": args.name, **{k: summary[k] for k in keys}})

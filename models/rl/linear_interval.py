@@ -97,6 +97,7 @@ def _save_one_layer(
     architecture: dict[str, Any],
     training: dict[str, Any],
     schema: str = FEATURES,
+    outputs: dict[str, list[float]] | None = None,
 ) -> Path:
     """Both forms are the same one-layer continuous interval student on disk."""
     return save_interval_checkpoint(
@@ -106,7 +107,7 @@ def _save_one_layer(
         schema,
         (1, feature_fn(schema)[1]),
         levels=None,
-        outputs=OUTPUTS,
+        outputs=outputs or OUTPUTS,
         usable=USABLE,
         architecture=architecture,
         training=training,
@@ -129,7 +130,7 @@ def save_policy(module: LinearTarget, folder: str | Path, training: dict[str, An
 # (docs/learning/cma-interval.md: sigma never contracted).  The integrating
 # form moves the target scale in effect by a small step each interval:
 #
-#     target_log2 = clip(res_target + (b + w . (x - c) / s) / RATE_SCALE, -2, +1)
+#     target_log2 = clip(res_target + (b + w . (x - c) / s) / RATE_SCALE, -2, ceiling)
 #
 # (c, s: the inputs' standardisation, 0 and 1 unless taken from pools), so
 # its fixed points are where b + w . (x - c) / s = 0 (a learned set point, e.g. on
@@ -153,53 +154,72 @@ INTEGRAL_ARCHITECTURE = {
 class IntegralTarget(nn.Module):
     """The searched module of the integrating form (zero: hold what is in effect).
 
-    ``features`` names the interval-v2 columns it may read (default: all but
-    the target in effect, which is the integrator itself); the others carry
-    zero weight and are not searched, so CMA-ES moves len(features) + 1
-    numbers.  ``center`` and ``scale`` standardise those inputs (by default
-    0 and 1; :func:`pool_standardisation` takes them from behaviour pools), so
-    a searched weight means 1/RATE_SCALE octave per interval per spread of its
-    feature, and the zero step sits at the centre: with the bias alone it
-    drifts, with a weight alone it holds where the feature is typical."""
+    ``features`` names the columns of ``schema`` (interval-v2 or interval-v3)
+    it may read (default: all of v2's but the target in effect, which is the
+    integrator itself); the others carry zero weight and are not searched, so
+    CMA-ES moves len(features) + 1 numbers.  ``center`` and ``scale``
+    standardise those inputs (by default 0 and 1; :func:`pool_standardisation`
+    takes them from behaviour pools), so a searched weight means 1/RATE_SCALE
+    octave per interval per spread of its feature, and the zero step sits at
+    the centre: with the bias alone it drifts, with a weight alone it holds
+    where the feature is typical.  ``ceiling`` is the highest target scale it
+    may answer, in octaves (the kernel's +1 by default; 0 never raises the
+    target above the classic one, so delay is only ever traded downwards)."""
 
     def __init__(
         self,
         features: tuple[str, ...] | None = None,
         center: tuple[float, ...] | None = None,
         scale: tuple[float, ...] | None = None,
+        schema: str = FEATURES,
+        ceiling: float | None = None,
     ) -> None:
-        from aqmllm.models.interval_features import columns_of
+        from aqmllm.models.interval_features import NAMES, columns_of
 
         super().__init__()
+        if schema not in NAMES:
+            raise ValueError(
+                f"the integrating policy reads interval-v2 or interval-v3, not {schema!r}"
+            )
         names = tuple(n for n in V2_NAMES if n != "res_target") if features is None else features
+        if not names:
+            raise ValueError("the integrating policy needs at least one feature")
         if "res_target" in names:
             raise ValueError("res_target is the integrator itself: it cannot be a searched input")
-        cols = columns_of(list(names))
+        cols = columns_of(list(names), schema)
         center = center if center is not None else (0.0,) * len(names)
         scale = scale if scale is not None else (1.0,) * len(names)
         if len(center) != len(names) or len(scale) != len(names) or min(scale, default=1) <= 0:
             raise ValueError("standardisation: one centre and one positive scale per feature")
-        self.features = names
+        lo, hi = OUTPUTS["target"]
+        top = hi if ceiling is None else float(ceiling)
+        if not 0.0 <= top <= hi:
+            raise ValueError(f"the target ceiling is {top:g} octaves; it must lie in [0, {hi:g}]")
+        self.schema, self.features, self.ceiling = schema, names, top
+        self.n_inputs = feature_fn(schema)[1]
         self.register_buffer("columns", torch.tensor(cols, dtype=torch.long))
         self.register_buffer("center", torch.tensor(center, dtype=torch.float64))
         self.register_buffer("scale", torch.tensor(scale, dtype=torch.float64))
         self.weight = nn.Parameter(torch.zeros(len(names), len(OUTPUTS), dtype=torch.float64))
         self.bias = nn.Parameter(torch.zeros(len(OUTPUTS), dtype=torch.float64))
 
+    def outputs(self) -> dict[str, list[float]]:
+        """The answer's range as the manifest states it (the runtime clips to it)."""
+        return {"target": [OUTPUTS["target"][0], self.ceiling]}
+
     def exported(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(weight, bias) of the one-layer map over all 18 features that the daemon runs:
-        res_target + (b + w . (x - center) / scale) / RATE_SCALE."""
+        """(weight, bias) of the one-layer map over all the schema's features that the
+        daemon runs: res_target + (b + w . (x - center) / scale) / RATE_SCALE."""
         per_unit = self.weight / self.scale[:, None]
-        w = torch.zeros((N_FEATURES, len(OUTPUTS)), dtype=torch.float64)
+        w = torch.zeros((self.n_inputs, len(OUTPUTS)), dtype=torch.float64)
         w[RES_TARGET_COLUMN, 0] = 1.0
         w = w.index_add(0, self.columns, per_unit / RATE_SCALE)
         b = (self.bias - self.center @ per_unit) / RATE_SCALE
         return w, b
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        lo, hi = OUTPUTS["target"]
         w, b = self.exported()
-        return torch.clamp(features @ w + b, lo, hi)
+        return torch.clamp(features @ w + b, OUTPUTS["target"][0], self.ceiling)
 
 
 def pool_standardisation(
@@ -236,8 +256,10 @@ def save_integral_policy(
     w, b = module.exported()
     arch = {
         **INTEGRAL_ARCHITECTURE,
+        "inputs": module.n_inputs,
         "searched_features": list(module.features),
         "center": [float(v) for v in module.center],
         "scale": [float(v) for v in module.scale],
+        "ceiling": module.ceiling,
     }
-    return _save_one_layer(folder, _tensors(w, b), arch, training)
+    return _save_one_layer(folder, _tensors(w, b), arch, training, module.schema, module.outputs())

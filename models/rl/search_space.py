@@ -52,23 +52,36 @@ def linear_space(schema: str | None = None, features: list[str] | None = None) -
 
 
 def integral_space(
-    features: list[str] | None = None, pools: list[str] | None = None
+    features: list[str] | None = None,
+    pools: list[str] | None = None,
+    schema: str | None = None,
+    ceiling: float | None = None,
 ) -> SearchSpace:
-    """The integrating target policy over ``features`` (default: every interval-v2
-    column but the target in effect), standardised over ``pools`` when given;
-    ValueError naming an unknown feature or a file that is not a pool."""
+    """The integrating target policy over ``features`` of ``schema`` (default: every
+    interval-v2 column but the target in effect), standardised over ``pools`` when given
+    (their states are interval-v2), answering at most ``ceiling`` octaves; ValueError
+    naming an unknown feature, a file that is not a pool or a ceiling out of range."""
     from aqmllm.models.rl.linear_interval import (
+        FEATURES,
         IntegralTarget,
         pool_standardisation,
         save_integral_policy,
     )
 
-    names = IntegralTarget(tuple(features) if features else None).features  # checks the names
+    chosen = schema or FEATURES
+    if pools and chosen != FEATURES:
+        raise ValueError(
+            f"behaviour pools hold {FEATURES} states: they cannot standardise {chosen}"
+        )
+    probe = IntegralTarget(tuple(features) if features else None, schema=chosen, ceiling=ceiling)
+    names, top = probe.features, probe.ceiling  # the names and the ceiling, checked
     center, scale = pool_standardisation(list(pools), names) if pools else (None, None)
     start = {"standardised_over": list(pools or []), "center": center, "scale": scale}
+    if schema or ceiling is not None:
+        start |= {"schema": chosen, "ceiling": top}
 
     def make() -> nn.Module:
-        return IntegralTarget(names, center, scale)
+        return IntegralTarget(names, center, scale, chosen, top)
 
     return SearchSpace("integral", make, save_integral_policy, start=start)  # type: ignore[arg-type]
 

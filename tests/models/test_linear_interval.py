@@ -200,6 +200,58 @@ def test_the_integrating_policy_searches_only_the_named_inputs(tmp_path: Path) -
     assert IntegralTarget().weight.shape == (N_FEATURES - 1, 1)
 
 
+def test_the_integrating_policy_over_v3_steps_on_idle_time_and_keeps_its_ceiling(
+    tmp_path: Path,
+) -> None:
+    from aqmllm.models.checkpoint import read_manifest
+    from aqmllm.models.rl.linear_interval import (
+        RATE_SCALE,
+        RES_TARGET_COLUMN,
+        save_integral_policy,
+    )
+    from aqmllm.models.rl.search_space import integral_space
+
+    v3 = NAMES["interval-v3"]
+    assert v3[RES_TARGET_COLUMN] == "res_target"  # v3 keeps v2's positions
+    space = integral_space(["idle_1s", "c_trough_1s"], schema="interval-v3", ceiling=0.0)
+    assert space.start == {"standardised_over": [], "center": None, "scale": None,
+                           "schema": "interval-v3", "ceiling": 0.0}  # fmt: skip
+    m = space.make()
+    assert sum(p.numel() for p in m.parameters()) == 3
+    with torch.no_grad():
+        m.weight[:, 0] = torch.tensor([8.0, -4.0])  # idle raises, a standing queue lowers
+        m.bias[0] = -1.0  # and with neither it drifts down
+    w, b = m.exported()
+    assert w.shape == (len(v3), 1) and w[RES_TARGET_COLUMN, 0] == 1.0
+    x = torch.zeros((3, len(v3)), dtype=torch.float64)
+    x[:, RES_TARGET_COLUMN] = -0.5
+    x[1, v3.index("idle_1s")] = 1.0  # 1 % idle: (8 - 1) / 32 octave up
+    x[2, v3.index("idle_1s")] = 8.0  # idling hard: up, but never above the classic target
+    with torch.no_grad():
+        got = m(x)[:, 0].tolist()
+    assert got == pytest.approx([-0.5 - 1 / RATE_SCALE, -0.5 + 7 / RATE_SCALE, 0.0])
+    save_integral_policy(m, tmp_path / "p", {"name": "p"})
+    manifest, _ = read_manifest(tmp_path / "p", mode="interval")
+    assert manifest["interval"]["features"] == "interval-v3"
+    assert manifest["interval"]["outputs"] == {"target": [-2.0, 0.0]}
+    assert manifest["architecture"]["ceiling"] == 0.0
+    assert manifest["architecture"]["searched_features"] == ["idle_1s", "c_trough_1s"]
+    # the daemon's runtime clips to the manifest's range: a drift up stops at the classic target
+    with torch.no_grad():
+        m.bias[0] = 64.0
+    save_integral_policy(m, tmp_path / "up", {"name": "up"})
+    assert _residuals(tmp_path / "up", _records(1))["res_log2_target"].tolist() == [0]
+    assert parse_spec(f"model:{tmp_path / 'up'}").name == "up"  # the load-time probe takes it
+    for kwargs, why in (
+        ({"features": ["idle_1s"]}, "no interval-v2 feature 'idle_1s'"),  # v2 has no idle time
+        ({"features": ["idle_1s"], "schema": "interval-v3", "ceiling": 2.0}, "must lie in"),
+        ({"features": ["res_target"], "schema": "interval-v3"}, "integrator itself"),
+        ({"features": ["busy"], "schema": "interval-v9"}, "interval-v2 or interval-v3"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            integral_space(**kwargs)
+
+
 def _write_v2_pool(path: Path, states: np.ndarray, features: str = "interval-v2") -> None:
     from aqmllm.models.rl import levels
     from aqmllm.models.rl.pool import IntervalEpisode, write_interval_pool
@@ -368,7 +420,14 @@ def test_groups_take_own_seeds_first_then_the_judges_derived_ones(tmp_path: Path
     [
         (["--standardise-from", "pool"], "is for --space integral only"),
         (["--start", "x", "--features", "gap"], "not --start's"),
-        (["--space", "integral", "--schema", "interval-v3"], "for --space linear only"),
+        (["--start", "x", "--schema", "interval-v3"], "not --start's"),
+        (["--ceiling", "0"], "is for --space integral only"),
+        (["--space", "integral", "--ceiling", "1.5"], "must lie in [0, 1]"),
+        (["--space", "integral", "--ceiling", "-0.5"], "must lie in [0, 1]"),
+        (
+            ["--space", "integral", "--schema", "interval-v3", "--standardise-from", "p"],
+            "cannot standardise interval-v3",
+        ),
         (["--schema", "interval-v3", "--features", "busy", "idle_2s"], "no interval-v3 feature"),
         (["--features", "idle_1s"], "no interval-v2 feature 'idle_1s'"),
         (["--average-seeds", "0"], "at least 1 seed"),
