@@ -294,9 +294,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument(
         "--schema",
-        choices=("interval-v2", "interval-v3"),
+        choices=("interval-v2", "interval-v3", "interval-v4"),
         help="the feature schema the linear or integrating policy reads (default interval-v2;"
-        " v3 adds idle time, the C standing queue and the capacity's trend)",
+        " v3 adds the queue's idle time, the C standing queue and the capacity's trend;"
+        " v4 the link's idle time)",
     )
     ap.add_argument(
         "--ceiling",

@@ -242,10 +242,15 @@ def main(argv: list[str] | None = None) -> int:
                       f" {', '.join(KNOWN)}", file=sys.stderr)  # fmt: skip
                 return 2
             plan.append((name, int(copies)))
-    collect(
-        pairs, Path(a.out), a.model, a.workers, a.run_timeout,
-        pool_path=Path(a.pool) if a.pool else None, plan=plan, behaviour_model=a.behaviour_model,
-    )  # fmt: skip
+    try:
+        collect(
+            pairs, Path(a.out), a.model, a.workers, a.run_timeout,
+            pool_path=Path(a.pool) if a.pool else None, plan=plan,
+            behaviour_model=a.behaviour_model,
+        )  # fmt: skip
+    except ValueError as exc:  # e.g. a plan of the reference alone: no episode to pool
+        print(f"interval_collect: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

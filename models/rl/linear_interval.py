@@ -54,7 +54,7 @@ class LinearTarget(nn.Module):
 
         super().__init__()
         if schema not in NAMES:
-            raise ValueError(f"the linear policy reads interval-v2 or interval-v3, not {schema!r}")
+            raise ValueError(f"the linear policy reads {', '.join(NAMES)}, not {schema!r}")
         names = tuple(NAMES[schema]) if features is None else tuple(features)
         if not names:
             raise ValueError("the linear policy needs at least one feature")
@@ -154,7 +154,7 @@ INTEGRAL_ARCHITECTURE = {
 class IntegralTarget(nn.Module):
     """The searched module of the integrating form (zero: hold what is in effect).
 
-    ``features`` names the columns of ``schema`` (interval-v2 or interval-v3)
+    ``features`` names the columns of ``schema`` (interval-v2, -v3 or -v4)
     it may read (default: all of v2's but the target in effect, which is the
     integrator itself); the others carry zero weight and are not searched, so
     CMA-ES moves len(features) + 1 numbers.  ``center`` and ``scale``
@@ -178,9 +178,7 @@ class IntegralTarget(nn.Module):
 
         super().__init__()
         if schema not in NAMES:
-            raise ValueError(
-                f"the integrating policy reads interval-v2 or interval-v3, not {schema!r}"
-            )
+            raise ValueError(f"the integrating policy reads {', '.join(NAMES)}, not {schema!r}")
         names = tuple(n for n in V2_NAMES if n != "res_target") if features is None else features
         if not names:
             raise ValueError("the integrating policy needs at least one feature")

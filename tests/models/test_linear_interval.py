@@ -246,7 +246,7 @@ def test_the_integrating_policy_over_v3_steps_on_idle_time_and_keeps_its_ceiling
         ({"features": ["idle_1s"]}, "no interval-v2 feature 'idle_1s'"),  # v2 has no idle time
         ({"features": ["idle_1s"], "schema": "interval-v3", "ceiling": 2.0}, "must lie in"),
         ({"features": ["res_target"], "schema": "interval-v3"}, "integrator itself"),
-        ({"features": ["busy"], "schema": "interval-v9"}, "interval-v2 or interval-v3"),
+        ({"features": ["busy"], "schema": "interval-v9"}, "interval-v2, interval-v3, interval-v4"),
     ):
         with pytest.raises(ValueError, match=why):
             integral_space(**kwargs)
@@ -512,7 +512,7 @@ def test_a_linear_policy_over_named_v3_columns_weighs_only_those(tmp_path: Path)
     assert got == [round(want * Q8)]
     assert parse_spec(f"model:{folder}").name == "v3"  # the daemon's loader takes it
     for schema, names, why in (
-        ("interval-v9", None, "interval-v2 or interval-v3"),
+        ("interval-v9", None, "interval-v2, interval-v3, interval-v4"),
         ("interval-v3", ["idle_2s"], "no interval-v3 feature 'idle_2s'"),
         (None, ["idle_1s"], "no interval-v2 feature 'idle_1s'"),
     ):

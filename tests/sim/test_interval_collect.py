@@ -114,3 +114,22 @@ def test_collection_refuses_a_held_out_suite(tmp_path: Path, capsys) -> None:
     rc = main(["--scenarios", str(SCENARIO_DIR / "eval"), "--out", str(tmp_path)])
     assert rc == 2 and "held-out" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_collection_with_nothing_to_pool_ends_in_one_sentence(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from aqmllm.sim import interval_collect
+
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    text = (SCENARIO_DIR / "eval" / "default.toml").read_text()
+    (gen / "toy.toml").write_text(text.replace('name = "eval-default"', 'name = "gen-toy"'))
+
+    def no_episode(*_args, **_kwargs):
+        raise ValueError("no traced run finished: nothing to pool")
+
+    monkeypatch.setattr(interval_collect, "collect", no_episode)
+    rc = interval_collect.main(["--scenarios", str(gen), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "nothing to pool" in err and "Traceback" not in err, err
