@@ -356,6 +356,48 @@ def test_the_committed_seed_mean_policies_load_and_were_averaged_over_generated_
         assert [n for n, w in zip(names, weight, strict=True) if w != 0] == searched
 
 
+@pytest.mark.parametrize(
+    ("name", "schema", "features", "generations"),
+    [
+        ("cma-idle", "interval-v3", ["idle_1s", "idle_8s", "c_trough_1s"], 7),
+        ("cma-link", "interval-v4", ["link_idle_1s", "link_idle_8s", "c_trough_1s"], 3),
+    ],
+)
+def test_the_committed_one_sided_integrators_never_raise_the_target(
+    name: str, schema: str, features: list[str], generations: int
+) -> None:
+    from aqmllm.models.checkpoint import read_manifest
+    from aqmllm.models.rl.linear_interval import RATE_SCALE, RES_TARGET_COLUMN
+
+    folder = Path(__file__).resolve().parents[2] / "models" / "ablation" / name
+    assert parse_spec(f"model:{folder}").name == name
+    manifest, _ = read_manifest(folder, mode="interval")
+    arch, table = manifest["architecture"], manifest["interval"]
+    assert arch["name"] == "integral-target" and arch["ceiling"] == 0.0
+    assert table["features"] == schema and table["outputs"] == {"target": [-2.0, 0.0]}
+    assert arch["searched_features"] == features
+    summary = json.loads((folder / "search-summary.json").read_text())
+    assert all(f.startswith("out/long/") for f in [*summary["train"], *summary["valid"]])
+    assert summary["picked"] == max(summary["validation"], key=summary["validation"].get)
+    assert set(summary["probe"]) == {"dualpi2@14ms", "dualpi2@12ms"}
+    assert len(summary["history"]) == summary["generations"] == generations
+    assert manifest["training"]["average_seeds"] == 2
+    # the weights are the searched step: 1 on the integrator, w / 32 on the named columns
+    weight = load_file(str(folder / "weights.safetensors"))["l0.weight"][:, 0]
+    names = NAMES[schema]
+    want = np.zeros(len(names))
+    want[RES_TARGET_COLUMN] = 1.0
+    for n, w in zip(features, summary["parameters"]["weight"], strict=True):
+        want[names.index(n)] = w / RATE_SCALE
+    np.testing.assert_allclose(weight, want, rtol=1e-6, atol=1e-9)
+    # even a link idling hard cannot push it above DualPI2's target
+    recs = _records(1)
+    recs["busy_ns"] = 0
+    recs["rate_kbps"] = 10_000
+    recs["res_log2_target"] = 0
+    assert _residuals(folder, recs)["res_log2_target"].tolist() == [0]
+
+
 def test_a_group_is_scored_once_on_its_seed_means_as_the_judge_does() -> None:
     # DualPI2 at 20 ms and 0.99 on both seeds; the candidate halves C p99 but its
     # utilisation swings 3 points either way between seeds (short chaotic runs):
