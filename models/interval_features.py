@@ -216,10 +216,10 @@ def v3_features(recs: np.ndarray, previous: np.ndarray, slow: np.ndarray) -> np.
 # the link sends the last packet while the queue is empty, so at 97.8 %
 # utilisation a DualPI2 queue is empty 12 % of the time (ablation.md, "the
 # integrating search over idle time").  The link's idle time is 1 - departures
-# over the configured rate (the record's rate_kbps): over a run it matches the
-# judge's utilisation.  Where the rate is unknown (0) the queue's idle time
-# stands in: the link cannot idle while the queue holds packets, so it is the
-# bound that errs towards "there is idle time".
+# over the configured rate (the record's rate_kbps): on two traced runs it
+# matched the judge's utilisation to 0.0004.  Where the rate is unknown (0)
+# the queue's idle time stands in: the link cannot idle while the queue holds
+# packets, so it is the bound that errs towards "there is idle time".
 V4_EXTRA = ["link_idle_1s", "link_idle_8s"]
 V4_NAMES = [*V3_NAMES, *V4_EXTRA]
 NAMES = {"interval-v2": V2_NAMES, "interval-v3": V3_NAMES, "interval-v4": V4_NAMES}

@@ -24,8 +24,9 @@ loses half as much (sim/objective_floor.py measures it).  ``--probe AQM...``
 scores fixed settings on the validation set beside the finalists.
 
 ``--schema interval-v3 --features NAME...`` searches the linear policy over
-a subset of interval-v3's columns (idle time, the C standing queue and the
-capacity's trend among them: what says where a lower target is free).
+a subset of interval-v3's columns (the queue's idle time, the C standing
+queue and the capacity's trend among them: what says where a lower target is
+free; interval-v4 adds the link's own idle time).
 ``--space integral`` searches the integrating form instead (a step on the
 target scale in effect each interval; zero holds it), over every input or a
 named subset (``--features``, of ``--schema``'s columns), standardised over

@@ -9,8 +9,9 @@ DualPI2's classic target, clipped to the kernel's range (x1/4..x2):
 
 19 parameters (18 weights and a bias), so CMA-ES makes progress on a
 budget of a few hundred ns-3 runs; or fewer, over a named subset of the
-``interval-v3`` columns (which add idle time, the standing queue and the
-capacity's trend: what says where a lower target is free).  Zero
+``interval-v3`` or ``-v4`` columns (which add the queue's and the link's
+idle time, the standing queue and the capacity's trend: what says where a
+lower target is free).  Zero
 parameters write zero residuals: the search starts at DualPI2 itself.
 The target scale is the knob that moves delay (DualPI2's PI integrator
 cancels a constant multiplier on its probability); one of its features is
