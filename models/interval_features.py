@@ -115,14 +115,20 @@ V2_NAMES = [
 RESIDUAL_IN_EFFECT = ["res_mult_c", "res_mult_l", "res_target"]
 
 
-def columns_of(names: list[str], schema: str = "interval-v2") -> list[int]:
-    """Column indices of feature names in a named schema (interval-v2, -v3 or -v4);
-    ValueError naming an unknown one."""
+def schema_names(schema: str) -> list[str]:
+    """The column names of a named schema (interval-v2, -v3 or -v4); ValueError otherwise."""
     known = NAMES.get(schema)
     if known is None:
         raise ValueError(
             f"no column names for feature schema {schema!r} (named: {', '.join(NAMES)})"
         )
+    return known
+
+
+def columns_of(names: list[str], schema: str = "interval-v2") -> list[int]:
+    """Column indices of feature names in a named schema; ValueError naming an unknown
+    schema or name."""
+    known = schema_names(schema)
     bad = [n for n in names if n not in known]
     if bad:
         raise ValueError(f"no {schema} feature {bad[0]!r} (features: {', '.join(known)})")

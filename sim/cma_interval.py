@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from aqmllm.models.interval_features import NAMES as SCHEMAS
 from aqmllm.models.interval_features import V2_NAMES as FEATURE_NAMES
 
 SCORE_MIN = -4.0
@@ -295,7 +296,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument(
         "--schema",
-        choices=("interval-v2", "interval-v3", "interval-v4"),
+        choices=tuple(SCHEMAS),
         help="the feature schema the linear or integrating policy reads (default interval-v2;"
         " v3 adds the queue's idle time, the C standing queue and the capacity's trend;"
         " v4 the link's idle time)",

@@ -51,12 +51,10 @@ class LinearTarget(nn.Module):
     len(features) + 1 numbers and the others carry zero weight."""
 
     def __init__(self, schema: str = FEATURES, features: tuple[str, ...] | None = None) -> None:
-        from aqmllm.models.interval_features import NAMES, columns_of
+        from aqmllm.models.interval_features import columns_of, schema_names
 
         super().__init__()
-        if schema not in NAMES:
-            raise ValueError(f"the linear policy reads {', '.join(NAMES)}, not {schema!r}")
-        names = tuple(NAMES[schema]) if features is None else tuple(features)
+        names = tuple(schema_names(schema)) if features is None else tuple(features)
         if not names:
             raise ValueError("the linear policy needs at least one feature")
         self.schema, self.features = schema, names
@@ -175,11 +173,10 @@ class IntegralTarget(nn.Module):
         schema: str = FEATURES,
         ceiling: float | None = None,
     ) -> None:
-        from aqmllm.models.interval_features import NAMES, columns_of
+        from aqmllm.models.interval_features import columns_of, schema_names
 
         super().__init__()
-        if schema not in NAMES:
-            raise ValueError(f"the integrating policy reads {', '.join(NAMES)}, not {schema!r}")
+        schema_names(schema)  # an unknown schema, before the default names are taken
         names = tuple(n for n in V2_NAMES if n != "res_target") if features is None else features
         if not names:
             raise ValueError("the integrating policy needs at least one feature")
@@ -190,7 +187,7 @@ class IntegralTarget(nn.Module):
         scale = scale if scale is not None else (1.0,) * len(names)
         if len(center) != len(names) or len(scale) != len(names) or min(scale, default=1) <= 0:
             raise ValueError("standardisation: one centre and one positive scale per feature")
-        lo, hi = OUTPUTS["target"]
+        hi = OUTPUTS["target"][1]
         top = hi if ceiling is None else float(ceiling)
         if not 0.0 <= top <= hi:
             raise ValueError(f"the target ceiling is {top:g} octaves; it must lie in [0, {hi:g}]")
