@@ -133,3 +133,22 @@ def test_a_collection_with_nothing_to_pool_ends_in_one_sentence(
     rc = interval_collect.main(["--scenarios", str(gen), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 1 and "nothing to pool" in err and "Traceback" not in err, err
+
+
+@needs_ns3
+def test_departures_over_the_records_rate_are_the_judges_utilisation(traced) -> None:
+    """interval-v4's link idle time is 1 - departures over the record's rate: on a real
+    run those departures and that rate give the judge's utilisation, while the time the
+    queue held packets (v3's idle columns) does not."""
+    from aqmllm.models.rl.records import CLASS_C, CLASS_L, cls_field
+
+    _, ref, _ = traced
+    with np.load(ref["interval_trace"]) as z:
+        recs = z["records"]
+    after = recs[recs["t_ns"] > ref["warmup_s"] * 1e9]
+    assert len(after) > 40 and (after["rate_kbps"] > 0).all()
+    sent = (cls_field(after, "dep_bytes", CLASS_C) + cls_field(after, "dep_bytes", CLASS_L)).sum()
+    capacity = (after["rate_kbps"] * 1000 / 8 * after["interval_ns"] / 1e9).sum()
+    assert abs(sent / capacity - ref["utilisation"]) < 0.005
+    held = after["busy_ns"].sum() / after["interval_ns"].sum()
+    assert held < ref["utilisation"] - 0.05  # the link sends the last packet with the queue empty
