@@ -4,6 +4,7 @@ hindsight) and the focus files drawn from a student's gaps."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,29 @@ def test_validation_counts_wins_by_the_judges_rule_and_picks_the_best_static() -
     assert t["cand"]["regressions"] == 1  # +25 % C p99
     assert t["dualpi2@5ms"]["regressions"] == 4
     assert set(t["cand"]["by_family"]) == {"steady"}
+
+
+def test_the_hindsight_bound_picks_per_scenario_and_the_other_seeds_row_is_not_flattered() -> None:
+    x = [Pair("gen-steady-1-0", "/g/x.toml", s) for s in (1, 2)]
+    y = [Pair("gen-steady-1-1", "/g/y.toml", s) for s in (1, 2)]
+    got = {(REF_AQM, p): _run(20, 0.99) for p in x + y}
+    for p in x:  # "a" halves C p99 in scenario x on both seeds; "b" does nothing there
+        got[("a", p)], got[("b", p)] = _run(10, 0.99), _run(20, 0.99)
+    for p in y:  # in scenario y "a" does nothing, "b" wins on one seed and loses on the other
+        got[("a", p)] = _run(20, 0.99)
+    got[("b", y[0])], got[("b", y[1])] = _run(10, 0.99), _run(22, 0.99)
+    h = summarise(["b"], x + y, got, ["a"])["_hindsight"]
+    win, loss = math.log(2), math.log(20 / 22)
+    # in-sample: "b" in y on its mean over both seeds, judged on the same runs
+    assert h["in-sample"]["picks"] == {"a": 2, "b": 2}
+    assert h["in-sample"]["score"] == pytest.approx((3 * win + loss) / 4)
+    assert h["in-sample"]["beats_dualpi2"] == 0.75
+    # other seeds: y's first seed is chosen on the second (nothing beats holding: DualPI2),
+    # the second on the first ("b", which then loses)
+    assert h["other seeds"]["picks"] == {"a": 2, REF_AQM: 1, "b": 1}
+    assert h["other seeds"]["score"] == pytest.approx((2 * win + loss) / 4)
+    assert h["other seeds"]["beats_dualpi2"] == 0.5
+    assert h["other seeds"]["regressions"] == 0
 
 
 def test_a_failed_candidate_run_counts_as_a_regression() -> None:
