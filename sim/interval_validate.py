@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +114,11 @@ def hindsight(
             for p in pairs
         }
         verdicts = [judge(got.get((chosen[p], p)), got.get((REF_AQM, p))) for p in pairs]
-        picks: dict[str, int] = {}
-        for p in pairs:
-            picks[chosen[p]] = picks.get(chosen[p], 0) + 1
         rows[name] = {
             "score": float(np.mean([score[(chosen[p], p)] for p in pairs])),
             "beats_dualpi2": sum(b for b, _ in verdicts) / len(pairs),
             "regressions": sum(r for _, r in verdicts),
-            "picks": picks,
+            "picks": dict(Counter(chosen.values())),
         }
     return rows
 
